@@ -1,0 +1,152 @@
+/**
+ * One catalogue of ferry's errors. Every class has a stable `name` and `code`: Step Functions
+ * Retry/Catch match on `name`, the CLI prints `message`, and tests assert on `code`.
+ * Messages never contain credentials: URLs are redacted before they reach an error.
+ */
+
+/** Base class: a ferry error with a stable code. `retryable` tells callers whether trying again can help. */
+export class FerryError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  constructor(code: string, message: string, options?: ErrorOptions & { retryable?: boolean }) {
+    super(message, options);
+    this.name = "FerryError";
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** A malformed image reference, digest or repository name. */
+export class InvalidReferenceError extends FerryError {
+  constructor(message: string) {
+    super("INVALID_REFERENCE", message);
+    this.name = "InvalidReferenceError";
+  }
+}
+
+/** A manifest that cannot be parsed, is too large, or has an unknown media type. */
+export class InvalidManifestError extends FerryError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("INVALID_MANIFEST", message, options);
+    this.name = "InvalidManifestError";
+  }
+}
+
+/** Bytes whose digest (or size) differs from the descriptor's. Never committed anywhere. */
+export class DigestMismatchError extends FerryError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(what: string, expected: string, actual: string) {
+    super("DIGEST_MISMATCH", `${what}: content digest ${actual} does not match expected ${expected}`);
+    this.name = "DigestMismatchError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class SizeMismatchError extends FerryError {
+  readonly expected: number;
+  readonly actual: number;
+  constructor(what: string, expected: number, actual: number) {
+    super("SIZE_MISMATCH", `${what}: got ${actual} bytes, expected ${expected}`, { retryable: actual < expected });
+    this.name = "SizeMismatchError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** One entry of an OCI error body: `{"errors":[{"code","message","detail"}]}`. */
+export interface OciErrorEntry {
+  code: string;
+  message?: string;
+  detail?: unknown;
+}
+
+/**
+ * An HTTP answer the operation did not expect. Carries the status, the OCI error codes from the body,
+ * and a redacted `METHOD url` so the message names registry and repository but never a secret.
+ */
+export class RegistryError extends FerryError {
+  readonly status: number;
+  readonly method: string;
+  readonly url: string;
+  readonly errors: OciErrorEntry[];
+  constructor(init: { status: number; method: string; url: string; errors?: OciErrorEntry[]; context?: string }) {
+    const errors = init.errors ?? [];
+    const codes = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
+    const what = init.context ? `${init.context}: ` : "";
+    super(
+      errors[0]?.code ?? `HTTP_${init.status}`,
+      `${what}${init.method} ${init.url} answered ${init.status} ${statusText(init.status)}${codes ? ` (${codes})` : ""}`,
+      { retryable: isTemporaryStatus(init.status) },
+    );
+    this.name = init.status === 401 || init.status === 403 ? "RegistryAuthError" : "RegistryError";
+    this.status = init.status;
+    this.method = init.method;
+    this.url = init.url;
+    this.errors = errors;
+  }
+
+  /** True when one of the OCI error codes in the body equals `code`. */
+  hasCode(code: string): boolean {
+    return this.errors.some((e) => e.code === code);
+  }
+}
+
+/** A connection that failed or dropped (reset, refused, timed out) after the retries ran out. */
+export class TransportError extends FerryError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("TRANSPORT", message, { ...options, retryable: true });
+    this.name = "TransportError";
+  }
+}
+
+/** Credentials could not be found or used (bad config file, failing credential helper). */
+export class CredentialsError extends FerryError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("CREDENTIALS", message, options);
+    this.name = "CredentialsError";
+  }
+}
+
+/** Statuses worth retrying: throttling, timeouts and server-side failures (not 501 Not Implemented). */
+export function isTemporaryStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  409: "Conflict",
+  413: "Payload Too Large",
+  416: "Range Not Satisfiable",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? "";
+}
+
+/** Removes userinfo and credential-looking query parameters from a URL before it appears in a message. */
+export function redactUrl(url: string | URL): string {
+  let u: URL;
+  try {
+    u = new URL(url.toString());
+  } catch {
+    return "<invalid url>";
+  }
+  u.username = "";
+  u.password = "";
+  for (const key of [...u.searchParams.keys()]) {
+    if (/token|signature|credential|secret|password|x-amz-|sig$|^_state$/i.test(key)) u.searchParams.set(key, "REDACTED");
+  }
+  return u.toString();
+}

@@ -1,0 +1,43 @@
+/**
+ * The two ends of a transfer. A registry, an OCI layout directory and a docker-archive tar all
+ * implement these, so the engine copies between any pair with one algorithm.
+ */
+import type { Readable } from "node:stream";
+import type { Digest } from "../registry/digest.ts";
+import type { Descriptor, RawManifest } from "../registry/manifest.ts";
+
+/** Where images are read from. */
+export interface ImageSource {
+  /** Human-readable name for messages and reports, e.g. `localhost:5000/app:1.0` or `oci:/tmp/x:1.0`. */
+  readonly name: string;
+  /** The root manifest (index or image manifest) as exact bytes. */
+  resolve(): Promise<RawManifest>;
+  /** A child manifest of an index, by digest (verified against the digest). */
+  getManifest(desc: Pick<Descriptor, "digest" | "mediaType">): Promise<RawManifest>;
+  /**
+   * A blob's bytes from `offset` (default 0). The stream must fail rather than end early when the
+   * source breaks. Verification of the digest is the caller's job (it sees every byte).
+   */
+  openBlob(desc: Descriptor, offset?: number): Promise<Readable>;
+  /** Releases files or connections. */
+  close?(): Promise<void>;
+}
+
+/** Where images are written to. */
+export interface ImageSink {
+  readonly name: string;
+  /** True when the blob is already present (nothing to copy). */
+  hasBlob(desc: Descriptor): Promise<boolean>;
+  /**
+   * Stores a blob. `open(offset)` returns the bytes from `offset`; a sink that resumes after a fault
+   * calls it again with the offset it has. The sink verifies size and digest before committing, and
+   * never commits bytes that do not match `desc.digest`. Returns the bytes actually sent.
+   */
+  putBlob(desc: Descriptor, open: (offset: number) => Promise<Readable>, progress?: (bytes: number) => void): Promise<number>;
+  /** Stores a manifest after every blob it references is present. `tag` tags it; without it, by digest only. */
+  putManifest(manifest: RawManifest, tag?: string): Promise<void>;
+  /** Finishes the sink (writes an archive's trailer, an index.json). */
+  close?(): Promise<void>;
+}
+
+export type { Descriptor, Digest, RawManifest };
