@@ -13,12 +13,18 @@ const ALGORITHMS: Record<string, number> = { sha256: 64, sha512: 128 };
 /** Validates `algo:hex` and returns it unchanged; throws InvalidReferenceError otherwise. */
 export function parseDigest(value: string): Digest {
   const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(value);
-  if (!m) throw new InvalidReferenceError(`invalid digest ${JSON.stringify(truncate(value))}: expected algorithm:hex`);
+  if (!m)
+    throw new InvalidReferenceError(
+      `invalid digest ${JSON.stringify(truncate(value))}: expected algorithm:hex`,
+    );
   const [, algo, hex] = m as unknown as [string, string, string];
   const len = ALGORITHMS[algo];
-  if (len === undefined) throw new InvalidReferenceError(`unsupported digest algorithm "${algo}" (sha256 or sha512)`);
+  if (len === undefined)
+    throw new InvalidReferenceError(`unsupported digest algorithm "${algo}" (sha256 or sha512)`);
   if (hex.length !== len || !/^[a-f0-9]+$/.test(hex)) {
-    throw new InvalidReferenceError(`invalid ${algo} digest ${JSON.stringify(truncate(value))}: expected ${len} lowercase hex characters`);
+    throw new InvalidReferenceError(
+      `invalid ${algo} digest ${JSON.stringify(truncate(value))}: expected ${len} lowercase hex characters`,
+    );
   }
   return value;
 }

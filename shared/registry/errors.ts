@@ -48,7 +48,9 @@ export class SizeMismatchError extends FerryError {
   readonly expected: number;
   readonly actual: number;
   constructor(what: string, expected: number, actual: number) {
-    super("SIZE_MISMATCH", `${what}: got ${actual} bytes, expected ${expected}`, { retryable: actual < expected });
+    super("SIZE_MISMATCH", `${what}: got ${actual} bytes, expected ${expected}`, {
+      retryable: actual < expected,
+    });
     this.name = "SizeMismatchError";
     this.expected = expected;
     this.actual = actual;
@@ -71,7 +73,13 @@ export class RegistryError extends FerryError {
   readonly method: string;
   readonly url: string;
   readonly errors: OciErrorEntry[];
-  constructor(init: { status: number; method: string; url: string; errors?: OciErrorEntry[]; context?: string }) {
+  constructor(init: {
+    status: number;
+    method: string;
+    url: string;
+    errors?: OciErrorEntry[];
+    context?: string;
+  }) {
     const errors = init.errors ?? [];
     const codes = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
     const what = init.context ? `${init.context}: ` : "";
@@ -146,7 +154,8 @@ export function redactUrl(url: string | URL): string {
   u.username = "";
   u.password = "";
   for (const key of [...u.searchParams.keys()]) {
-    if (/token|signature|credential|secret|password|x-amz-|sig$|^_state$/i.test(key)) u.searchParams.set(key, "REDACTED");
+    if (/token|signature|credential|secret|password|x-amz-|sig$|^_state$/i.test(key))
+      u.searchParams.set(key, "REDACTED");
   }
   return u.toString();
 }

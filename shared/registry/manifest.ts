@@ -2,7 +2,7 @@
  * Manifests are kept as the exact bytes the registry sent (re-serialising JSON changes the digest);
  * parsing only reads them to find what they reference.
  */
-import { parseDigest, type Digest } from "./digest.ts";
+import { type Digest, parseDigest } from "./digest.ts";
 import { InvalidManifestError } from "./errors.ts";
 import { INDEX_TYPES, MediaType, normaliseMediaType, SCHEMA1_TYPES } from "./media-types.ts";
 
@@ -76,7 +76,9 @@ export interface RawManifest {
  */
 export function parseManifest(bytes: Uint8Array, contentType?: string, what = "manifest"): Manifest {
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw new InvalidManifestError(`${what}: ${bytes.length} bytes is over the ${MAX_MANIFEST_BYTES}-byte manifest limit`);
+    throw new InvalidManifestError(
+      `${what}: ${bytes.length} bytes is over the ${MAX_MANIFEST_BYTES}-byte manifest limit`,
+    );
   }
   let json: unknown;
   try {
@@ -91,11 +93,16 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, what = "m
 
   if (schemaVersion === 1 || SCHEMA1_TYPES.has(header)) {
     const fsLayers = json.fsLayers;
-    if (!Array.isArray(fsLayers)) throw new InvalidManifestError(`${what}: schema 1 manifest without fsLayers`);
+    if (!Array.isArray(fsLayers))
+      throw new InvalidManifestError(`${what}: schema 1 manifest without fsLayers`);
     const layers = fsLayers.map((l, i) => {
       const sum = isObject(l) ? l.blobSum : undefined;
       if (typeof sum !== "string") throw new InvalidManifestError(`${what}: fsLayers[${i}].blobSum missing`);
-      return { mediaType: MediaType.DockerLayerGzip, digest: digestField(sum, `${what}: fsLayers[${i}].blobSum`), size: -1 };
+      return {
+        mediaType: MediaType.DockerLayerGzip,
+        digest: digestField(sum, `${what}: fsLayers[${i}].blobSum`),
+        size: -1,
+      };
     });
     return {
       kind: "schema1",
@@ -107,12 +114,16 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, what = "m
       layers,
     };
   }
-  if (schemaVersion !== 2) throw new InvalidManifestError(`${what}: unsupported schemaVersion ${JSON.stringify(schemaVersion)}`);
+  if (schemaVersion !== 2)
+    throw new InvalidManifestError(`${what}: unsupported schemaVersion ${JSON.stringify(schemaVersion)}`);
 
   const mediaType = declared ?? (header || undefined);
-  const isIndex = mediaType ? INDEX_TYPES.has(mediaType) : Array.isArray(json.manifests) && !("config" in json);
+  const isIndex = mediaType
+    ? INDEX_TYPES.has(mediaType)
+    : Array.isArray(json.manifests) && !("config" in json);
   if (isIndex) {
-    if (!Array.isArray(json.manifests)) throw new InvalidManifestError(`${what}: index without a manifests array`);
+    if (!Array.isArray(json.manifests))
+      throw new InvalidManifestError(`${what}: index without a manifests array`);
     return {
       kind: "index",
       schemaVersion: 2,
@@ -122,7 +133,8 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, what = "m
     };
   }
   if (!("config" in json)) throw new InvalidManifestError(`${what}: image manifest without config`);
-  if (!Array.isArray(json.layers)) throw new InvalidManifestError(`${what}: image manifest without a layers array`);
+  if (!Array.isArray(json.layers))
+    throw new InvalidManifestError(`${what}: image manifest without a layers array`);
   if (mediaType && !(mediaType === MediaType.OciManifest || mediaType === MediaType.DockerManifest)) {
     throw new InvalidManifestError(`${what}: unsupported manifest media type "${mediaType}"`);
   }
@@ -147,7 +159,8 @@ export function referencedBlobs(m: Manifest): Descriptor[] {
 export function parseDescriptor(value: unknown, what: string): Descriptor {
   if (!isObject(value)) throw new InvalidManifestError(`${what}: expected a descriptor object`);
   const { mediaType, digest, size } = value;
-  if (typeof mediaType !== "string" || !mediaType) throw new InvalidManifestError(`${what}: missing mediaType`);
+  if (typeof mediaType !== "string" || !mediaType)
+    throw new InvalidManifestError(`${what}: missing mediaType`);
   if (typeof digest !== "string") throw new InvalidManifestError(`${what}: missing digest`);
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
     throw new InvalidManifestError(`${what}: size must be a non-negative integer`);

@@ -19,8 +19,14 @@ export const MediaType = {
 } as const;
 
 export const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
-export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([MediaType.OciManifest, MediaType.DockerManifest]);
-export const SCHEMA1_TYPES: ReadonlySet<string> = new Set([MediaType.DockerSchema1, MediaType.DockerSchema1Signed]);
+export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+]);
+export const SCHEMA1_TYPES: ReadonlySet<string> = new Set([
+  MediaType.DockerSchema1,
+  MediaType.DockerSchema1Signed,
+]);
 
 /** Every manifest type ferry reads, preferred first. Schema 1 is listed last: legacy registries only. */
 export const MANIFEST_ACCEPT: readonly string[] = [

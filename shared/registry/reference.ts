@@ -3,7 +3,7 @@
  * `ubuntu` is `docker.io/library/ubuntu:latest`, whose API host is `registry-1.docker.io`.
  * Grammar: distribution/reference (reference.go): name [":" tag] ["@" digest].
  */
-import { parseDigest, type Digest } from "./digest.ts";
+import { type Digest, parseDigest } from "./digest.ts";
 import { InvalidReferenceError } from "./errors.ts";
 
 export const DOCKER_HUB = "docker.io";
@@ -31,11 +31,14 @@ export interface Reference extends Repository {
  * @param defaultTag tag filled in when the reference has neither tag nor digest; pass `null` to leave both empty.
  */
 export function parseReference(input: string, defaultTag: string | null = "latest"): Reference {
-  if (typeof input !== "string" || input.length === 0) throw new InvalidReferenceError("empty image reference");
+  if (typeof input !== "string" || input.length === 0)
+    throw new InvalidReferenceError("empty image reference");
   const shown = input.length > 120 ? `${input.slice(0, 120)}…` : input;
   if (/\s/.test(input)) throw new InvalidReferenceError(`invalid reference "${shown}": contains white space`);
   if (input.includes("://")) {
-    throw new InvalidReferenceError(`invalid reference "${shown}": give host/repository[:tag][@digest], not a URL`);
+    throw new InvalidReferenceError(
+      `invalid reference "${shown}": give host/repository[:tag][@digest], not a URL`,
+    );
   }
 
   let rest = input;
@@ -76,7 +79,12 @@ export function parseRepository(input: string, shown = input): Repository {
   const slash = input.indexOf("/");
   if (slash >= 0) {
     const first = input.slice(0, slash);
-    if (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase()) {
+    if (
+      first.includes(".") ||
+      first.includes(":") ||
+      first === "localhost" ||
+      first !== first.toLowerCase()
+    ) {
       registry = first;
       path = input.slice(slash + 1);
     }
@@ -93,7 +101,9 @@ export function parseRepository(input: string, shown = input): Repository {
     }
   }
   if (registry.length + 1 + path.length > NAME_TOTAL_MAX) {
-    throw new InvalidReferenceError(`invalid reference "${shown}": name longer than ${NAME_TOTAL_MAX} characters`);
+    throw new InvalidReferenceError(
+      `invalid reference "${shown}": name longer than ${NAME_TOTAL_MAX} characters`,
+    );
   }
   return { registry, repository: path };
 }
@@ -109,7 +119,8 @@ function validateRegistryHost(host: string, shown: string): void {
     if (c >= 0) {
       name = host.slice(0, c);
       port = host.slice(c + 1);
-      if (!/^\d+$/.test(port)) throw new InvalidReferenceError(`invalid reference "${shown}": bad port "${port}"`);
+      if (!/^\d+$/.test(port))
+        throw new InvalidReferenceError(`invalid reference "${shown}": bad port "${port}"`);
     }
     if (!name.split(".").every((part) => DOMAIN_COMPONENT.test(part))) {
       throw new InvalidReferenceError(`invalid reference "${shown}": bad registry host "${host}"`);
@@ -127,8 +138,12 @@ export function apiHost(registry: string): string {
 
 /** True for hosts on this machine: they get plain HTTP by default (as Docker and skopeo do for localhost). */
 export function isLoopbackHost(registry: string): boolean {
-  const host = registry.startsWith("[") ? registry.slice(1, registry.indexOf("]")) : registry.replace(/:\d+$/, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith(".localhost");
+  const host = registry.startsWith("[")
+    ? registry.slice(1, registry.indexOf("]"))
+    : registry.replace(/:\d+$/, "");
+  return (
+    host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith(".localhost")
+  );
 }
 
 /** `registry/repository[:tag][@digest]`, in the normalised form (docker.io names keep their `library/`). */
@@ -143,7 +158,8 @@ export function formatRepository(repo: Repository): string {
 /** The tag or digest to ask the registry for: the digest wins when both are given (it pins the content). */
 export function referenceTarget(ref: Reference): string {
   const target = ref.digest ?? ref.tag;
-  if (!target) throw new InvalidReferenceError(`reference ${formatReference(ref)} has neither tag nor digest`);
+  if (!target)
+    throw new InvalidReferenceError(`reference ${formatReference(ref)} has neither tag nor digest`);
   return target;
 }
 

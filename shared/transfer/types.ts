@@ -33,7 +33,11 @@ export interface ImageSink {
    * calls it again with the offset it has. The sink verifies size and digest before committing, and
    * never commits bytes that do not match `desc.digest`. Returns the bytes actually sent.
    */
-  putBlob(desc: Descriptor, open: (offset: number) => Promise<Readable>, progress?: (bytes: number) => void): Promise<number>;
+  putBlob(
+    desc: Descriptor,
+    open: (offset: number) => Promise<Readable>,
+    progress?: (bytes: number) => void,
+  ): Promise<number>;
   /** Stores a manifest after every blob it references is present. `tag` tags it; without it, by digest only. */
   putManifest(manifest: RawManifest, tag?: string): Promise<void>;
   /** Finishes the sink (writes an archive's trailer, an index.json). */

@@ -1,0 +1,186 @@
+/**
+ * Small streaming helpers shared by the archive sinks and sources: pumping a blob through a
+ * VerifyingStream into a destination (resuming a broken source from the offset reached), atomic file
+ * writes, and a length guard that makes a short read fail instead of ending early.
+ */
+import { randomBytes } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { VerifyingStream } from "../registry/digest.ts";
+import type { Descriptor } from "../registry/manifest.ts";
+import { ArchiveError } from "./errors.ts";
+
+/** Error codes of a broken connection or file read that a fresh `open(offset)` may get past. */
+const TRANSIENT_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+  "EAI_AGAIN",
+]);
+
+function isTransient(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { retryable?: unknown; code?: unknown };
+  if (e.retryable === true) return true;
+  return typeof e.code === "string" && TRANSIENT_CODES.has(e.code);
+}
+
+export interface PumpOptions {
+  /** Names the blob in errors. */
+  what: string;
+  progress?: ((bytes: number) => void) | undefined;
+  /** Attempts to reopen the source after a transient failure without progress being lost (default 3). */
+  attempts?: number;
+}
+
+/**
+ * Streams a blob from `open(offset)` through a VerifyingStream into `dest` and resolves once `dest`
+ * has finished. The stream into `dest` fails (and `dest` is destroyed) when the size or digest does
+ * not match, so the caller must only commit `dest`'s result after this resolves. A transient source
+ * failure reopens the source at the offset reached (the hash state is kept). Returns the bytes read.
+ */
+export async function pumpVerified(
+  desc: Descriptor,
+  open: (offset: number) => Promise<Readable>,
+  dest: Writable,
+  opts: PumpOptions,
+): Promise<number> {
+  const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size, what: opts.what });
+  const done = pipeline(verifier, dest);
+  done.catch(() => {});
+  let offset = 0;
+  let failures = 0;
+  for (;;) {
+    let src: Readable | undefined;
+    const before = offset;
+    try {
+      src = await open(offset);
+      for await (const chunk of src as AsyncIterable<Buffer>) {
+        if (verifier.errored || verifier.destroyed) break;
+        offset += chunk.length;
+        opts.progress?.(chunk.length);
+        if (!verifier.write(chunk)) await drained(verifier);
+      }
+      if (verifier.errored || verifier.destroyed) {
+        src.destroy();
+        await done; // rejects with the verifier's (or the destination's) error
+        throw new ArchiveError(`${opts.what}: writing stopped unexpectedly`);
+      }
+      break;
+    } catch (err) {
+      src?.destroy();
+      const stopped = verifier.errored ?? (verifier.destroyed ? err : undefined);
+      if (stopped) {
+        await done.catch(() => {});
+        throw verifier.errored ?? err;
+      }
+      failures = offset > before ? 1 : failures + 1;
+      if (!isTransient(err) || failures >= (opts.attempts ?? 3)) {
+        verifier.destroy(err as Error);
+        await done.catch(() => {});
+        throw err;
+      }
+    }
+  }
+  verifier.end();
+  await done;
+  return offset;
+}
+
+/** Waits for `drain`; rejects on `error`; resolves on `close` (the caller then sees `destroyed`). */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      stream.off("drain", onDrain);
+      stream.off("error", onError);
+      stream.off("close", onDrain);
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    stream.on("drain", onDrain);
+    stream.on("error", onError);
+    stream.on("close", onDrain);
+  });
+}
+
+/**
+ * A pass-through that errors when the stream ends before `expected` bytes (a file truncated or
+ * replaced under a reader): "must fail rather than end early".
+ */
+export function lengthGuard(expected: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      seen += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      cb(
+        seen === expected
+          ? null
+          : new ArchiveError(`${what}: read ${seen} bytes, expected ${expected} (file truncated?)`),
+      );
+    },
+  });
+}
+
+/** A unique temporary name next to `file` (same directory, so a rename commits it atomically). */
+export function tempNameFor(file: string, label = "tmp"): string {
+  return join(dirname(file), `.ferry-${label}-${randomBytes(6).toString("hex")}`);
+}
+
+/** Writes `data` to `file` atomically: a temporary file in the same directory, fsync, rename. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempNameFor(file);
+  const fh = await open(tmp, "wx", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads a whole small stream (manifests and configs only: callers cap the size first). */
+export async function readSmall(stream: Readable, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      stream.destroy();
+      throw new ArchiveError(`${what}: larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null
+    ? ((err as { code?: unknown }).code as string | undefined)
+    : undefined;
+}

@@ -1,0 +1,489 @@
+/**
+ * RegistryClient: the OCI Distribution API over one shared Transport (connections, tokens, retries).
+ * Manifests are returned as exact bytes; blobs as streams. Upload algorithms live in uploads.ts.
+ */
+import { Readable } from "node:stream";
+import { repositoryScope } from "./auth/challenge.ts";
+import { type Digest, digestOf, parseDigest, VerifyingStream } from "./digest.ts";
+import {
+  DigestMismatchError,
+  FerryError,
+  InvalidManifestError,
+  RegistryError,
+  SizeMismatchError,
+} from "./errors.ts";
+import { drain, type HttpRequest, type HttpResponse, isNetworkError, Transport } from "./http/transport.ts";
+import { type Descriptor, MAX_MANIFEST_BYTES, parseDescriptor, type RawManifest } from "./manifest.ts";
+import { MANIFEST_ACCEPT, MediaType, normaliseMediaType } from "./media-types.ts";
+import { type ClientOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import {
+  apiHost,
+  formatReference,
+  formatRepository,
+  type Reference,
+  type Repository,
+  referenceTarget,
+} from "./reference.ts";
+
+/** What a manifest HEAD tells. */
+export interface ManifestInfo {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+export class RegistryClient {
+  readonly options: ResolvedOptions;
+  readonly transport: Transport;
+  /** Actions declared per repository, so one token serves HEAD and PUT alike (see `declarePush`). */
+  private readonly intents = new Map<string, Set<string>>();
+
+  constructor(options: ClientOptions = {}) {
+    this.options = resolveOptions(options);
+    this.transport = new Transport(this.options);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /** Declares that this client will push to `repo`: every request for it then asks for `pull,push`. */
+  declarePush(repo: Repository): void {
+    this.intents.set(formatRepository(repo), new Set(["pull", "push"]));
+  }
+
+  /** Token scopes for a request on `repo` needing `actions`, widened by declared intents. */
+  scopes(repo: Repository, actions: ("pull" | "push" | "delete")[], extra: Repository[] = []): string[] {
+    const set = new Set<string>([...actions, ...(this.intents.get(formatRepository(repo)) ?? [])]);
+    const ordered = (["pull", "push", "delete"] as const).filter((a) => set.has(a));
+    return [
+      repositoryScope(repo.repository, ordered),
+      ...extra.map((r) => repositoryScope(r.repository, ["pull"])),
+    ];
+  }
+
+  /** Absolute URL under `/v2/<name>/`. */
+  url(repo: Repository, path: string): URL {
+    return new URL(`${this.base(repo.registry)}/v2/${repo.repository}/${path}`);
+  }
+
+  base(registry: string): string {
+    return this.transport.baseUrl(registry, apiHost(registry));
+  }
+
+  /** Sends a request (see Transport.request). */
+  request(req: HttpRequest): Promise<HttpResponse> {
+    return this.transport.request(req);
+  }
+
+  /** `GET /v2/`: checks the registry answers and the credentials work (fetches a token if challenged). */
+  async ping(registry: string): Promise<void> {
+    const res = await this.request({
+      op: "ping",
+      method: "GET",
+      registry,
+      url: new URL("/v2/", this.base(registry)),
+      expect: [200],
+      context: `ping ${registry}`,
+    });
+    await drain(res.body);
+  }
+
+  /** `HEAD` a manifest: its digest, type and size, or undefined when the registry does not have it. */
+  async headManifest(
+    ref: Reference,
+    opts: { accept?: readonly string[] } = {},
+  ): Promise<ManifestInfo | undefined> {
+    const res = await this.request({
+      op: "manifest.head",
+      method: "HEAD",
+      registry: ref.registry,
+      url: this.url(ref, `manifests/${referenceTarget(ref)}`),
+      headers: { accept: (opts.accept ?? MANIFEST_ACCEPT).join(", ") },
+      scopes: this.scopes(ref, ["pull"]),
+      expect: [200, 404],
+      context: `check manifest ${formatReference(ref)}`,
+    });
+    await drain(res.body);
+    if (res.status === 404) return undefined;
+    const digest = headerValue(res.headers["docker-content-digest"]) ?? ref.digest;
+    if (!digest) return undefined;
+    return {
+      digest: parseDigest(digest),
+      mediaType: normaliseMediaType(headerValue(res.headers["content-type"])),
+      size: Number(headerValue(res.headers["content-length"]) ?? -1),
+    };
+  }
+
+  /**
+   * `GET` a manifest as exact bytes. The digest is computed from the bytes; when the reference has a
+   * digest, a mismatch is an error. Bodies over 4 MiB are refused.
+   */
+  async getManifest(ref: Reference, opts: { accept?: readonly string[] } = {}): Promise<RawManifest> {
+    const what = `manifest ${formatReference(ref)}`;
+    const res = await this.request({
+      op: "manifest.get",
+      method: "GET",
+      registry: ref.registry,
+      url: this.url(ref, `manifests/${referenceTarget(ref)}`),
+      headers: { accept: (opts.accept ?? MANIFEST_ACCEPT).join(", ") },
+      scopes: this.scopes(ref, ["pull"]),
+      expect: [200],
+      context: `pull ${what}`,
+    });
+    const declared = Number(headerValue(res.headers["content-length"]) ?? -1);
+    if (declared > MAX_MANIFEST_BYTES) {
+      res.body.destroy();
+      throw new InvalidManifestError(
+        `${what}: ${declared} bytes is over the ${MAX_MANIFEST_BYTES}-byte manifest limit`,
+      );
+    }
+    const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, what);
+    const mediaType = normaliseMediaType(headerValue(res.headers["content-type"])) || sniffMediaType(bytes);
+    const algo = ref.digest ?? headerValue(res.headers["docker-content-digest"]) ?? "sha256:";
+    const digest = digestOf(bytes, algo.startsWith("sha512:") ? algo : "sha256:");
+    if (ref.digest && digest !== ref.digest) throw new DigestMismatchError(what, ref.digest, digest);
+    return { bytes, mediaType, digest };
+  }
+
+  /**
+   * `PUT` a manifest under a tag or its digest. The caller guarantees every referenced blob and child
+   * manifest is already present. Returns the digest the registry reports (or ours).
+   */
+  async putManifest(repo: Repository, target: string, manifest: RawManifest): Promise<Digest> {
+    const res = await this.request({
+      op: "manifest.put",
+      method: "PUT",
+      registry: repo.registry,
+      url: this.url(repo, `manifests/${target}`),
+      headers: { "content-type": manifest.mediaType },
+      body: manifest.bytes,
+      scopes: this.scopes(repo, ["pull", "push"]),
+      expect: [200, 201, 202, 204],
+      context: `push manifest ${manifest.digest} to ${formatRepository(repo)}${target === manifest.digest ? "" : `:${target}`}`,
+    });
+    await drain(res.body);
+    const reported = headerValue(res.headers["docker-content-digest"]);
+    if (
+      reported &&
+      reported !== manifest.digest &&
+      reported.startsWith("sha256:") &&
+      manifest.digest.startsWith("sha256:")
+    ) {
+      throw new DigestMismatchError(
+        `manifest pushed to ${formatRepository(repo)}`,
+        manifest.digest,
+        reported,
+      );
+    }
+    return manifest.digest;
+  }
+
+  async deleteManifest(ref: Reference): Promise<void> {
+    const res = await this.request({
+      op: "manifest.delete",
+      method: "DELETE",
+      registry: ref.registry,
+      url: this.url(ref, `manifests/${referenceTarget(ref)}`),
+      scopes: this.scopes(ref, ["pull", "push", "delete"]),
+      expect: [200, 202, 204],
+      context: `delete ${formatReference(ref)}`,
+    });
+    await drain(res.body);
+  }
+
+  /** `HEAD` a blob: its size, or undefined when absent. */
+  async headBlob(repo: Repository, digest: Digest): Promise<number | undefined> {
+    const res = await this.request({
+      op: "blob.head",
+      method: "HEAD",
+      registry: repo.registry,
+      url: this.url(repo, `blobs/${digest}`),
+      scopes: this.scopes(repo, ["pull"]),
+      expect: [200, 404],
+      context: `check blob ${digest} in ${formatRepository(repo)}`,
+    });
+    await drain(res.body);
+    if (res.status === 404) return undefined;
+    return Number(headerValue(res.headers["content-length"]) ?? -1);
+  }
+
+  async deleteBlob(repo: Repository, digest: Digest): Promise<void> {
+    const res = await this.request({
+      op: "blob.delete",
+      method: "DELETE",
+      registry: repo.registry,
+      url: this.url(repo, `blobs/${digest}`),
+      scopes: this.scopes(repo, ["pull", "push", "delete"]),
+      expect: [200, 202, 204],
+      context: `delete blob ${digest} from ${formatRepository(repo)}`,
+    });
+    await drain(res.body);
+  }
+
+  /**
+   * A blob's bytes from `offset`, as a stream that resumes with `Range` after a dropped connection
+   * (up to the client's retry count) and fails — never ends early — when the bytes stop short of
+   * `desc.size`. Not digest-verified: use `getBlob` for that, or hash in the consumer.
+   */
+  async openBlob(repo: Repository, desc: Descriptor, offset = 0): Promise<Readable> {
+    const first = await this.blobRequest(repo, desc, offset);
+    return Readable.from(this.resumingBody(repo, desc, offset, first), {
+      objectMode: false,
+      highWaterMark: 1,
+    });
+  }
+
+  /** A blob's bytes verified on the fly: the stream errors at the end on a size or digest mismatch. */
+  async getBlob(repo: Repository, desc: Descriptor): Promise<Readable> {
+    const src = await this.openBlob(repo, desc);
+    const verify = new VerifyingStream({
+      digest: desc.digest,
+      size: desc.size,
+      what: `blob ${desc.digest} from ${formatRepository(repo)}`,
+    });
+    src.on("error", (e) => verify.destroy(e));
+    return src.pipe(verify);
+  }
+
+  /** Reads a small blob (a config) whole, verified. */
+  async readBlob(repo: Repository, desc: Descriptor, max = MAX_MANIFEST_BYTES * 4): Promise<Buffer> {
+    if (desc.size > max)
+      throw new FerryError("BLOB_TOO_LARGE", `blob ${desc.digest} is ${desc.size} bytes, over ${max}`);
+    const stream = await this.getBlob(repo, desc);
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private async blobRequest(
+    repo: Repository,
+    desc: Descriptor,
+    offset: number,
+  ): Promise<{ res: HttpResponse; skip: number }> {
+    const res = await this.request({
+      op: "blob.get",
+      method: "GET",
+      registry: repo.registry,
+      url: this.url(repo, `blobs/${desc.digest}`),
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: this.scopes(repo, ["pull"]),
+      expect: offset > 0 ? [200, 206] : [200],
+      context: `pull blob ${desc.digest} from ${formatRepository(repo)}`,
+    });
+    const length = Number(headerValue(res.headers["content-length"]) ?? -1);
+    let skip = 0;
+    if (res.status === 206) {
+      const start = /bytes (\d+)-/.exec(headerValue(res.headers["content-range"]) ?? "")?.[1];
+      if (start !== undefined && Number(start) !== offset) {
+        res.body.destroy();
+        throw new RegistryError({
+          status: 206,
+          method: "GET",
+          url: res.url.toString(),
+          context: `resume blob ${desc.digest}: range starts at ${start}, asked ${offset}`,
+        });
+      }
+    } else if (offset > 0) {
+      skip = offset; // the server ignored Range: discard what we already have
+    }
+    const expected = desc.size >= 0 ? desc.size - offset + skip : -1;
+    if (expected >= 0 && length >= 0 && length !== expected) {
+      res.body.destroy();
+      throw new SizeMismatchError(
+        `blob ${desc.digest} from ${formatRepository(repo)} (Content-Length)`,
+        expected,
+        length,
+      );
+    }
+    return { res, skip };
+  }
+
+  private async *resumingBody(
+    repo: Repository,
+    desc: Descriptor,
+    offset: number,
+    first: { res: HttpResponse; skip: number },
+  ) {
+    let pos = offset;
+    let current = first;
+    let resumes = 0;
+    for (;;) {
+      let skip = current.skip;
+      try {
+        for await (const chunk of current.res.body) {
+          let b = chunk as Buffer;
+          if (skip > 0) {
+            if (b.length <= skip) {
+              skip -= b.length;
+              continue;
+            }
+            b = b.subarray(skip);
+            skip = 0;
+          }
+          pos += b.length;
+          yield b;
+        }
+        if (desc.size >= 0 && pos < desc.size) {
+          throw new SizeMismatchError(
+            `blob ${desc.digest} from ${formatRepository(repo)} (body ended early)`,
+            desc.size,
+            pos,
+          );
+        }
+        return;
+      } catch (err) {
+        current.res.body.destroy();
+        const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
+        if (!resumable || resumes >= this.options.retries) throw err;
+        resumes++;
+        current = await this.blobRequest(repo, desc, pos);
+      }
+    }
+  }
+
+  /** All tags of a repository, following `Link` pagination. */
+  async *tags(repo: Repository, pageSize = 1000): AsyncGenerator<string> {
+    let url: URL | undefined = this.url(repo, `tags/list?n=${pageSize}`);
+    while (url) {
+      const res: HttpResponse = await this.request({
+        op: "tags.list",
+        method: "GET",
+        registry: repo.registry,
+        url,
+        scopes: this.scopes(repo, ["pull"]),
+        expect: [200],
+        context: `list tags of ${formatRepository(repo)}`,
+      });
+      const json = (await readJson(res, `tag list of ${formatRepository(repo)}`)) as { tags?: unknown };
+      for (const t of Array.isArray(json.tags) ? json.tags : []) if (typeof t === "string") yield t;
+      url = nextLink(res);
+    }
+  }
+
+  /** Every repository of a registry (`/v2/_catalog`), following `Link` pagination. */
+  async *catalog(registry: string, pageSize = 1000): AsyncGenerator<string> {
+    let url: URL | undefined = new URL(`/v2/_catalog?n=${pageSize}`, this.base(registry));
+    while (url) {
+      const res: HttpResponse = await this.request({
+        op: "catalog",
+        method: "GET",
+        registry,
+        url,
+        scopes: ["registry:catalog:*"],
+        expect: [200],
+        context: `list repositories of ${registry}`,
+      });
+      const json = (await readJson(res, `catalog of ${registry}`)) as { repositories?: unknown };
+      for (const r of Array.isArray(json.repositories) ? json.repositories : [])
+        if (typeof r === "string") yield r;
+      url = nextLink(res);
+    }
+  }
+
+  /**
+   * Manifests that name `digest` as their subject: the referrers API, or on 404 the
+   * `<alg>-<hex>` tag schema (an index under that tag, as cosign and oras write it).
+   */
+  async referrers(
+    repo: Repository,
+    digest: Digest,
+    opts: { artifactType?: string } = {},
+  ): Promise<Descriptor[]> {
+    const query = opts.artifactType ? `?artifactType=${encodeURIComponent(opts.artifactType)}` : "";
+    const res = await this.request({
+      op: "referrers",
+      method: "GET",
+      registry: repo.registry,
+      url: this.url(repo, `referrers/${digest}${query}`),
+      headers: { accept: MediaType.OciIndex },
+      scopes: this.scopes(repo, ["pull"]),
+      expect: [200, 404],
+      context: `list referrers of ${digest} in ${formatRepository(repo)}`,
+    });
+    let list: Descriptor[];
+    if (res.status === 200) {
+      const json = (await readJson(res, `referrers of ${digest}`)) as { manifests?: unknown };
+      list = Array.isArray(json.manifests)
+        ? json.manifests.map((d, i) => parseDescriptor(d, `referrers[${i}]`))
+        : [];
+    } else {
+      await drain(res.body);
+      const tag = digest.replace(":", "-");
+      let raw: RawManifest;
+      try {
+        raw = await this.getManifest({ ...repo, tag }, { accept: [MediaType.OciIndex] });
+      } catch (e) {
+        if (e instanceof RegistryError && e.status === 404) return [];
+        throw e;
+      }
+      const json = JSON.parse(Buffer.from(raw.bytes).toString("utf8")) as { manifests?: unknown };
+      list = Array.isArray(json.manifests)
+        ? json.manifests.map((d, i) => parseDescriptor(d, `referrers tag ${tag}[${i}]`))
+        : [];
+    }
+    return opts.artifactType ? list.filter((d) => d.artifactType === opts.artifactType) : list;
+  }
+}
+
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function nextLink(res: HttpResponse): URL | undefined {
+  const link = headerValue(res.headers.link);
+  const m = link && /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
+  return m ? new URL(m[1]!, res.url) : undefined;
+}
+
+async function readJson(res: HttpResponse, what: string): Promise<Record<string, unknown>> {
+  const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, what);
+  try {
+    const v = JSON.parse(bytes.toString("utf8")) as unknown;
+    if (typeof v !== "object" || v === null) throw new Error("not an object");
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new FerryError(
+      "INVALID_RESPONSE",
+      `${what}: registry returned malformed JSON (${(e as Error).message})`,
+    );
+  }
+}
+
+/** Reads a body into memory, refusing more than `max` bytes. */
+export async function readLimited(
+  body: AsyncIterable<unknown> & { destroy(): void },
+  max: number,
+  what: string,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const c of body) {
+    const b = c as Buffer;
+    total += b.length;
+    if (total > max) {
+      body.destroy();
+      throw new InvalidManifestError(`${what}: more than ${max} bytes`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Media type from the JSON when the registry sent no usable Content-Type. */
+function sniffMediaType(bytes: Uint8Array): string {
+  try {
+    const j = JSON.parse(Buffer.from(bytes).toString("utf8")) as {
+      mediaType?: string;
+      schemaVersion?: number;
+      manifests?: unknown;
+    };
+    if (typeof j.mediaType === "string") return j.mediaType;
+    if (j.schemaVersion === 1) return MediaType.DockerSchema1Signed;
+    return Array.isArray(j.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  } catch {
+    return "";
+  }
+}
+
+export { DigestMismatchError };
