@@ -133,7 +133,7 @@ export class RegistryClient {
     });
     const declared = Number(headerValue(res.headers["content-length"]) ?? -1);
     if (declared > MAX_MANIFEST_BYTES) {
-      res.body.destroy();
+      discard(res.body);
       throw new InvalidManifestError(
         `${what}: ${declared} bytes is over the ${MAX_MANIFEST_BYTES}-byte manifest limit`,
       );
@@ -276,7 +276,7 @@ export class RegistryClient {
     if (res.status === 206) {
       const start = /bytes (\d+)-/.exec(headerValue(res.headers["content-range"]) ?? "")?.[1];
       if (start !== undefined && Number(start) !== offset) {
-        res.body.destroy();
+        discard(res.body);
         throw new RegistryError({
           status: 206,
           method: "GET",
@@ -289,7 +289,7 @@ export class RegistryClient {
     }
     const expected = desc.size >= 0 ? desc.size - offset + skip : -1;
     if (expected >= 0 && length >= 0 && length !== expected) {
-      res.body.destroy();
+      discard(res.body);
       throw new SizeMismatchError(
         `blob ${desc.digest} from ${formatRepository(repo)} (Content-Length)`,
         expected,
@@ -333,7 +333,7 @@ export class RegistryClient {
         }
         return;
       } catch (err) {
-        current.res.body.destroy();
+        current.discard(res.body);
         const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
         if (!resumable || resumes >= this.options.retries) throw err;
         resumes++;
@@ -424,6 +424,12 @@ export class RegistryClient {
     }
     return opts.artifactType ? list.filter((d) => d.artifactType === opts.artifactType) : list;
   }
+}
+
+/** Drops a body we will not read, without an unhandled AbortError. */
+export function discard(body: { on(e: string, f: () => void): unknown; destroy(): void }): void {
+  body.on("error", () => {});
+  body.destroy();
 }
 
 export function headerValue(v: string | string[] | undefined): string | undefined {

@@ -17,7 +17,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { RegistryClient } from "./client.ts";
 import { headerValue } from "./client.ts";
 import { type Digest, digestAlgorithm, hasherFor } from "./digest.ts";
-import { DigestMismatchError, RegistryError, SizeMismatchError, TransportError } from "./errors.ts";
+import {
+  DigestMismatchError,
+  RegistryError,
+  redactUrl,
+  SizeMismatchError,
+  TransportError,
+} from "./errors.ts";
 import { drain, isNetworkError } from "./http/transport.ts";
 import type { Descriptor } from "./manifest.ts";
 import { formatRepository, type Repository } from "./reference.ts";
@@ -85,18 +91,39 @@ export async function startUpload(
   };
 }
 
-/** `GET <location>`: the registry's view of the session's offset (updates `location`). */
+/**
+ * `GET <location>`: the registry's view of the session's offset (updates `location`).
+ * distribution signs its offset into the Location's `_state`; after a lost answer that state is stale
+ * and the status request is refused (404), so it is asked once more with the bare session path.
+ */
 export async function uploadStatus(client: RegistryClient, session: UploadSession): Promise<number> {
-  const res = await client.request({
-    op: "upload.status",
-    method: "GET",
-    registry: session.repo.registry,
-    url: session.location,
-    scopes: client.scopes(session.repo, ["pull", "push"]),
-    expect: [204, 200],
-    context: `check upload to ${formatRepository(session.repo)}`,
-  });
+  const ask = (url: URL) =>
+    client.request({
+      op: "upload.status",
+      method: "GET",
+      registry: session.repo.registry,
+      url,
+      scopes: client.scopes(session.repo, ["pull", "push"]),
+      expect: [204, 200, 404],
+      context: `check upload to ${formatRepository(session.repo)}`,
+    });
+  let res = await ask(session.location);
+  if (res.status === 404 && session.location.search) {
+    await drain(res.body);
+    const bare = new URL(session.location);
+    bare.search = "";
+    res = await ask(bare);
+  }
   await drain(res.body);
+  if (res.status === 404) {
+    throw new RegistryError({
+      status: 404,
+      method: "GET",
+      url: redactUrl(res.url),
+      errors: [{ code: "BLOB_UPLOAD_UNKNOWN" }],
+      context: `check upload to ${formatRepository(session.repo)}`,
+    });
+  }
   if (res.headers.location) session.location = nextLocation(res.headers.location, res.url);
   const range = /^(?:bytes=)?0-(\d+)$/.exec(headerValue(res.headers.range) ?? "");
   return range ? Number(range[1]) + 1 : 0;
