@@ -6,7 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
+import { createReadStream } from "node:fs";
+import { pipeline as pipelineCallback, type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { VerifyingStream } from "../registry/digest.ts";
 import type { Descriptor } from "../registry/manifest.ts";
@@ -33,6 +34,8 @@ export interface PumpOptions {
   /** Names the blob in errors. */
   what: string;
   progress?: ((bytes: number) => void) | undefined;
+  /** Sees every chunk as it passes (before verification completes). */
+  onChunk?: ((chunk: Buffer) => void) | undefined;
   /** Attempts to reopen the source after a transient failure without progress being lost (default 3). */
   attempts?: number;
 }
@@ -62,6 +65,7 @@ export async function pumpVerified(
       for await (const chunk of src as AsyncIterable<Buffer>) {
         if (verifier.errored || verifier.destroyed) break;
         offset += chunk.length;
+        opts.onChunk?.(chunk);
         opts.progress?.(chunk.length);
         if (!verifier.write(chunk)) await drained(verifier);
       }
@@ -132,6 +136,21 @@ export function lengthGuard(expected: number, what: string): Transform {
       );
     },
   });
+}
+
+/**
+ * Reads `length` bytes of `file` from `start`, as a stream that fails (rather than ends early) when
+ * the file turns out shorter. Destroying the returned stream closes the file.
+ */
+export function openFileRange(file: string, start: number, length: number, what: string): Readable {
+  if (length === 0) {
+    const empty = lengthGuard(0, what);
+    empty.end();
+    return empty;
+  }
+  const guard = lengthGuard(length, what);
+  pipelineCallback(createReadStream(file, { start, end: start + length - 1 }), guard, () => {});
+  return guard;
 }
 
 /** A unique temporary name next to `file` (same directory, so a rename commits it atomically). */

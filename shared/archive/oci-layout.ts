@@ -3,7 +3,6 @@
  * `blobs/<alg>/<hex>`. Read as an ImageSource, written as an ImageSink. Manifests are blobs too;
  * index.json names the roots, tagged with the `org.opencontainers.image.ref.name` annotation.
  */
-import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import type { Readable } from "node:stream";
@@ -19,7 +18,7 @@ import {
 import { isManifestType, MediaType } from "../registry/media-types.ts";
 import type { ImageSink, ImageSource } from "../transfer/types.ts";
 import { ArchiveError, BlobNotFoundError, ImageNotFoundError } from "./errors.ts";
-import { errnoCode, isObject, lengthGuard, pumpVerified, tempNameFor, writeFileAtomic } from "./io.ts";
+import { errnoCode, isObject, openFileRange, pumpVerified, tempNameFor, writeFileAtomic } from "./io.ts";
 
 /** The annotation that carries a tag in index.json. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -213,8 +212,7 @@ export async function openOciLayout(dir: string, ref?: string): Promise<OciLayou
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
         throw new ArchiveError(`${what}: offset ${offset} is outside the blob (${size} bytes)`);
       }
-      const stream = createReadStream(file, { start: offset });
-      return stream.pipe(lengthGuard(size - offset, what)).on("close", () => stream.destroy());
+      return openFileRange(file, offset, size - offset, what);
     },
   };
 }

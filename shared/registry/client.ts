@@ -333,7 +333,7 @@ export class RegistryClient {
         }
         return;
       } catch (err) {
-        current.discard(res.body);
+        discard(current.res.body);
         const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
         if (!resumable || resumes >= this.options.retries) throw err;
         resumes++;
