@@ -26,22 +26,40 @@ export interface ImageSource {
 /** Where images are written to. */
 export interface ImageSink {
   readonly name: string;
+  /** False for sinks that hold a single image manifest (docker-archive): the engine picks one platform. */
+  readonly acceptsIndex?: boolean;
   /** True when the blob is already present (nothing to copy). */
   hasBlob(desc: Descriptor): Promise<boolean>;
   /**
    * Stores a blob. `open(offset)` returns the bytes from `offset`; a sink that resumes after a fault
    * calls it again with the offset it has. The sink verifies size and digest before committing, and
-   * never commits bytes that do not match `desc.digest`. Returns the bytes actually sent.
+   * never commits bytes that do not match `desc.digest`. Returns what it did and the bytes it sent.
    */
   putBlob(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
     progress?: (bytes: number) => void,
-  ): Promise<number>;
+  ): Promise<BlobPutResult>;
+  /**
+   * Stores a blob whose digest is only known at the end (a layer compressed on the fly).
+   * Optional: sinks without it cannot take `--compress`.
+   */
+  putBlobStream?(
+    mediaType: string,
+    stream: Readable,
+    progress?: (bytes: number) => void,
+  ): Promise<Descriptor>;
   /** Stores a manifest after every blob it references is present. `tag` tags it; without it, by digest only. */
   putManifest(manifest: RawManifest, tag?: string): Promise<void>;
+  /** The digest a tag points to now, if the sink can tell (for `--no-clobber` and up-to-date checks). */
+  tagDigest?(tag: string): Promise<Digest | undefined>;
   /** Finishes the sink (writes an archive's trailer, an index.json). */
   close?(): Promise<void>;
+}
+
+export interface BlobPutResult {
+  action: "skipped" | "mounted" | "uploaded";
+  bytesSent: number;
 }
 
 export type { Descriptor, Digest, RawManifest };

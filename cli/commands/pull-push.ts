@@ -1,0 +1,100 @@
+/** `ferry pull <ref> <oci:|docker-archive:|rootfs:>` and `ferry push <oci:|docker-archive:> <ref>`. */
+import type { Readable } from "node:stream";
+import type { Command } from "commander";
+import { extractLayers } from "../../shared/archive/rootfs.ts";
+import { VerifyingStream } from "../../shared/registry/digest.ts";
+import { FerryError } from "../../shared/registry/errors.ts";
+import { parsePlatform } from "../../shared/registry/manifest.ts";
+import { formatReference } from "../../shared/registry/reference.ts";
+import { planTransfer } from "../../shared/transfer/plan.ts";
+import { RegistrySource } from "../../shared/transfer/registry-endpoints.ts";
+import { makeClient } from "../client-options.ts";
+import { parseLocation } from "../endpoints.ts";
+import { addTransferFlags, type TransferFlags, transfer } from "./copy.ts";
+
+export function registerPullPush(program: Command): void {
+  const pull = program
+    .command("pull")
+    .description("pull an image into an OCI layout, a docker-archive tar, or an unpacked root filesystem")
+    .argument("<ref>", "image reference")
+    .argument("<dest>", "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir>");
+  addTransferFlags(pull).action(async (ref: string, dest: string, flags: TransferFlags) => {
+    const src = parseLocation(ref);
+    const dst = parseLocation(dest, null);
+    if (src.kind !== "registry")
+      throw new FerryError("USAGE", `pull reads from a registry; for files use ferry copy`);
+    if (dst.kind === "registry")
+      throw new FerryError("USAGE", "pull writes files: use ferry copy between registries");
+    if (dst.kind === "rootfs") {
+      await pullRootfs(src.ref, dst.dir, flags);
+      return;
+    }
+    await transfer([[src, dst]], flags);
+  });
+
+  const push = program
+    .command("push")
+    .description("push an OCI layout or a docker-archive tar (docker save) to a registry")
+    .argument("<src>", "oci:<dir>[:tag] or docker-archive:<file>[:name:tag]")
+    .argument("<ref>", "destination image reference");
+  addTransferFlags(push).action(async (srcText: string, ref: string, flags: TransferFlags) => {
+    const src = parseLocation(srcText);
+    const dst = parseLocation(ref, null);
+    if (src.kind === "registry" || src.kind === "rootfs")
+      throw new FerryError("USAGE", "push reads oci: or docker-archive: files");
+    if (dst.kind !== "registry") throw new FerryError("USAGE", "push writes to a registry");
+    await transfer([[src, dst]], flags);
+  });
+}
+
+/** Unpacks one platform's layers, in order, verifying each layer's digest while it streams. */
+async function pullRootfs(
+  ref: import("../../shared/registry/reference.ts").Reference,
+  dir: string,
+  flags: TransferFlags,
+) {
+  const client = makeClient(flags, { src: ref.registry });
+  try {
+    const source = new RegistrySource(client, ref);
+    const platforms = (flags.platform ?? []).map(parsePlatform);
+    const plan = await planTransfer(source, {
+      singleImage: true,
+      ...(platforms.length ? { platforms } : {}),
+    });
+    const m = plan.root.manifest;
+    if (m.kind !== "manifest")
+      throw new FerryError("UNSUPPORTED", `${formatReference(ref)}: cannot unpack a ${m.mediaType}`);
+    const t0 = performance.now();
+    const layers = m.layers.map((desc) => ({
+      desc,
+      open: async (): Promise<Readable> => {
+        const raw = await client.openBlob(ref, desc);
+        const verify = new VerifyingStream({
+          digest: desc.digest,
+          size: desc.size,
+          what: `layer ${desc.digest} of ${formatReference(ref)}`,
+        });
+        raw.on("error", (e) => verify.destroy(e));
+        return raw.pipe(verify);
+      },
+    }));
+    const summary = await extractLayers(dir, layers);
+    const out = {
+      image: formatReference(ref),
+      digest: plan.root.raw.digest,
+      dir,
+      layerCount: layers.length,
+      notes: plan.notes,
+      ...summary,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    if (flags.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    else if (!flags.quiet) {
+      process.stdout.write(
+        `${out.image} (${out.digest}) → ${dir}: ${layers.length} layer(s) unpacked\n${JSON.stringify(summary)}\n`,
+      );
+    }
+  } finally {
+    await client.close();
+  }
+}

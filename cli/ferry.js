@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// ferry's executable. The CLI is TypeScript run directly by Node's type stripping (Node ≥ 22.18),
+// so there is no build step; `npm ci` brings that Node into node_modules/.bin for npx and npm scripts.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `ferry: needs Node.js 22.18 or newer (this is ${process.version}). ` +
+      "Run it as `npx ferry` inside the project, which uses the Node.js 22 that `npm ci` installed.\n",
+  );
+  process.exitCode = 2;
+} else {
+  const { main } = await import("./main.ts");
+  process.exitCode = await main(process.argv.slice(2));
+}

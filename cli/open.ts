@@ -1,0 +1,56 @@
+/** Locations → ImageSource / ImageSink. */
+import { createDockerArchiveSink, openDockerArchive } from "../shared/archive/docker-archive.ts";
+import { createOciLayoutSink, openOciLayout } from "../shared/archive/oci-layout.ts";
+import type { RegistryClient } from "../shared/registry/client.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import { formatRepository } from "../shared/registry/reference.ts";
+import { RegistrySink, RegistrySource } from "../shared/transfer/registry-endpoints.ts";
+import type { ImageSink, ImageSource } from "../shared/transfer/types.ts";
+import type { Location } from "./endpoints.ts";
+
+export async function openSource(loc: Location, client: RegistryClient): Promise<ImageSource> {
+  switch (loc.kind) {
+    case "registry":
+      return new RegistrySource(client, loc.ref);
+    case "oci":
+      return openOciLayout(loc.dir, loc.tag);
+    case "docker-archive":
+      return openDockerArchive(loc.file, loc.name ? { image: loc.name } : {});
+    case "rootfs":
+      throw new FerryError("USAGE", `rootfs: is a destination only (ferry pull <ref> rootfs:<dir>)`);
+  }
+}
+
+/** The sink for `loc`. Registry sinks mount from the source's repository when both are on one registry. */
+export async function openSink(loc: Location, client: RegistryClient, from?: Location): Promise<ImageSink> {
+  switch (loc.kind) {
+    case "registry": {
+      const mountFrom = from?.kind === "registry" ? [from.ref] : [];
+      return new RegistrySink(client, loc.ref, { mountFrom });
+    }
+    case "oci":
+      return createOciLayoutSink(loc.dir);
+    case "docker-archive": {
+      let name = loc.name;
+      if (!name && from?.kind === "registry")
+        name = `${formatRepository(from.ref).replace(/^docker\.io\/(library\/)?/, "")}:${from.ref.tag ?? "latest"}`;
+      return createDockerArchiveSink(loc.file, { repoTags: name ? [name] : [] });
+    }
+    case "rootfs":
+      throw new FerryError("USAGE", "rootfs: destinations are written by `ferry pull`");
+  }
+}
+
+/** The destination tags implied by a location (registry tag, OCI layout tag). */
+export function locationTags(loc: Location, from: Location): string[] | undefined {
+  if (loc.kind === "registry") {
+    if (loc.ref.tag) return [loc.ref.tag];
+    return [];
+  }
+  if (loc.kind === "oci") {
+    if (loc.tag) return [loc.tag];
+    if (from.kind === "registry" && from.ref.tag) return [from.ref.tag];
+    return [];
+  }
+  return undefined;
+}

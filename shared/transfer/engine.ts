@@ -1,0 +1,319 @@
+/**
+ * The transfer engine: copies images between any ImageSource and ImageSink.
+ *
+ *   plan (manifests + unique blobs) → blobs concurrently (each digest once per run, per destination)
+ *   → manifests children-first → root with its tags → referrers.
+ *
+ * A manifest is put only after every blob it references was confirmed present or copied and verified.
+ * One engine is meant to serve a whole run (`copy --from-file`): blobs shared by several images are
+ * handled once (single-flight per destination and digest), and the concurrency limit is global.
+ */
+import type { Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import pLimit, { type LimitFunction } from "p-limit";
+import { sha256, VerifyingStream } from "../registry/digest.ts";
+import { FerryError } from "../registry/errors.ts";
+import { type Descriptor, formatPlatform, type Platform, type RawManifest } from "../registry/manifest.ts";
+import { MediaType } from "../registry/media-types.ts";
+import { type PlannedManifest, planTransfer, type TransferPlan } from "./plan.ts";
+import { RegistrySink, RegistrySource } from "./registry-endpoints.ts";
+import { type BlobReport, type ImageReport, type ManifestReport, sumTotals } from "./report.ts";
+import type { ImageSink, ImageSource } from "./types.ts";
+
+export type ProgressEvent =
+  | { type: "plan"; source: string; blobs: number; bytes: number }
+  | { type: "blob-start"; digest: string; size: number }
+  | { type: "blob-bytes"; digest: string; bytes: number }
+  | { type: "blob-done"; digest: string; action: BlobReport["action"] }
+  | { type: "manifest"; digest: string; tag?: string };
+
+export interface EngineOptions {
+  /** Blobs moved at once across the whole run. Default 6: saturates a registry without thrashing it. */
+  concurrency?: number;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export interface CopyOptions {
+  /** Keep only these platforms of an index. */
+  platforms?: Platform[];
+  /** Destination tags. Default: the source's tag (none when the source is pinned by digest only). */
+  tags?: string[];
+  /** Refuse to move a tag that already points to a different digest. */
+  noClobber?: boolean;
+  /** Also copy artifacts that refer to the image (signatures, SBOMs, attestations). */
+  referrers?: boolean;
+  /** Compress uncompressed layers with gzip on the way (config diff_ids stay the uncompressed digests). */
+  compress?: "gzip";
+  /** Skip the up-to-date shortcut and re-check every blob. */
+  force?: boolean;
+}
+
+export class TransferEngine {
+  private readonly limit: LimitFunction;
+  private readonly inflight = new Map<string, Promise<BlobReport>>();
+  private readonly onProgress: (e: ProgressEvent) => void;
+
+  constructor(opts: EngineOptions = {}) {
+    this.limit = pLimit(opts.concurrency ?? 6);
+    this.onProgress = opts.onProgress ?? (() => {});
+  }
+
+  /** Copies one image. Throws on the first failure, after the other in-flight blobs settle. */
+  async copy(source: ImageSource, sink: ImageSink, opts: CopyOptions = {}): Promise<ImageReport> {
+    const started = performance.now();
+    const tags = opts.tags ?? (source instanceof RegistrySource && source.ref.tag ? [source.ref.tag] : []);
+
+    const upToDate = await this.upToDate(source, sink, tags, opts);
+    if (upToDate) {
+      const report = this.report(source, sink, upToDate, [], [], [], [], started, true);
+      if (opts.referrers) report.referrers = await this.copyReferrers(source, sink, [upToDate]);
+      return report;
+    }
+
+    const plan = await planTransfer(source, {
+      ...(opts.platforms ? { platforms: opts.platforms } : {}),
+      singleImage: sink.acceptsIndex === false,
+    });
+    this.onProgress({ type: "plan", source: source.name, blobs: plan.blobs.length, bytes: plan.totalBytes });
+    if (opts.noClobber) await this.checkClobber(sink, tags, plan.root.raw.digest);
+
+    let manifests = plan.manifests;
+    let blobs: BlobReport[];
+    if (opts.compress) ({ manifests, blobs } = await this.copyCompressed(source, sink, plan));
+    else blobs = await this.copyBlobs(source, sink, plan.blobs);
+
+    // Every blob is present: manifests, children first, then the root under each tag.
+    const root = manifests[manifests.length - 1]!;
+    const reports: ManifestReport[] = [];
+    for (const m of manifests.slice(0, -1)) {
+      await sink.putManifest(m.raw);
+      this.onProgress({ type: "manifest", digest: m.raw.digest });
+      reports.push(manifestReport(m, []));
+    }
+    if (tags.length === 0) await sink.putManifest(root.raw);
+    for (const tag of tags) {
+      await sink.putManifest(root.raw, tag);
+      this.onProgress({ type: "manifest", digest: root.raw.digest, tag });
+    }
+    reports.push(manifestReport(root, tags));
+    const report = this.report(source, sink, root.raw.digest, reports, blobs, plan.notes, [], started, false);
+    if (opts.referrers)
+      report.referrers = await this.copyReferrers(
+        source,
+        sink,
+        manifests.map((m) => m.raw.digest),
+      );
+    return report;
+  }
+
+  /** The digest the destination already has under the first tag, when it equals the source's. */
+  private async upToDate(
+    source: ImageSource,
+    sink: ImageSink,
+    tags: string[],
+    opts: CopyOptions,
+  ): Promise<string | undefined> {
+    if (
+      opts.force ||
+      opts.platforms?.length ||
+      opts.compress ||
+      !sink.tagDigest ||
+      !(source instanceof RegistrySource)
+    )
+      return undefined;
+    const target = tags[0] ?? source.ref.digest;
+    if (!target) return undefined;
+    const [src, dst] = await Promise.all([source.headDigest(), sink.tagDigest(target)]);
+    if (!src || src !== dst) return undefined;
+    for (const t of tags.slice(1)) if ((await sink.tagDigest(t)) !== src) return undefined;
+    return src;
+  }
+
+  private async checkClobber(sink: ImageSink, tags: string[], digest: string): Promise<void> {
+    if (!sink.tagDigest) return;
+    for (const tag of tags) {
+      const existing = await sink.tagDigest(tag);
+      if (existing && existing !== digest) {
+        throw new FerryError(
+          "TAG_EXISTS",
+          `${sink.name}:${tag} already points to ${existing} (not ${digest}); refusing to overwrite (--no-clobber)`,
+        );
+      }
+    }
+  }
+
+  /** Copies blobs concurrently; waits for all to settle, then throws the first failure if any. */
+  private async copyBlobs(source: ImageSource, sink: ImageSink, blobs: Descriptor[]): Promise<BlobReport[]> {
+    const results = await Promise.allSettled(blobs.map((d) => this.copyBlobOnce(source, sink, d)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<BlobReport>).value);
+  }
+
+  /** Single-flight per destination and digest: concurrent images share one copy of a layer. */
+  private copyBlobOnce(source: ImageSource, sink: ImageSink, desc: Descriptor): Promise<BlobReport> {
+    const key = `${sink.name}\n${desc.digest}`;
+    const existing = this.inflight.get(key);
+    if (existing) return existing.then((r) => ({ ...r, shared: true, bytesSent: 0 }));
+    const p = this.limit(() => this.copyBlob(source, sink, desc));
+    this.inflight.set(key, p);
+    p.catch(() => this.inflight.delete(key)); // failures may be retried by a later image
+    return p;
+  }
+
+  private async copyBlob(source: ImageSource, sink: ImageSink, desc: Descriptor): Promise<BlobReport> {
+    const t0 = performance.now();
+    const done = (action: BlobReport["action"], bytesSent: number): BlobReport => {
+      this.onProgress({ type: "blob-done", digest: desc.digest, action });
+      return {
+        digest: desc.digest,
+        mediaType: desc.mediaType,
+        size: desc.size,
+        action,
+        bytesSent,
+        seconds: (performance.now() - t0) / 1000,
+      };
+    };
+    if (await sink.hasBlob(desc)) return done("skipped", 0);
+    this.onProgress({ type: "blob-start", digest: desc.digest, size: desc.size });
+    const result = await sink.putBlob(
+      desc,
+      (offset) => source.openBlob(desc, offset),
+      (bytes) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
+    );
+    return done(result.action === "uploaded" ? "copied" : result.action, result.bytesSent);
+  }
+
+  /**
+   * `--compress gzip`: uncompressed layers are gzipped while streaming to the sink (their digest is
+   * known only at the end), then the image manifest is rewritten with the new layer descriptors.
+   * The config (and its diff_ids, the uncompressed digests) is unchanged.
+   */
+  private async copyCompressed(source: ImageSource, sink: ImageSink, plan: TransferPlan) {
+    if (plan.root.manifest.kind !== "manifest") {
+      throw new FerryError(
+        "UNSUPPORTED",
+        `--compress applies to single images; ${plan.source} is an index: add --platform`,
+      );
+    }
+    if (!sink.putBlobStream) throw new FerryError("UNSUPPORTED", `${sink.name} cannot take --compress`);
+    const manifest = plan.root.manifest;
+    const compressible = (d: Descriptor) =>
+      d.mediaType === MediaType.DockerLayer || d.mediaType === MediaType.OciLayer;
+    const others = plan.blobs.filter((d) => !compressible(d));
+    const reports = await this.copyBlobs(source, sink, others);
+    const replaced = new Map<string, Descriptor>();
+    await Promise.all(
+      manifest.layers.filter(compressible).map((d) =>
+        this.limit(async () => {
+          const t0 = performance.now();
+          const raw = await source.openBlob(d, 0);
+          const verify = new VerifyingStream({
+            digest: d.digest,
+            size: d.size,
+            what: `layer ${d.digest} of ${plan.source}`,
+          });
+          const gzip = createGzip({ level: 6 });
+          raw.on("error", (e) => verify.destroy(e));
+          verify.on("error", (e) => gzip.destroy(e));
+          const type =
+            d.mediaType === MediaType.DockerLayer ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+          const out = await sink.putBlobStream!(type, raw.pipe(verify).pipe(gzip) as Readable, (bytes) =>
+            this.onProgress({ type: "blob-bytes", digest: d.digest, bytes }),
+          );
+          replaced.set(d.digest, out);
+          reports.push({
+            digest: out.digest,
+            mediaType: type,
+            size: out.size,
+            action: "copied",
+            bytesSent: out.size,
+            seconds: (performance.now() - t0) / 1000,
+          });
+        }),
+      ),
+    );
+    const json = JSON.parse(Buffer.from(plan.root.raw.bytes).toString("utf8")) as { layers: Descriptor[] };
+    json.layers = json.layers.map((l) => {
+      const r = replaced.get(l.digest);
+      return r ? { ...l, mediaType: r.mediaType, digest: r.digest, size: r.size } : l;
+    });
+    const bytes = Buffer.from(JSON.stringify(json, null, 2));
+    const raw: RawManifest = { bytes, mediaType: plan.root.raw.mediaType, digest: sha256(bytes) };
+    const root: PlannedManifest = { raw, manifest: { ...manifest, layers: json.layers } };
+    plan.notes.push(
+      `compressed ${replaced.size} layer(s) with gzip: manifest digest ${plan.root.raw.digest} → ${raw.digest}`,
+    );
+    return { manifests: [root], blobs: reports };
+  }
+
+  /**
+   * Copies what refers to the given digests: the referrers API (with its tag-schema fallback) and
+   * cosign's `sha256-<hex>.sig/.att/.sbom` tags. Registry to registry only.
+   */
+  private async copyReferrers(
+    source: ImageSource,
+    sink: ImageSink,
+    digests: string[],
+  ): Promise<ImageReport[]> {
+    if (!(source instanceof RegistrySource) || !(sink instanceof RegistrySink)) return [];
+    const out: ImageReport[] = [];
+    const seen = new Set<string>();
+    for (const digest of digests) {
+      const refs = await source.client.referrers(source.ref, digest);
+      for (const d of refs) {
+        if (seen.has(d.digest)) continue;
+        seen.add(d.digest);
+        const src = new RegistrySource(source.client, {
+          registry: source.ref.registry,
+          repository: source.ref.repository,
+          digest: d.digest,
+        });
+        out.push(await this.copy(src, sink, { tags: [], referrers: true }));
+      }
+      const base = digest.replace(":", "-");
+      for (const tag of [base, `${base}.sig`, `${base}.att`, `${base}.sbom`]) {
+        const srcRef = { registry: source.ref.registry, repository: source.ref.repository, tag };
+        const head = await source.client.headManifest(srcRef);
+        if (!head || seen.has(`${tag}@${head.digest}`)) continue;
+        seen.add(`${tag}@${head.digest}`);
+        out.push(await this.copy(new RegistrySource(source.client, srcRef), sink, { tags: [tag] }));
+      }
+    }
+    return out;
+  }
+
+  private report(
+    source: ImageSource,
+    sink: ImageSink,
+    digest: string,
+    manifests: ManifestReport[],
+    blobs: BlobReport[],
+    notes: string[],
+    referrers: ImageReport[],
+    started: number,
+    upToDate: boolean,
+  ): ImageReport {
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      source: source.name,
+      destination: sink.name,
+      digest,
+      upToDate,
+      manifests,
+      blobs,
+      referrers,
+      notes,
+      totals: sumTotals(blobs, seconds),
+    };
+  }
+}
+
+function manifestReport(m: PlannedManifest, tags: string[]): ManifestReport {
+  return {
+    digest: m.raw.digest,
+    mediaType: m.raw.mediaType,
+    ...(m.platform ? { platform: formatPlatform(m.platform) } : {}),
+    tags,
+  };
+}

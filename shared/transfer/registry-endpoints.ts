@@ -1,0 +1,88 @@
+/** A registry repository as an ImageSource and as an ImageSink. */
+import type { Readable } from "node:stream";
+import type { RegistryClient } from "../registry/client.ts";
+import type { Digest } from "../registry/digest.ts";
+import { InvalidReferenceError } from "../registry/errors.ts";
+import type { Descriptor, RawManifest } from "../registry/manifest.ts";
+import { formatReference, formatRepository, type Reference, type Repository } from "../registry/reference.ts";
+import { pushBlob, pushBlobStream } from "../registry/uploads.ts";
+import type { BlobPutResult, ImageSink, ImageSource } from "./types.ts";
+
+export class RegistrySource implements ImageSource {
+  readonly name: string;
+  readonly client: RegistryClient;
+  readonly ref: Reference;
+  constructor(client: RegistryClient, ref: Reference) {
+    if (!ref.tag && !ref.digest)
+      throw new InvalidReferenceError(`source ${formatRepository(ref)} needs a tag or digest`);
+    this.client = client;
+    this.ref = ref;
+    this.name = formatReference(ref);
+  }
+  resolve(): Promise<RawManifest> {
+    return this.client.getManifest(this.ref);
+  }
+  /** Only the digest a tag points to (one HEAD), for up-to-date checks. */
+  async headDigest(): Promise<Digest | undefined> {
+    if (this.ref.digest) return this.ref.digest;
+    return (await this.client.headManifest(this.ref))?.digest;
+  }
+  getManifest(desc: Pick<Descriptor, "digest" | "mediaType">): Promise<RawManifest> {
+    return this.client.getManifest({
+      registry: this.ref.registry,
+      repository: this.ref.repository,
+      digest: desc.digest,
+    });
+  }
+  openBlob(desc: Descriptor, offset = 0): Promise<Readable> {
+    return this.client.openBlob(this.ref, desc, offset);
+  }
+}
+
+export class RegistrySink implements ImageSink {
+  readonly name: string;
+  readonly client: RegistryClient;
+  readonly repo: Repository;
+  readonly acceptsIndex = true;
+  /** Repositories on the same registry to mount blobs from. */
+  private readonly mountFrom: Repository[];
+
+  constructor(client: RegistryClient, repo: Repository, opts: { mountFrom?: Repository[] } = {}) {
+    this.client = client;
+    this.repo = { registry: repo.registry, repository: repo.repository };
+    this.name = formatRepository(repo);
+    this.mountFrom = (opts.mountFrom ?? []).filter(
+      (r) => r.registry === repo.registry && r.repository !== repo.repository,
+    );
+    client.declarePush(this.repo);
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    const size = await this.client.headBlob(this.repo, desc.digest);
+    return size !== undefined && (size === desc.size || size < 0 || desc.size < 0);
+  }
+
+  putBlob(
+    desc: Descriptor,
+    open: (offset: number) => Promise<Readable>,
+    progress?: (n: number) => void,
+  ): Promise<BlobPutResult> {
+    return pushBlob(this.client, this.repo, desc, open, {
+      skipExistsCheck: true,
+      mountFrom: this.mountFrom,
+      ...(progress ? { progress } : {}),
+    });
+  }
+
+  putBlobStream(mediaType: string, stream: Readable, progress?: (n: number) => void): Promise<Descriptor> {
+    return pushBlobStream(this.client, this.repo, mediaType, stream, progress);
+  }
+
+  async putManifest(manifest: RawManifest, tag?: string): Promise<void> {
+    await this.client.putManifest(this.repo, tag ?? manifest.digest, manifest);
+  }
+
+  async tagDigest(tag: string): Promise<Digest | undefined> {
+    return (await this.client.headManifest({ ...this.repo, tag }))?.digest;
+  }
+}
