@@ -434,3 +434,33 @@ export function nextLocation(location: string | string[] | undefined, requestUrl
     });
   return new URL(loc, requestUrl);
 }
+
+/**
+ * Uploads a stream whose digest is only known at its end (a layer compressed on the fly): one streamed
+ * `PATCH`, hashing as it goes, then `PUT ?digest=` with the digest computed. One-shot: a failure is
+ * reported, not retried (the caller can produce the stream again).
+ */
+export async function pushBlobStream(
+  client: RegistryClient,
+  repo: Repository,
+  mediaType: string,
+  stream: Readable,
+  progress?: (bytes: number) => void,
+): Promise<Descriptor> {
+  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+  const session = await startUpload(client, repo);
+  if (session === "mounted") throw new RegistryError({ status: 201, method: "POST", url: client.url(repo, "blobs/uploads/").toString(), context: "unexpected mount" });
+  const hash = hasherFor("sha256:");
+  const counted = { n: 0 };
+  try {
+    await patchChunk(client, session, hashing(stream, hash, counted, progress ?? (() => {}), -1), -1);
+    session.offset = counted.n;
+    const digest = `sha256:${hash.digest("hex")}`;
+    await completeUpload(client, session, digest);
+    return { mediaType, digest, size: counted.n };
+  } catch (err) {
+    stream.destroy();
+    await cancelUpload(client, session);
+    throw err;
+  }
+}
