@@ -230,7 +230,7 @@ export class RegistryClient {
     const first = await this.blobRequest(repo, desc, offset);
     return Readable.from(this.resumingBody(repo, desc, offset, first), {
       objectMode: false,
-      highWaterMark: 1,
+      highWaterMark: 256 * 1024,
     });
   }
 

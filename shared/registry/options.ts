@@ -112,9 +112,10 @@ export function registryRules(registry: string): UploadRules {
       monolithicOnly: true,
     };
   }
-  // Elsewhere: 64 MiB chunks keep the request count low (a 1 GiB layer is 16 PATCHes) while bounding
-  // what a dropped connection can cost; blobs up to 64 MiB go up in one PUT (two round trips).
-  return { chunkSize: 64 * MiB, monolithicMax: 64 * MiB, minChunk: 0, monolithicOnly: false };
+  // Elsewhere: blobs up to 64 MiB go up in one PUT (two round trips); larger ones in one streamed PATCH
+  // (with Content-Range) and a closing PUT, as Docker and skopeo do. A broken PATCH is resumed from the
+  // offset the registry reports, so no chunking is needed for safety; --chunk-size forces chunks.
+  return { chunkSize: Number.POSITIVE_INFINITY, monolithicMax: 64 * MiB, minChunk: 0, monolithicOnly: false };
 }
 
 export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {

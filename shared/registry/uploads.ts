@@ -449,7 +449,13 @@ export async function pushBlobStream(
 ): Promise<Descriptor> {
   await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
   const session = await startUpload(client, repo);
-  if (session === "mounted") throw new RegistryError({ status: 201, method: "POST", url: client.url(repo, "blobs/uploads/").toString(), context: "unexpected mount" });
+  if (session === "mounted")
+    throw new RegistryError({
+      status: 201,
+      method: "POST",
+      url: client.url(repo, "blobs/uploads/").toString(),
+      context: "unexpected mount",
+    });
   const hash = hasherFor("sha256:");
   const counted = { n: 0 };
   try {

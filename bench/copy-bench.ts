@@ -1,0 +1,292 @@
+/**
+ * `npm run bench`: ferry against skopeo, side by side in one run, between two local distribution
+ * registries (loopback, filesystem storage, a fresh destination registry for every run).
+ *
+ *   1. one 1 GiB image (4 × 256 MiB uncompressed layers)   ferry copy  vs skopeo copy --all --preserve-digests
+ *   2. one 100 MiB image (10 × 10 MiB gzip layers)          ferry copy  vs skopeo copy --all --preserve-digests
+ *   3. 50 small images (5 × 100 KiB layers, 50 repos)       ferry copy --from-file vs skopeo sync, and vs skopeo once per image
+ *   4. the same 50 images when the destination has them    (a re-run of a migration)
+ *
+ * Reports medians of wall time, ratios ferry/skopeo, MB/s, peak RSS and CPU seconds per GiB.
+ * Options: --runs N (default 3), --only 1,2,3,4, --json FILE.
+ */
+
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import { RegistryClient } from "../shared/registry/client.ts";
+import type { Descriptor } from "../shared/registry/manifest.ts";
+import { MediaType } from "../shared/registry/media-types.ts";
+import { imageOf, type SampleBlob, seededBlob, seededStream, writeSample } from "../shared/sample/image.ts";
+import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
+import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
+import { tmpDir } from "../test/helpers/tmp.ts";
+import { median, type RunStats, table, timed } from "./lib.ts";
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const RUNS = Number(opt("runs", "3"));
+const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
+const JSON_OUT = opt("json", "");
+const MiB = 1024 * 1024;
+const NODE = process.execPath;
+const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
+const SKOPEO = "/usr/bin/skopeo";
+
+/** A gzip stream of `rawSize` pseudo-random bytes; deterministic, so it can be regenerated to resume. */
+async function gzipSeededBlob(seed: string, rawSize: number): Promise<SampleBlob> {
+  const make = () => seededStream(seed, rawSize).pipe(createGzip({ level: 1 }));
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const c of make()) {
+    hash.update(c as Buffer);
+    size += (c as Buffer).length;
+  }
+  const desc: Descriptor = {
+    mediaType: MediaType.OciLayerGzip,
+    digest: `sha256:${hash.digest("hex")}`,
+    size,
+  };
+  return {
+    desc,
+    open: async (offset) => {
+      if (offset === 0) return make();
+      let skip = offset;
+      return Readable.from(
+        (async function* () {
+          for await (const c of make()) {
+            const b = c as Buffer;
+            if (skip >= b.length) {
+              skip -= b.length;
+              continue;
+            }
+            yield skip ? b.subarray(skip) : b;
+            skip = 0;
+          }
+        })(),
+      );
+    },
+  };
+}
+
+async function seedImage(reg: RunningDistribution, repository: string, layers: SampleBlob[]) {
+  const client = new RegistryClient();
+  try {
+    const img = imageOf(
+      layers.map((blob) => ({ blob, diffId: blob.desc.digest })),
+      { os: "linux", architecture: "amd64" },
+    );
+    await writeSample(new RegistrySink(client, { registry: reg.host, repository }), [img], undefined, "v1");
+    return img;
+  } finally {
+    await client.close();
+  }
+}
+
+const ferry = (...a: string[]) => timed(NODE, [FERRY, ...a, "--quiet"]);
+const skopeo = (...a: string[]) => timed(SKOPEO, ["--insecure-policy", ...a]);
+
+interface Row {
+  scenario: string;
+  tool: string;
+  runs: RunStats[];
+  bytes: number;
+}
+
+/** Runs each tool RUNS times, alternating, each against a fresh destination registry. */
+async function compare(
+  scenario: string,
+  bytes: number,
+  tools: Record<string, (dst: RunningDistribution) => Promise<RunStats>>,
+  prepare?: (dst: RunningDistribution) => Promise<void>,
+): Promise<Row[]> {
+  const rows: Row[] = Object.keys(tools).map((tool) => ({ scenario, tool, runs: [], bytes }));
+  for (let r = 0; r < RUNS; r++) {
+    for (const row of rows) {
+      const dst = await startDistribution({ auth: "none" });
+      try {
+        if (prepare) await prepare(dst);
+        row.runs.push(await tools[row.tool]!(dst));
+      } finally {
+        await dst.stop();
+      }
+    }
+    process.stderr.write(`  ${scenario}: run ${r + 1}/${RUNS} done\n`);
+  }
+  return rows;
+}
+
+async function main() {
+  const src = await startDistribution({ auth: "none" });
+  const rows: Row[] = [];
+  try {
+    process.stderr.write(`source registry ${src.host}; preparing images…\n`);
+    if (ONLY.has(1)) {
+      const layers = await Promise.all(
+        [0, 1, 2, 3].map((i) => seededBlob(`big-${i}`, 256 * MiB, MediaType.OciLayer)),
+      );
+      await seedImage(src, "bench/big", layers);
+      rows.push(
+        ...(await compare("1 GiB image, 4 × 256 MiB uncompressed layers", 1024 * MiB, {
+          ferry: (d) => ferry("copy", `${src.host}/bench/big:v1`, `${d.host}/bench/big:v1`),
+          skopeo: (d) =>
+            skopeo(
+              "copy",
+              "--all",
+              "--preserve-digests",
+              "--src-tls-verify=false",
+              "--dest-tls-verify=false",
+              `docker://${src.host}/bench/big:v1`,
+              `docker://${d.host}/bench/big:v1`,
+            ),
+        })),
+      );
+    }
+    if (ONLY.has(2)) {
+      const layers = await Promise.all(
+        [...Array(10).keys()].map((i) => gzipSeededBlob(`mid-${i}`, 10 * MiB)),
+      );
+      const img = await seedImage(src, "bench/mid", layers);
+      const bytes = img.layers.reduce((a, l) => a + l.desc.size, 0);
+      rows.push(
+        ...(await compare("100 MiB image, 10 × 10 MiB gzip layers", bytes, {
+          ferry: (d) => ferry("copy", `${src.host}/bench/mid:v1`, `${d.host}/bench/mid:v1`),
+          skopeo: (d) =>
+            skopeo(
+              "copy",
+              "--all",
+              "--preserve-digests",
+              "--src-tls-verify=false",
+              "--dest-tls-verify=false",
+              `docker://${src.host}/bench/mid:v1`,
+              `docker://${d.host}/bench/mid:v1`,
+            ),
+        })),
+      );
+    }
+    if (ONLY.has(3) || ONLY.has(4)) {
+      const N = 50;
+      for (let i = 0; i < N; i++) {
+        const layers = await Promise.all(
+          [0, 1, 2, 3, 4].map((j) => gzipSeededBlob(`small-${i}-${j}`, 100 * 1024)),
+        );
+        await seedImage(src, `bulk/app${i}`, layers);
+      }
+      const dir = tmpDir("ferry-bench-");
+      const list = join(dir, "list.txt");
+      const yaml = join(dir, "sync.yaml");
+      const bytes = 50 * 5 * 100 * 1024;
+      const writeLists = (dst: RunningDistribution) => {
+        writeFileSync(
+          list,
+          [...Array(N).keys()]
+            .map((i) => `${src.host}/bulk/app${i}:v1 ${dst.host}/bulk/app${i}:v1`)
+            .join("\n"),
+        );
+        writeFileSync(
+          yaml,
+          `${src.host}:\n  tls-verify: false\n  images:\n${[...Array(N).keys()].map((i) => `    bulk/app${i}: [v1]`).join("\n")}\n`,
+        );
+      };
+      const tools = {
+        ferry: (d: RunningDistribution) => (writeLists(d), ferry("copy", "--from-file", list)),
+        "skopeo sync": (d: RunningDistribution) => (
+          writeLists(d),
+          skopeo("sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", yaml, `${d.host}`)
+        ),
+        "skopeo per image": async (d: RunningDistribution) => {
+          const total: RunStats = { wall: 0, rssMiB: 0, cpu: 0 };
+          const t0 = performance.now();
+          for (let i = 0; i < N; i++) {
+            const s = await skopeo(
+              "copy",
+              "--all",
+              "--preserve-digests",
+              "--src-tls-verify=false",
+              "--dest-tls-verify=false",
+              `docker://${src.host}/bulk/app${i}:v1`,
+              `docker://${d.host}/bulk/app${i}:v1`,
+            );
+            total.rssMiB = Math.max(total.rssMiB, s.rssMiB);
+            total.cpu += s.cpu;
+          }
+          total.wall = (performance.now() - t0) / 1000;
+          return total;
+        },
+      };
+      if (ONLY.has(3)) rows.push(...(await compare("50 small images (bulk migration)", bytes, tools)));
+      if (ONLY.has(4)) {
+        // the destination already has every image: prepare it with a ferry copy, then time the re-run
+        const prep = async (d: RunningDistribution) => {
+          writeLists(d);
+          await ferry("copy", "--from-file", list);
+        };
+        rows.push(...(await compare("same 50 images again (re-run, all present)", bytes, tools, prep)));
+      }
+    }
+  } finally {
+    await src.stop();
+  }
+  report(rows);
+}
+
+function report(rows: Row[]) {
+  const out: (string | number)[][] = [
+    ["scenario / tool", "median s", "ratio vs skopeo", "MB/s", "peak RSS MiB", "CPU s/GiB"],
+  ];
+  const summary: Record<string, unknown>[] = [];
+  for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
+    out.push([scenario, "", "", "", "", ""]);
+    const group = rows.filter((r) => r.scenario === scenario);
+    const skopeoRow = group.find((r) => r.tool === "skopeo" || r.tool === "skopeo sync");
+    const base = skopeoRow ? median(skopeoRow.runs.map((r) => r.wall)) : Number.NaN;
+    for (const r of group) {
+      const wall = median(r.runs.map((x) => x.wall));
+      const gib = r.bytes / 1024 ** 3;
+      const line = {
+        scenario,
+        tool: r.tool,
+        medianSeconds: wall,
+        ratio: wall / base,
+        mbPerSecond: r.bytes / 1e6 / wall,
+        peakRssMiB: Math.max(...r.runs.map((x) => x.rssMiB)),
+        cpuSecondsPerGiB: median(r.runs.map((x) => x.cpu)) / gib,
+        runs: r.runs,
+      };
+      summary.push(line);
+      out.push([
+        `  ${r.tool}`,
+        wall,
+        r.tool.startsWith("skopeo") && r === skopeoRow ? "1.00" : line.ratio.toFixed(2),
+        line.mbPerSecond,
+        line.peakRssMiB,
+        line.cpuSecondsPerGiB,
+      ]);
+    }
+    const per = group.find((r) => r.tool === "skopeo per image");
+    const f = group.find((r) => r.tool === "ferry");
+    if (per && f)
+      out.push([
+        "  ferry vs skopeo per image",
+        "",
+        (median(f.runs.map((x) => x.wall)) / median(per.runs.map((x) => x.wall))).toFixed(2),
+        "",
+        "",
+        "",
+      ]);
+  }
+  process.stdout.write(
+    `\nferry bench (${RUNS} runs each, medians; ${new Date().toISOString()})\n${table(out)}\n`,
+  );
+  const file = JSON_OUT || join(import.meta.dirname, "results", `copy-${Date.now()}.json`);
+  mkdirSync(join(file, ".."), { recursive: true });
+  writeFileSync(file, JSON.stringify(summary, null, 2));
+  process.stdout.write(`results: ${file}\n`);
+}
+
+await main();
