@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { FerryError } from "../shared/registry/errors.ts";
 import { registerCopy } from "./commands/copy.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerPullPush } from "./commands/pull-push.ts";
 import { registerServe } from "./commands/serve.ts";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerPullPush(program);
   registerInspect(program);
   registerServe(program);
+  registerDemo(program);
   return program;
 }
 
