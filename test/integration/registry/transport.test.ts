@@ -1,0 +1,143 @@
+/**
+ * Transport behaviour against the real registry through a fault proxy: retries with backoff,
+ * Retry-After, redirects that must not carry credentials, token refresh.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, expect, it } from "vitest";
+import type { RequestEvent } from "../../../shared/registry/options.ts";
+import { parseReference } from "../../../shared/registry/reference.ts";
+import { pushBlob } from "../../../shared/registry/uploads.ts";
+import { startFaultProxy } from "../../helpers/fault-proxy.ts";
+import {
+  bufferOpener,
+  clientFor,
+  randomBlob,
+  readAll,
+  registries,
+  uniqueRepo,
+} from "../../helpers/registry-client.ts";
+
+const regs = registries();
+
+describe("retries", () => {
+  it("rides out a burst of 503s on manifest and blob reads", async () => {
+    const c0 = clientFor(regs.anon);
+    const repo = { registry: regs.anon.host, repository: uniqueRepo() };
+    const blob = randomBlob(30_000);
+    await pushBlob(c0, repo, blob.desc, bufferOpener(blob.bytes));
+    await c0.close();
+    let failures = 0;
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.method === "GET" && r.url.includes("/blobs/") && failures++ < 3
+        ? { kind: "status", status: 503, body: '{"errors":[{"code":"UNAVAILABLE"}]}' }
+        : undefined,
+    );
+    const events: RequestEvent[] = [];
+    const c = clientFor({ ...regs.anon, host: proxy.host }, { observer: (e) => events.push(e) });
+    try {
+      const got = await readAll(await c.getBlob({ ...repo, registry: proxy.host }, blob.desc));
+      expect(got.equals(blob.bytes)).toBe(true);
+      expect(events.filter((e) => e.op === "blob.get").map((e) => e.status)).toEqual([503, 503, 503, 200]);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it("honours Retry-After on 429", async () => {
+    let sent = false;
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.url === "/v2/" && !sent
+        ? ((sent = true), { kind: "status", status: 429, headers: { "retry-after": "1" } })
+        : undefined,
+    );
+    const c = clientFor({ ...regs.anon, host: proxy.host }, { retryMaxMs: 5000 });
+    try {
+      const t0 = performance.now();
+      await c.ping(proxy.host);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(950);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it("gives up after the configured retries with a clear error naming the status", async () => {
+    const proxy = await startFaultProxy(regs.anon.url, () => ({ kind: "status", status: 502 }));
+    const c = clientFor({ ...regs.anon, host: proxy.host }, { retries: 2 });
+    try {
+      await expect(c.getManifest(parseReference(`${proxy.host}/some/repo:v1`))).rejects.toThrow(
+        /manifests\/v1 answered 502 Bad Gateway/,
+      );
+      expect(proxy.requests).toHaveLength(3);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe("redirects", () => {
+  it("follows a blob redirect to another host without forwarding Authorization", async () => {
+    const reg = regs.basic;
+    const c = clientFor(reg);
+    const repo = { registry: reg.host, repository: uniqueRepo() };
+    const blob = randomBlob(20_000);
+    await pushBlob(c, repo, blob.desc, bufferOpener(blob.bytes));
+    // "object storage": another origin (localhost vs 127.0.0.1) serving the bytes, recording headers
+    const seen: http.IncomingHttpHeaders[] = [];
+    const storage = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { "content-length": String(blob.bytes.length) });
+      res.end(blob.bytes);
+    });
+    await new Promise<void>((r) => storage.listen(0, "127.0.0.1", r));
+    const port = (storage.address() as AddressInfo).port;
+    const proxy = await startFaultProxy(reg.url, (r) =>
+      r.method === "GET" && r.url.includes(`/blobs/${blob.desc.digest}`) && r.headers.authorization
+        ? {
+            kind: "status",
+            status: 307,
+            headers: { location: `http://localhost:${port}/bucket/object?X-Amz-Signature=abc` },
+          }
+        : undefined,
+    );
+    const pc = clientFor({ ...reg, host: proxy.host });
+    try {
+      const got = await readAll(await pc.getBlob({ ...repo, registry: proxy.host }, blob.desc));
+      expect(got.equals(blob.bytes)).toBe(true);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.authorization).toBeUndefined();
+      // the registry itself did get credentials on that request
+      const redirected = proxy.requests.filter((r) => r.url.includes(`/blobs/${blob.desc.digest}`));
+      expect(redirected.at(-1)?.headers.authorization).toMatch(/^Basic /);
+    } finally {
+      await pc.close();
+      await c.close();
+      await proxy.close();
+      await new Promise((r) => storage.close(r));
+    }
+  });
+});
+
+describe("token lifetime", () => {
+  it("refreshes a bearer token before it expires instead of failing mid-transfer", async () => {
+    const reg = regs.token;
+    // tokenMarginSeconds larger than the server's TTL forces a refresh on every use after the first
+    const c = clientFor(reg, { tokenMarginSeconds: 100_000 });
+    const repository = uniqueRepo("ttl");
+    try {
+      const repo = { registry: reg.host, repository };
+      for (let i = 0; i < 3; i++) {
+        const blob = randomBlob(1000 + i);
+        await pushBlob(c, repo, blob.desc, bufferOpener(blob.bytes));
+      }
+      const log = (await (await fetch(reg.token!.requestsUrl)).json()) as { scopes: string[] }[];
+      const mine = log.filter((r) => r.scopes.some((s) => s.includes(repository)));
+      expect(mine.length).toBeGreaterThan(3);
+    } finally {
+      await c.close();
+    }
+  });
+});
