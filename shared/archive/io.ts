@@ -3,13 +3,19 @@
  * VerifyingStream into a destination (resuming a broken source from the offset reached), atomic file
  * writes, and a length guard that makes a short read fail instead of ending early.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { createReadStream } from "node:fs";
-import { pipeline as pipelineCallback, type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
+import {
+  pipeline as pipelineCallback,
+  type Readable,
+  Transform,
+  type TransformCallback,
+  type Writable,
+} from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { VerifyingStream } from "../registry/digest.ts";
+import { type Digest, VerifyingStream } from "../registry/digest.ts";
 import type { Descriptor } from "../registry/manifest.ts";
 import { ArchiveError } from "./errors.ts";
 
@@ -136,6 +142,33 @@ export function lengthGuard(expected: number, what: string): Transform {
       );
     },
   });
+}
+
+/**
+ * Writes a stream whose digest is not known in advance to a new file `path`, hashing (sha256) on the
+ * way. Returns the digest and size; the caller commits (renames) the file under its digest.
+ */
+export async function spoolHashed(
+  stream: Readable,
+  path: string,
+  progress?: (bytes: number) => void,
+): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const fh = await open(path, "wx", 0o644);
+  await pipeline(
+    stream,
+    new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        hash.update(chunk);
+        size += chunk.length;
+        progress?.(chunk.length);
+        cb(null, chunk);
+      },
+    }),
+    fh.createWriteStream(),
+  );
+  return { digest: `sha256:${hash.digest("hex")}`, size };
 }
 
 /**

@@ -7,7 +7,7 @@ import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import type { Readable } from "node:stream";
 import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest } from "../registry/digest.ts";
-import { DigestMismatchError, FerryError, SizeMismatchError } from "../registry/errors.ts";
+import { DigestMismatchError, InvalidReferenceError, SizeMismatchError } from "../registry/errors.ts";
 import {
   type Descriptor,
   type ImageIndex,
@@ -18,7 +18,15 @@ import {
 import { isManifestType, MediaType } from "../registry/media-types.ts";
 import type { ImageSink, ImageSource } from "../transfer/types.ts";
 import { ArchiveError, BlobNotFoundError, ImageNotFoundError } from "./errors.ts";
-import { errnoCode, isObject, openFileRange, pumpVerified, tempNameFor, writeFileAtomic } from "./io.ts";
+import {
+  errnoCode,
+  isObject,
+  openFileRange,
+  pumpVerified,
+  spoolHashed,
+  tempNameFor,
+  writeFileAtomic,
+} from "./io.ts";
 
 /** The annotation that carries a tag in index.json. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -312,9 +320,10 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
     name,
     dir: root,
     hasBlob,
+    acceptsIndex: true,
     async putBlob(desc, openSource, progress) {
       const final = blobFile(desc.digest);
-      if (await hasBlob(desc)) return 0;
+      if (await hasBlob(desc)) return { action: "skipped", bytesSent: 0 };
       if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
         throw new ArchiveError(`${name}: blob ${desc.digest} has no size; cannot verify it`);
       }
@@ -327,12 +336,27 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
           progress,
         });
         await rename(tmp, final);
-        return sent;
+        return { action: "uploaded", bytesSent: sent };
       } catch (err) {
         await fh.close().catch(() => {});
         await rm(tmp, { force: true });
         throw err;
       }
+    },
+    async putBlobStream(mediaType, stream, progress) {
+      const tmp = tempNameFor(join(root, "blob"), "blob");
+      try {
+        const { digest, size } = await spoolHashed(stream, tmp, progress);
+        await mkdir(join(root, "blobs", digestAlgorithm(digest)), { recursive: true });
+        await rename(tmp, blobFile(digest));
+        return { mediaType, digest, size };
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    },
+    async tagDigest(tag) {
+      return entries.find((d) => refName(d) === tag)?.digest;
     },
     async putManifest(m, tag) {
       const what = `${name}: manifest ${m.digest}`;
@@ -354,8 +378,7 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       }
       if (parsed.kind === "index") for (const child of parsed.manifests) children.add(child.digest);
       if (tag !== undefined) {
-        if (tag === "" || /[\s]/.test(tag))
-          throw new FerryError("INVALID_REFERENCE", `${name}: invalid tag "${tag}"`);
+        if (tag === "" || /[\s]/.test(tag)) throw new InvalidReferenceError(`${name}: invalid tag "${tag}"`);
         entries = entries.filter((d) => refName(d) !== tag);
         entries.push({ ...desc, annotations: { [REF_NAME_ANNOTATION]: tag } });
         untagged.delete(m.digest);

@@ -19,6 +19,13 @@ export interface RequestEvent {
   error?: string;
   /** OCI error code from the body, when the status is an error and the body was read. */
   code?: string;
+  /**
+   * Set when this exchange failed: a connection error, a status that will be retried, or the final
+   * unexpected status (reported once, with its OCI `code` if the body had one). An auth challenge that
+   * is answered, or a redirect that is followed, is not a failure.
+   */
+  failed?: boolean;
+  /** Retry attempt of this request, 0 for the first. */
   attempt: number;
 }
 

@@ -188,7 +188,7 @@ export class Transport {
           ...(req.signal ? { signal: req.signal } : {}),
         });
       } catch (err) {
-        this.observe(req, method, url, 0, started, attempt, describeError(err));
+        this.observe(req, method, url, 0, started, attempt, { error: describeError(err), failed: true });
         const refused = (err as { code?: string }).code === "ECONNREFUSED";
         if (replayable && isNetworkError(err) && attempt < (refused ? Math.min(2, o.retries) : o.retries)) {
           attempt++;
@@ -206,7 +206,6 @@ export class Transport {
         const ch = pickChallenge(parseChallenges(res.headers["www-authenticate"]));
         if (ch) {
           await drain(res.body);
-          this.observe(req, method, url, status, started, attempt);
           const known = this.challenges.get(req.registry);
           this.challenges.set(req.registry, ch);
           const extra = ch.params.scope ? ch.params.scope.split(" ") : [];
@@ -215,8 +214,9 @@ export class Transport {
           // A second 401 with the same challenge and scopes means the credentials are refused: stop.
           const changed = !known || known.scheme !== ch.scheme || before !== scopes.join(" ");
           if (authReplays > 0 && !changed && ch.params.error !== "invalid_token") {
-            throw await this.toError(req, method, url, res, status);
+            throw await this.toError(req, method, url, res, status, started, attempt);
           }
+          this.observe(req, method, url, status, started, attempt);
           this.tokens.delete(this.tokenKey(req.registry, scopes));
           authReplays++;
           continue;
@@ -242,12 +242,12 @@ export class Transport {
         if (replayable && isTemporaryStatus(status) && attempt < o.retries) {
           const wait = retryAfterMs(res.headers["retry-after"], o.retryMaxMs) ?? this.backoff(attempt + 1);
           await drain(res.body);
-          this.observe(req, method, url, status, started, attempt);
+          this.observe(req, method, url, status, started, attempt, { failed: true });
           attempt++;
           await sleep(wait);
           continue;
         }
-        throw await this.toError(req, method, url, res, status);
+        throw await this.toError(req, method, url, res, status, started, attempt);
       }
       this.observe(req, method, url, status, started, attempt);
       return { status, headers: res.headers, body: res.body, url };
@@ -260,18 +260,17 @@ export class Transport {
     url: URL,
     res: Dispatcher.ResponseData,
     status: number,
+    started: number,
+    attempt: number,
   ): Promise<RegistryError> {
+    // Time to headers, taken before the error body is read (as for every other exchange).
+    const ms = performance.now() - started;
     const errors = await readErrorBody(res.body);
-    if (errors[0])
-      this.options.observer?.({
-        op: req.op,
-        method,
-        url: redactUrl(url),
-        status,
-        ms: 0,
-        code: errors[0].code,
-        attempt: -1,
-      });
+    this.observe(req, method, url, status, started, attempt, {
+      failed: true,
+      ms,
+      ...(errors[0] ? { code: errors[0].code } : {}),
+    });
     return new RegistryError({ status, method, url: redactUrl(url), errors, context: req.context });
   }
 
@@ -282,7 +281,7 @@ export class Transport {
     status: number,
     started: number,
     attempt: number,
-    error?: string,
+    extra: { error?: string; code?: string; failed?: boolean; ms?: number } = {},
   ) {
     const obs = this.options.observer;
     if (!obs) return;
@@ -292,9 +291,11 @@ export class Transport {
         method,
         url: redactUrl(url),
         status,
-        ms: performance.now() - started,
+        ms: extra.ms ?? performance.now() - started,
         attempt,
-        ...(error ? { error } : {}),
+        ...(extra.error ? { error: extra.error } : {}),
+        ...(extra.code ? { code: extra.code } : {}),
+        ...(extra.failed ? { failed: true } : {}),
       });
     } catch {
       // an observer must never break a transfer
