@@ -27,6 +27,8 @@ export interface Registries {
   anon: RegistryInfo;
   basic: RegistryInfo;
   token: RegistryInfo;
+  /** ferry's own embedded registry (serve/), anonymous. */
+  serve: RegistryInfo;
 }
 
 declare module "vitest" {

@@ -1,10 +1,12 @@
 import type { TestProject } from "vitest/node";
+import { startRegistry } from "../../serve/index.ts";
 import type { Registries } from "../helpers/context.ts";
 import { type RunningDistribution, startDistribution, toRegistryInfo } from "../helpers/distribution.ts";
+import { removeTmpDir, tmpDir } from "../helpers/tmp.ts";
 
 /**
  * Starts three real distribution registries (anonymous, htpasswd basic auth, token auth) for the
- * whole run and provides them to tests as `inject("registries")`.
+ * whole run, plus one `ferry serve`, and provides them to tests as `inject("registries")`.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const major = Number(process.versions.node.split(".")[0]);
@@ -32,12 +34,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`global setup could not start the test registries:\n${message}`);
   }
 
+  // ferry's own embedded registry, a second independent server for the client suite.
+  const serveRoot = tmpDir("ferry-serve-");
+  const serve = await startRegistry({ root: serveRoot });
+
   const [anon, basic, token] = running as [RunningDistribution, RunningDistribution, RunningDistribution];
   const registries: Registries = {
     anon: toRegistryInfo(anon),
     basic: toRegistryInfo(basic),
     token: toRegistryInfo(token),
+    serve: { host: serve.host, url: serve.url, auth: "none", storageDir: serveRoot },
   };
   project.provide("registries", registries);
-  return stopAll;
+  return async () => {
+    await serve.close();
+    removeTmpDir(serveRoot);
+    await stopAll();
+  };
 }
