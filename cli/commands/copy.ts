@@ -133,6 +133,8 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
             await sink.close?.();
             return report;
           } catch (e) {
+            // a file sink (docker-archive) removes its partial output
+            await (sink as { abort?: (reason?: Error) => Promise<void> }).abort?.(e as Error);
             if (pairs.length === 1) throw e;
             failures.push(`${src.text} → ${dst.text}: ${(e as Error).message}`);
             return undefined;

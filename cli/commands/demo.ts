@@ -8,10 +8,10 @@
  *   5. verify every manifest and blob digest at the destination (and with skopeo, when installed).
  */
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { Command } from "commander";
 import { createOciLayoutSink } from "../../shared/archive/oci-layout.ts";
 import { extractLayers } from "../../shared/archive/rootfs.ts";
@@ -42,7 +42,9 @@ export async function runDemo(keep: boolean): Promise<void> {
   const dst = await startRegistry({ root: join(work, "registry-b") });
   const client = new RegistryClient();
   try {
-    say(`ferry demo — two embedded registries: ${src.host} (source) and ${dst.host} (destination); files in ${work}\n`);
+    say(
+      `ferry demo — two embedded registries: ${src.host} (source) and ${dst.host} (destination); files in ${work}\n`,
+    );
 
     const { images, index } = await sampleMultiPlatform("ferry-demo");
     const srcRef = { registry: src.host, repository: "demo/app", tag: "1.0" };
@@ -51,15 +53,28 @@ export async function runDemo(keep: boolean): Promise<void> {
 
     const engine = new TransferEngine();
     const dstRepo = { registry: dst.host, repository: "promoted/app" };
-    const first = await engine.copy(new RegistrySource(client, srcRef), new RegistrySink(client, dstRepo), { tags: ["1.0", "stable"] });
+    const first = await engine.copy(new RegistrySource(client, srcRef), new RegistrySink(client, dstRepo), {
+      tags: ["1.0", "stable"],
+    });
     say(`2. copied to ${dst.host}/promoted/app:1.0 (+ tag stable)\n${indent(formatReport([first]))}`);
-    if (first.digest !== index.digest) throw new FerryError("DEMO", `digest changed in transit: ${first.digest}`);
+    if (first.digest !== index.digest)
+      throw new FerryError("DEMO", `digest changed in transit: ${first.digest}`);
 
-    const again = await new TransferEngine().copy(new RegistrySource(client, srcRef), new RegistrySink(client, dstRepo), { tags: ["1.0"] });
-    say(`3. copied again: ${again.upToDate ? "already up to date" : "NOT up to date"}, ${again.totals.bytesSent} blob bytes moved`);
+    const again = await new TransferEngine().copy(
+      new RegistrySource(client, srcRef),
+      new RegistrySink(client, dstRepo),
+      { tags: ["1.0"] },
+    );
+    say(
+      `3. copied again: ${again.upToDate ? "already up to date" : "NOT up to date"}, ${again.totals.bytesSent} blob bytes moved`,
+    );
 
     const ociDir = join(work, "oci");
-    const ociReport = await new TransferEngine().copy(new RegistrySource(client, { ...dstRepo, tag: "1.0" }), await createOciLayoutSink(ociDir), { tags: ["1.0"] });
+    const ociReport = await new TransferEngine().copy(
+      new RegistrySource(client, { ...dstRepo, tag: "1.0" }),
+      await createOciLayoutSink(ociDir),
+      { tags: ["1.0"] },
+    );
     const rootfs = join(work, "rootfs");
     const amd64 = images[0]!;
     const parsed = parseManifest(amd64.manifest.bytes, amd64.manifest.mediaType);
@@ -69,24 +84,39 @@ export async function runDemo(keep: boolean): Promise<void> {
       parsed.layers.map((desc) => ({ desc, open: () => client.getBlob(dstRepo, desc) })),
     );
     const hello = readFileSync(join(rootfs, "usr/share/ferry.txt"), "utf8").trim();
-    const whiteout = existsSync(join(rootfs, "tmp/scratch.txt")) ? "still there (wrong)" : "removed by the upper layer's whiteout";
-    say(`4. pulled to oci:${ociDir}:1.0 (${ociReport.blobs.length} blobs) and unpacked linux/amd64 into ${rootfs}`);
-    say(`   ${summary.files} files, ${summary.symlinks} symlink(s), ${summary.whiteouts} whiteout(s); usr/share/ferry.txt says "${hello}"; tmp/scratch.txt ${whiteout}`);
+    const whiteout = existsSync(join(rootfs, "tmp/scratch.txt"))
+      ? "still there (wrong)"
+      : "removed by the upper layer's whiteout";
+    say(
+      `4. pulled to oci:${ociDir}:1.0 (${ociReport.blobs.length} blobs) and unpacked linux/amd64 into ${rootfs}`,
+    );
+    say(
+      `   ${summary.files} files, ${summary.symlinks} symlink(s), ${summary.whiteouts} whiteout(s); usr/share/ferry.txt says "${hello}"; tmp/scratch.txt ${whiteout}`,
+    );
 
     let checked = 0;
     for (const img of images) {
       const got = await client.getManifest({ ...dstRepo, digest: img.manifest.digest });
-      if (sha256(got.bytes) !== img.manifest.digest) throw new FerryError("DEMO", `manifest ${img.manifest.digest} differs`);
+      if (sha256(got.bytes) !== img.manifest.digest)
+        throw new FerryError("DEMO", `manifest ${img.manifest.digest} differs`);
       for (const d of referencedBlobs(parseManifest(got.bytes, got.mediaType))) {
         await client.readBlob(dstRepo, d, 1 << 30); // verified while streaming
         checked++;
       }
     }
-    say(`5. verified at the destination: index, ${images.length} manifests and ${checked} blob references, every digest matches`);
+    say(
+      `5. verified at the destination: index, ${images.length} manifests and ${checked} blob references, every digest matches`,
+    );
     if (existsSync("/usr/bin/skopeo")) {
       // asynchronously: the registries run in this process
-      const { stdout: raw } = await promisify(execFile)("/usr/bin/skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/promoted/app:stable`], { encoding: "buffer" });
-      say(`   skopeo (an independent client) reads ${dst.host}/promoted/app:stable as ${sha256(raw)} ${sha256(raw) === index.digest ? "✓" : "✗"}`);
+      const { stdout: raw } = await promisify(execFile)(
+        "/usr/bin/skopeo",
+        ["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/promoted/app:stable`],
+        { encoding: "buffer" },
+      );
+      say(
+        `   skopeo (an independent client) reads ${dst.host}/promoted/app:stable as ${sha256(raw)} ${sha256(raw) === index.digest ? "✓" : "✗"}`,
+      );
     }
     say("\ndone: no Docker daemon or client was used.");
   } finally {
