@@ -34,7 +34,6 @@ const RUNS = Number(opt("runs", "3"));
 const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
 const JSON_OUT = opt("json", "");
 const MiB = 1024 * 1024;
-const NODE = process.execPath;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
 const SKOPEO = "/usr/bin/skopeo";
 
@@ -88,7 +87,8 @@ async function seedImage(reg: RunningDistribution, repository: string, layers: S
   }
 }
 
-const ferry = (...a: string[]) => timed(NODE, [FERRY, ...a, "--quiet"]);
+// run as an executable, as users do: its shebang carries the Node flags
+const ferry = (...a: string[]) => timed(FERRY, [...a, "--quiet"]);
 const skopeo = (...a: string[]) => timed(SKOPEO, ["--insecure-policy", ...a]);
 
 interface Row {
@@ -194,7 +194,10 @@ async function main() {
         );
       };
       const tools = {
-        ferry: (d: RunningDistribution) => (writeLists(d), ferry("copy", "--from-file", list)),
+        ferry: (d: RunningDistribution) => {
+          writeLists(d);
+          return ferry("copy", "--from-file", list);
+        },
         "skopeo sync": (d: RunningDistribution) => (
           writeLists(d),
           skopeo("sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", yaml, `${d.host}`)

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// (A 1 MiB young generation keeps the peak RSS of long streaming copies flat, ~95 MiB instead of
+// ~120 MiB for 1 GiB: blob bytes live outside the V8 heap, only short-lived wrappers live in it.)
 // ferry's executable. The CLI is TypeScript run directly by Node's type stripping (Node ≥ 22.18),
 // so there is no build step; `npm ci` brings that Node into node_modules/.bin for npx and npm scripts.
 const [major, minor] = process.versions.node.split(".").map(Number);

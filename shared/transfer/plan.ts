@@ -160,7 +160,11 @@ async function loadChild(
 
 function dedupeManifests(list: PlannedManifest[]): PlannedManifest[] {
   const seen = new Set<string>();
-  return list.filter((m) => (seen.has(m.raw.digest) ? false : (seen.add(m.raw.digest), true)));
+  return list.filter((m) => {
+    if (seen.has(m.raw.digest)) return false;
+    seen.add(m.raw.digest);
+    return true;
+  });
 }
 
 /** A new index holding only `keep`, every other field as in the original. */

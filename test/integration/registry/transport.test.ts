@@ -47,11 +47,11 @@ describe("retries", () => {
 
   it("honours Retry-After on 429", async () => {
     let sent = false;
-    const proxy = await startFaultProxy(regs.anon.url, (r) =>
-      r.url === "/v2/" && !sent
-        ? ((sent = true), { kind: "status", status: 429, headers: { "retry-after": "1" } })
-        : undefined,
-    );
+    const proxy = await startFaultProxy(regs.anon.url, (r) => {
+      if (r.url !== "/v2/" || sent) return undefined;
+      sent = true;
+      return { kind: "status", status: 429, headers: { "retry-after": "1" } };
+    });
     const c = clientFor({ ...regs.anon, host: proxy.host }, { retryMaxMs: 5000 });
     try {
       const t0 = performance.now();

@@ -1,0 +1,62 @@
+/**
+ * Local distributed mode: the fan-out definition (fanout.asl.json) executed in process by
+ * aws-local-stepfunctions, each Task state bound to a local handler. What runs here is the definition
+ * the CDK app deploys, so the merge path (Map of workers → Aggregate) is exercised by the tests.
+ */
+import { FerryError } from "../../shared/registry/errors.ts";
+import definition from "./fanout.asl.json" with { type: "json" };
+import type { AggregateInput } from "./lambda.ts";
+import type { WorkerInput, WorkerResult } from "./runner.ts";
+
+/** Fake ARNs substituted for the placeholders in local runs. */
+export const LOCAL_ARNS: Record<string, string> = {
+  BenchWorkerFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:ferry-bench-worker",
+  BenchAggregateFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:ferry-bench-aggregate",
+};
+
+/** The definition with `${Name}` placeholders replaced; throws if one is left unresolved. */
+export function fanoutDefinition(arns: Record<string, string> = LOCAL_ARNS): Record<string, unknown> {
+  const text = JSON.stringify(definition).replace(/\$\{(\w+)\}/g, (m, name: string) => arns[name] ?? m);
+  const left = /\$\{(\w+)\}/.exec(text);
+  if (left) throw new FerryError("WORKFLOW", `fan-out definition: no value for placeholder ${left[0]}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/**
+ * Runs the workers through the Map state and returns the Aggregate state's output. The handlers are
+ * plain functions (the Lambda handlers, bound to local dependencies).
+ */
+export async function runFanout(
+  inputs: WorkerInput[],
+  worker: (input: WorkerInput) => Promise<WorkerResult>,
+  aggregate: (input: AggregateInput) => Promise<WorkerResult>,
+): Promise<WorkerResult> {
+  // aws-local-stepfunctions is a development dependency: loaded only for --via-workflow, and kept out
+  // of the CLI bundle (a computed specifier is not followed by esbuild).
+  const specifier = ["aws-local", "stepfunctions"].join("-");
+  let mod: typeof import("aws-local-stepfunctions");
+  try {
+    mod = (await import(specifier)) as typeof import("aws-local-stepfunctions");
+  } catch (e) {
+    throw new FerryError(
+      "WORKFLOW",
+      `--via-workflow needs the aws-local-stepfunctions package (a development dependency: run npm ci): ${(e as Error).message}`,
+    );
+  }
+  const def = fanoutDefinition() as unknown as ConstructorParameters<typeof mod.StateMachine>[0];
+  const sm = new mod.StateMachine(def, { validationOptions: { checkArn: false, checkPaths: false } });
+  const execution = sm.run({ workers: inputs } as unknown as Parameters<typeof sm.run>[0], {
+    overrides: {
+      taskResourceLocalHandlers: {
+        Worker: (input) => worker(input as unknown as WorkerInput) as unknown as Promise<never>,
+        Aggregate: (input) => aggregate(input as unknown as AggregateInput) as unknown as Promise<never>,
+      },
+    },
+  });
+  try {
+    return (await execution.result) as unknown as WorkerResult;
+  } catch (e) {
+    const err = e as Error & { cause?: unknown };
+    throw new FerryError("WORKFLOW", `bench fan-out workflow failed: ${err.message}`, { cause: e });
+  }
+}

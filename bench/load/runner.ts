@@ -1,0 +1,239 @@
+/**
+ * One load worker: drives its share of the load for the configured time (and iteration count), then
+ * stops by itself and returns serialised metrics.
+ *
+ * Load models:
+ * - closed: N virtual users, each running iterations back to back (optional think time; VUs started
+ *   evenly over the ramp-up). Iteration latency is measured from the iteration's actual start.
+ * - open: iterations arrive at a fixed rate whatever the registry does; each is timed from its intended
+ *   start (t0 + k / rate), so time spent queued behind a slow registry counts (no coordinated omission).
+ *   At most `maxVus` run at once; arrivals beyond that wait in a queue, and those still waiting when the
+ *   time is up are counted as `dropped`.
+ *
+ * At the end, in-flight iterations get `graceMs` to finish; the rest are aborted (connections destroyed)
+ * and counted as `aborted`, not as registry failures.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent } from "undici";
+import { RegistryClient } from "../../shared/registry/client.ts";
+import type { ClientOptions } from "../../shared/registry/options.ts";
+import { parseReference } from "../../shared/registry/reference.ts";
+import { type BenchConfig, type IterationKind, iterationKinds, workerShare } from "./config.ts";
+import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
+import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
+import type { SyntheticImage } from "./synth.ts";
+
+/** What a worker is asked to do: JSON, so it can travel through Step Functions. */
+export interface WorkerInput {
+  config: BenchConfig;
+  /** This worker's index and the number of workers (the load is split between them). */
+  worker: number;
+  workers: number;
+  /** Images the pull / manifest / tags iterations read. */
+  targets: string[];
+  /** Epoch ms to start at (aligns workers that start at slightly different times); at most 60 s ahead. */
+  startAt?: number;
+}
+
+export interface WorkerResult extends MetricsResult {
+  created: CreatedImage[];
+}
+
+export interface WorkerDeps {
+  /** Credentials, TLS and other connection options (the worker adds its observer, dispatcher, retries). */
+  clientOptions?: ClientOptions;
+  /** Called with the worker's live metrics as soon as they exist (terminal view). */
+  onMetrics?: (m: Metrics) => void;
+}
+
+/** Exact merge of worker results (metrics merged, created images concatenated). */
+export function mergeWorkerResults(results: WorkerResult[]): WorkerResult {
+  return { ...mergeResults(results), created: results.flatMap((r) => r.created) };
+}
+
+/** Smooth weighted round robin: deterministic, and after k picks each kind is within one of k·w/W. */
+export function mixPicker(mix: { kind: IterationKind; weight: number }[]): () => IterationKind {
+  const total = mix.reduce((a, m) => a + m.weight, 0);
+  const current = mix.map(() => 0);
+  return () => {
+    let best = 0;
+    for (let i = 0; i < mix.length; i++) {
+      current[i]! += mix[i]!.weight;
+      if (current[i]! > current[best]!) best = i;
+    }
+    current[best]! -= total;
+    return mix[best]!.kind;
+  };
+}
+
+export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Promise<WorkerResult> {
+  const { config } = input;
+  const share = workerShare(config, input.worker, input.workers);
+  const model = share.model;
+  const metrics = new Metrics();
+  deps.onMetrics?.(metrics);
+  const base = deps.clientOptions ?? {};
+  const perIteration = Math.max(config.pullConcurrency, config.push.concurrency);
+  const slots = model.kind === "closed" ? model.vus : model.maxVus;
+  const agent = new Agent({
+    connections: slots * perIteration + 2,
+    keepAliveTimeout: 30_000,
+    headersTimeout: config.timeoutMs,
+    bodyTimeout: config.timeoutMs,
+    connect: {
+      rejectUnauthorized: base.tlsVerify !== false,
+      ...(base.ca ? { ca: base.ca } : {}),
+    },
+  });
+  const chunk = config.push.chunkSize;
+  const makeClient = () =>
+    new RegistryClient({
+      ...base,
+      dispatcher: agent,
+      observer: metrics.observe,
+      retries: config.retries,
+      retryBaseMs: 100,
+      retryMaxMs: 2_000,
+      ...(chunk !== undefined ? { chunkSize: chunk, monolithicMax: 0 } : {}),
+    });
+  const shared = makeClient();
+  const clients = [shared];
+  const ctx = newWorkerContext(
+    config,
+    input.worker,
+    metrics,
+    input.targets.map((t) => parseReference(t)),
+  );
+  const pick = mixPicker(
+    config.scenario === "mixed" ? config.mix : [{ kind: iterationKinds(config)[0]!, weight: 1 }],
+  );
+
+  if (input.startAt !== undefined) {
+    const wait = input.startAt - Date.now();
+    if (wait > 0) await sleep(Math.min(wait, 60_000));
+  }
+
+  metrics.start();
+  const t0 = metrics.t0;
+  const deadline = t0 + config.durationMs;
+  const cap = share.iterations;
+  let claimed = 0;
+  let aborting = false;
+  const inflight = new Set<Promise<void>>();
+
+  const timeUp = () => aborting || performance.now() >= deadline;
+  const capReached = () => cap !== undefined && claimed >= cap;
+
+  /** Runs one iteration; `from` is when its clock started (intended start in the open model). */
+  const iterate = async (
+    client: RegistryClient,
+    n: number,
+    kind: IterationKind,
+    from: number,
+    prepared?: SyntheticImage,
+  ) => {
+    try {
+      const bytes = await runIteration(kind, ctx, client, n, prepared);
+      metrics.iteration(kind, performance.now() - from, undefined, bytes);
+    } catch (err) {
+      if (aborting) metrics.count("aborted");
+      else metrics.iteration(kind, performance.now() - from, err);
+    }
+  };
+  const track = (p: Promise<void>) => {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+    return p;
+  };
+
+  let done: Promise<unknown>;
+  if (model.kind === "closed") {
+    const vu = async (v: number) => {
+      if (model.rampUpMs > 0 && model.vus > 1) await sleep((v * model.rampUpMs) / model.vus);
+      let client = shared;
+      if (config.clientPerVu && v > 0) {
+        client = makeClient();
+        clients.push(client);
+      }
+      for (;;) {
+        if (timeUp() || capReached()) return;
+        const n = claimed++;
+        const kind = pick();
+        // Synthetic content is generated before the clock starts: the tool's work is not the registry's latency.
+        const prepared = kind === "push" ? await prepareImage(ctx, n) : undefined;
+        await track(iterate(client, n, kind, performance.now(), prepared));
+        if (model.thinkMs > 0 && !timeUp()) await sleep(model.thinkMs);
+      }
+    };
+    done = Promise.all(Array.from({ length: model.vus }, (_, v) => vu(v)));
+  } else {
+    const interval = 1000 / model.rate;
+    const queue: number[] = [];
+    let running = 0;
+    let resolveDrained: () => void = () => {};
+    const drained = new Promise<void>((r) => {
+      resolveDrained = r;
+    });
+    let scheduling = true;
+    let launched = 0;
+    const launch = (intended: number) => {
+      running++;
+      const n = launched++;
+      void track(
+        iterate(shared, n, pick(), intended).finally(() => {
+          running--;
+          const next = queue.shift();
+          if (next !== undefined && !timeUp()) launch(next);
+          else if (!scheduling && running === 0) resolveDrained();
+        }),
+      );
+    };
+    let k = 0;
+    for (;;) {
+      const now = performance.now();
+      if (now >= deadline || capReached()) break;
+      const due = Math.floor((now - t0) / interval) + 1;
+      while (k < due && !capReached()) {
+        const intended = t0 + k * interval;
+        k++;
+        claimed++;
+        if (running < model.maxVus) launch(intended);
+        else queue.push(intended);
+      }
+      const next = Math.min(deadline, t0 + k * interval);
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+    scheduling = false;
+    if (queue.length) metrics.count("dropped", queue.length);
+    queue.length = 0;
+    if (running === 0) resolveDrained();
+    done = drained;
+  }
+
+  // Wait for the load to finish by itself, or for the time plus grace; then abort what is left.
+  const graceEnd = deadline + config.graceMs;
+  let finished = false;
+  void done.then(() => {
+    finished = true;
+  });
+  while (!finished) {
+    const left = graceEnd - performance.now();
+    if (left <= 0) break;
+    await Promise.race([done, sleep(Math.min(left, 250))]);
+  }
+  if (!finished) {
+    aborting = true;
+    metrics.end();
+    metrics.closed = true;
+    await agent.destroy().catch(() => {});
+    await Promise.allSettled([...inflight]);
+    await done.catch(() => {});
+  } else {
+    metrics.end();
+    metrics.closed = true;
+  }
+  await Promise.allSettled(clients.map((c) => c.close()));
+  if (!agent.destroyed) await agent.close().catch(() => {});
+  return { ...metrics.result(), created: ctx.created };
+}
