@@ -125,8 +125,18 @@ export async function uploadStatus(client: RegistryClient, session: UploadSessio
     });
   }
   if (res.headers.location) session.location = nextLocation(res.headers.location, res.url);
-  const range = /^(?:bytes=)?0-(\d+)$/.exec(headerValue(res.headers.range) ?? "");
-  return range ? Number(range[1]) + 1 : 0;
+  return rangeEnd(headerValue(res.headers.range));
+}
+
+/**
+ * Bytes a registry holds, from its `Range: 0-<last>` header. distribution answers `0-0` for an empty
+ * session as well as for a one-byte one; it is read as empty, so no byte is ever skipped (at worst one
+ * is offered again and refused with 416, and the upload starts over).
+ */
+export function rangeEnd(range: string | undefined): number {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(range ?? "");
+  if (!m || m[1] === "0") return 0;
+  return Number(m[1]) + 1;
 }
 
 /** `DELETE <location>`: abandons a session. Best effort: errors are swallowed. */
@@ -178,8 +188,7 @@ export async function patchChunk(
   if (res.headers.location) session.location = nextLocation(res.headers.location, res.url);
   if (length >= 0) session.offset = start + length;
   else {
-    const range = /^(?:bytes=)?0-(\d+)$/.exec(headerValue(res.headers.range) ?? "");
-    session.offset = range ? Number(range[1]) + 1 : session.offset;
+    session.offset = rangeEnd(headerValue(res.headers.range)) || session.offset;
   }
 }
 

@@ -1,8 +1,15 @@
 /**
- * A small HTTP proxy placed between ferry and a real registry, for fault injection. It forwards every
- * request unchanged (the Host header too, so registry Locations point back at the proxy) and lets a test
- * decide, per request, to answer with an error itself or to drop the connection after the registry answered
- * (the "response lost" case: the registry did the work, the client never heard).
+ * A fault-injecting HTTP proxy placed between ferry and a real registry. It forwards every request
+ * unchanged (the Host header too, so registry Locations point back at the proxy) and lets a test script,
+ * per request, one of these faults:
+ *   drop-response        the registry does the work, the client never hears (connection closed)
+ *   status               answer with a status of our own (5xx bursts, 429 + Retry-After, 307 redirects, 416)
+ *   reset-response       forward headers and the first `after` body bytes, then reset (a dropped download,
+ *                        or a truncated body with a correct Content-Length)
+ *   reset-request        take `after` bytes of the request body, then reset (a PATCH dying mid-chunk)
+ *   corrupt              flip one byte of the response body at `at` (bytes that do not match the digest)
+ *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
+ *   rewrite-response     change response headers (e.g. a stale `Range`, as ECR sends)
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,12 +25,21 @@ export interface ProxiedRequest {
 export type Fault =
   | { kind: "drop-response" }
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
+  | { kind: "reset-response"; after: number }
+  | { kind: "reset-request"; after: number }
+  | { kind: "corrupt"; at: number }
+  | { kind: "stall"; ms: number }
+  | { kind: "rewrite-response"; headers: (h: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }
   | undefined;
 
 export interface FaultProxy {
   url: string;
   host: string;
   requests: ProxiedRequest[];
+  /** Response body bytes forwarded to the client, and request body bytes forwarded to the registry. */
+  bytes: { down: number; up: number };
+  /** Faults actually injected. */
+  injected: number;
   close(): Promise<void>;
 }
 
@@ -34,18 +50,22 @@ export async function startFaultProxy(
   const upstream = new URL(target);
   const counts = new Map<string, number>();
   const requests: ProxiedRequest[] = [];
-  const server = http.createServer((req, res) => {
+  const bytes = { down: 0, up: 0 };
+  const state = { injected: 0 };
+  const server = http.createServer(async (req, res) => {
     const n = (counts.get(req.method!) ?? 0) + 1;
     counts.set(req.method!, n);
     const info: ProxiedRequest = { method: req.method!, url: req.url!, headers: req.headers, nth: n };
     requests.push(info);
     const f = fault(info);
+    if (f) state.injected++;
     if (f?.kind === "status") {
       req.resume();
       res.writeHead(f.status, { "content-type": "application/json", ...f.headers });
       res.end(f.body ?? "");
       return;
     }
+    if (f?.kind === "stall") await new Promise((r) => setTimeout(r, f.ms));
     const out = http.request(
       {
         host: upstream.hostname,
@@ -60,20 +80,56 @@ export async function startFaultProxy(
           up.on("end", () => req.socket.destroy());
           return;
         }
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
+        const headers = f?.kind === "rewrite-response" ? f.headers({ ...up.headers }) : up.headers;
+        res.writeHead(up.statusCode ?? 502, headers);
+        let sent = 0;
+        up.on("data", (chunk: Buffer) => {
+          let b = chunk;
+          if (f?.kind === "corrupt" && f.at >= sent && f.at < sent + b.length) {
+            b = Buffer.from(b);
+            b[f.at - sent] = (b[f.at - sent]! + 1) % 256;
+          }
+          if (f?.kind === "reset-response" && sent + b.length > f.after) {
+            const part = b.subarray(0, Math.max(0, f.after - sent));
+            bytes.down += part.length;
+            res.write(part, () => res.socket?.destroy());
+            up.destroy();
+            return;
+          }
+          sent += b.length;
+          bytes.down += b.length;
+          res.write(b);
+        });
+        up.on("end", () => res.end());
+        up.on("error", () => res.destroy());
       },
     );
     out.on("error", () => res.destroy());
     req.on("error", () => out.destroy());
-    req.pipe(out);
+    let taken = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (f?.kind === "reset-request" && taken + chunk.length > f.after) {
+        out.destroy();
+        req.socket.destroy();
+        return;
+      }
+      taken += chunk.length;
+      bytes.up += chunk.length;
+      out.write(chunk);
+    });
+    req.on("end", () => out.end());
   });
+  server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     requests,
+    bytes,
+    get injected() {
+      return state.injected;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
