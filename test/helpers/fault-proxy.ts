@@ -46,6 +46,7 @@ export interface FaultProxy {
 export async function startFaultProxy(
   target: string,
   fault: (r: ProxiedRequest) => Fault,
+  opts: { record?: boolean } = {},
 ): Promise<FaultProxy> {
   const upstream = new URL(target);
   const counts = new Map<string, number>();
@@ -56,7 +57,7 @@ export async function startFaultProxy(
     const n = (counts.get(req.method!) ?? 0) + 1;
     counts.set(req.method!, n);
     const info: ProxiedRequest = { method: req.method!, url: req.url!, headers: req.headers, nth: n };
-    requests.push(info);
+    if (opts.record !== false) requests.push(info);
     const f = fault(info);
     if (f) state.injected++;
     if (f?.kind === "status") {
