@@ -37,7 +37,7 @@ export function addTransferFlags(cmd: Command): Command {
     .option("--no-clobber", "refuse to move a destination tag that points to a different image")
     .option("--referrers", "also copy signatures, SBOMs and attestations attached to the image")
     .option("--compress <gzip>", "gzip uncompressed layers on the way (docker-archive pushes)")
-    .option("--concurrency <n>", "blobs moved at once", "6")
+    .option("--concurrency <n>", "large blobs moved at once (small ones: 4×)", "6")
     .option("--force", "re-check every blob even when the destination tag already has the digest")
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar and no report table");
@@ -112,7 +112,8 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
   const progress = createProgress(!flags.quiet && !flags.json);
   const engine = new TransferEngine({ concurrency, onProgress: (e) => progress.onEvent(e) });
   const t0 = performance.now();
-  const imageLimit = pLimit(Math.max(2, Math.min(16, concurrency * 2)));
+  // Images resolve and plan concurrently; their blobs share the engine's limits.
+  const imageLimit = pLimit(Math.max(4, Math.min(32, concurrency * 4)));
   const failures: string[] = [];
   try {
     const results = await Promise.all(

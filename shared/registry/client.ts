@@ -228,10 +228,15 @@ export class RegistryClient {
    */
   async openBlob(repo: Repository, desc: Descriptor, offset = 0): Promise<Readable> {
     const first = await this.blobRequest(repo, desc, offset);
-    return Readable.from(this.resumingBody(repo, desc, offset, first), {
+    const live = { res: first.res };
+    const stream = Readable.from(this.resumingBody(repo, desc, offset, first, live), {
       objectMode: false,
       highWaterMark: 256 * 1024,
     });
+    // A stream destroyed before it was read never runs the generator: release the response (and its
+    // pooled connection) here, or it would hold the connection forever.
+    stream.once("close", () => discard(live.res.body));
+    return stream;
   }
 
   /** A blob's bytes verified on the fly: the stream errors at the end on a size or digest mismatch. */
@@ -304,6 +309,7 @@ export class RegistryClient {
     desc: Descriptor,
     offset: number,
     first: { res: HttpResponse; skip: number },
+    live: { res: HttpResponse },
   ) {
     let pos = offset;
     let current = first;
@@ -338,6 +344,7 @@ export class RegistryClient {
         if (!resumable || resumes >= this.options.retries) throw err;
         resumes++;
         current = await this.blobRequest(repo, desc, pos);
+        live.res = current.res;
       }
     }
   }

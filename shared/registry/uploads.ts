@@ -252,12 +252,30 @@ export async function pushBlob(
   for (let attempt = 0; attempt <= client.options.retries; attempt++) {
     if (attempt > 0)
       await sleep(Math.min(client.options.retryMaxMs, client.options.retryBaseMs * 2 ** attempt));
-    const session = await startUpload(client, repo);
-    if (session === "mounted") return { action: "mounted", bytesSent: sent };
+    const chunked = !rules.monolithicOnly && (desc.size < 0 || desc.size > rules.monolithicMax);
+    // Monolithic: open the source while the session is created (one round trip saved per blob).
+    const sourceP = chunked ? undefined : open(0);
+    sourceP?.catch(() => undefined);
+    let session: UploadSession | "mounted";
     try {
-      const chunked = !rules.monolithicOnly && (desc.size < 0 || desc.size > rules.monolithicMax);
+      session = await startUpload(client, repo);
+    } catch (err) {
+      void sourceP?.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
+      throw err;
+    }
+    if (session === "mounted") {
+      void sourceP?.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
+      return { action: "mounted", bytesSent: sent };
+    }
+    try {
       if (chunked) await uploadChunked(client, session, desc, open, rules.chunkSize, progress);
-      else await uploadMonolithic(client, session, desc, open, progress);
+      else await uploadMonolithic(client, session, desc, sourceP!, progress);
       return { action: "uploaded", bytesSent: sent };
     } catch (err) {
       lastError = err;
@@ -280,10 +298,10 @@ async function uploadMonolithic(
   client: RegistryClient,
   session: UploadSession,
   desc: Descriptor,
-  open: BlobOpener,
+  sourceP: Promise<Readable>,
   progress: (n: number) => void,
 ): Promise<void> {
-  const source = await open(0);
+  const source = await sourceP;
   const hash = hasherFor(desc.digest);
   const counted = { n: 0 };
   const stream = hashing(source, hash, counted, progress, desc.size);

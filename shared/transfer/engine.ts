@@ -28,7 +28,11 @@ export type ProgressEvent =
   | { type: "manifest"; digest: string; tag?: string };
 
 export interface EngineOptions {
-  /** Blobs moved at once across the whole run. Default 6: saturates a registry without thrashing it. */
+  /**
+   * Large blobs moved at once across the whole run. Default 6: saturates a registry without thrashing it.
+   * Small blobs (under 1 MiB: configs, thin layers) are bound by round trips, not bandwidth, and get a
+   * separate limit four times as high.
+   */
   concurrency?: number;
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -48,13 +52,18 @@ export interface CopyOptions {
   force?: boolean;
 }
 
+/** Below this size a blob's copy is dominated by round trips (see EngineOptions.concurrency). */
+const SMALL_BLOB = 1024 * 1024;
+
 export class TransferEngine {
   private readonly limit: LimitFunction;
+  private readonly limitSmall: LimitFunction;
   private readonly inflight = new Map<string, Promise<BlobReport>>();
   private readonly onProgress: (e: ProgressEvent) => void;
 
   constructor(opts: EngineOptions = {}) {
     this.limit = pLimit(opts.concurrency ?? 6);
+    this.limitSmall = pLimit(4 * (opts.concurrency ?? 6));
     this.onProgress = opts.onProgress ?? (() => {});
   }
 
@@ -155,7 +164,8 @@ export class TransferEngine {
     const key = `${sink.name}\n${desc.digest}`;
     const existing = this.inflight.get(key);
     if (existing) return existing.then((r) => ({ ...r, shared: true, bytesSent: 0 }));
-    const p = this.limit(() => this.copyBlob(source, sink, desc));
+    const limit = desc.size >= 0 && desc.size < SMALL_BLOB ? this.limitSmall : this.limit;
+    const p = limit(() => this.copyBlob(source, sink, desc));
     this.inflight.set(key, p);
     p.catch(() => this.inflight.delete(key)); // failures may be retried by a later image
     return p;

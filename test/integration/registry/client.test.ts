@@ -228,6 +228,20 @@ describe.each(modes)("registry client against distribution (%s)", (_mode, reg) =
     expect(tail.equals(blob.bytes.subarray(12_345))).toBe(true);
   });
 
+  it("releases the connection of a blob stream destroyed before it was read", async () => {
+    const c = clientFor(reg, { connections: 2 });
+    try {
+      const repo = { registry: reg.host, repository: uniqueRepo() };
+      const blob = randomBlob(600_000);
+      await pushBlob(c, repo, blob.desc, bufferOpener(blob.bytes));
+      for (let i = 0; i < 6; i++) (await c.openBlob(repo, blob.desc)).destroy();
+      // with the two pooled connections leaked this would wait forever
+      expect((await readAll(await c.getBlob(repo, blob.desc))).equals(blob.bytes)).toBe(true);
+    } finally {
+      await c.close();
+    }
+  }, 15_000);
+
   it("fails a blob read whose content does not match the descriptor", async () => {
     const repo = { registry: reg.host, repository: uniqueRepo() };
     const blob = randomBlob(5000);
