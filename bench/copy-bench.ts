@@ -198,10 +198,19 @@ async function main() {
           writeLists(d);
           return ferry("copy", "--from-file", list);
         },
-        "skopeo sync": (d: RunningDistribution) => (
-          writeLists(d),
-          skopeo("sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", yaml, `${d.host}`)
-        ),
+        "skopeo sync": (d: RunningDistribution) => {
+          writeLists(d);
+          return skopeo(
+            "sync",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            "--dest-tls-verify=false",
+            yaml,
+            `${d.host}`,
+          );
+        },
         "skopeo per image": async (d: RunningDistribution) => {
           const total: RunStats = { wall: 0, rssMiB: 0, cpu: 0 };
           const t0 = performance.now();

@@ -4,11 +4,13 @@
  */
 import { Command, CommanderError } from "commander";
 import { FerryError } from "../shared/registry/errors.ts";
+import { registerBench } from "./commands/bench.ts";
 import { registerCopy } from "./commands/copy.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerPullPush } from "./commands/pull-push.ts";
 import { registerServe } from "./commands/serve.ts";
+import { registerWorkflow } from "./commands/workflow.ts";
 
 export function buildProgram(): Command {
   const program = new Command("ferry")
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerServe(program);
   registerDemo(program);
+  registerWorkflow(program);
+  registerBench(program);
   return program;
 }
 

@@ -263,6 +263,8 @@ export function parseBenchConfig(target: string | undefined, flags: BenchFlags):
     model = { kind: "closed", vus, thinkMs, rampUpMs };
   }
 
+  if (flags.clientPerVu && model.kind === "open")
+    throw usage("--client-per-vu belongs to the closed model (--vus)");
   const mix = parseMix(flags.mix ?? DEFAULTS.mix);
   if (flags.mix !== undefined && scenario !== "mixed") throw usage("--mix applies to --scenario mixed");
 

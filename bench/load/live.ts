@@ -21,12 +21,11 @@ export function createLiveView(
   if (!enabled || !stream.isTTY) return NONE;
   const workers: Metrics[] = [];
   let drawn = 0;
-  const t0 = performance.now();
   const draw = () => {
     if (!workers.length) return;
     const sec = workers[0]!.sec() - 1; // the last complete second
     const lines: string[] = [];
-    const elapsed = (performance.now() - t0) / 1000;
+    const elapsed = (performance.now() - workers[0]!.t0) / 1000;
     const collect = (pick: (m: Metrics) => Map<string, OpRecorder>) => {
       const names = new Set(workers.flatMap((w) => [...pick(w).keys()]));
       return [...names].sort().map((name) => {
@@ -48,7 +47,7 @@ export function createLiveView(
             if (s.hist && s.hist.totalCount > 0) {
               const v = s.hist.getValueAtPercentile(99) / 1000;
               p99 = Math.max(p99 ?? 0, v);
-              worst = Math.max(worst, s.hist.maxValue / 1000);
+              worst = Math.max(worst, v, s.hist.maxValue / 1000);
             }
           }
         }
@@ -60,7 +59,7 @@ export function createLiveView(
       ...collect((m) => m.requests),
     ];
     lines.push(
-      `ferry bench ${title}  ${elapsed.toFixed(0)}s / ${(durationMs / 1000).toFixed(0)}s` +
+      `ferry bench ${title}  ${Math.max(0, elapsed).toFixed(0)}s / ${(durationMs / 1000).toFixed(0)}s` +
         (workers.length > 1 ? `  ${workers.length} workers` : ""),
     );
     lines.push(

@@ -208,7 +208,7 @@ export class Metrics {
     const failed = e.failed === true || (e.error !== undefined && e.status === 0);
     let code = e.code;
     if (!code && e.status > 0) code = `HTTP_${e.status}`;
-    if (!code && e.error) code = /^([A-Z][A-Z_]+):/.exec(e.error)?.[1] ?? "CONNECTION";
+    if (!code && e.error) code = /\b(E[A-Z]{3,}|UND_ERR_[A-Z_]+)\b/.exec(e.error)?.[1] ?? "CONNECTION";
     this.op(this.requests, e.op).record(
       this.sec(),
       e.status > 0 ? toMicros(e.ms) : undefined,

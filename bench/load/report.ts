@@ -75,7 +75,13 @@ export interface BenchReport {
   };
   created: CreatedImage[];
   cleanup?: CleanupReport;
-  series: { seconds: number[]; requests: Record<string, SeriesOp>; iterations: Record<string, SeriesOp> };
+  series: {
+    seconds: number[];
+    /** Share of each second inside the run (the last one is usually partial): counts / coverage = rates. */
+    coverage: number[];
+    requests: Record<string, SeriesOp>;
+    iterations: Record<string, SeriesOp>;
+  };
 }
 
 /** Display order of HTTP operations: the protocol's order, then anything else alphabetically. */
@@ -231,6 +237,7 @@ export function buildReport(
     ...(extra.cleanup ? { cleanup: extra.cleanup } : {}),
     series: {
       seconds: Array.from({ length }, (_, i) => i),
+      coverage: Array.from({ length }, (_, i) => Math.max(0, Math.min(1, seconds - i))),
       requests: mapSeries(result.requests),
       iterations: mapSeries(result.iterations),
     },

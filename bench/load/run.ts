@@ -14,6 +14,9 @@ import { type BenchReport, buildReport } from "./report.ts";
 import { mergeWorkerResults, runWorker, type WorkerInput, type WorkerResult } from "./runner.ts";
 import type { CreatedImage } from "./scenarios.ts";
 
+/** The User-Agent of setup, read-back and cleanup requests (the load itself: BENCH_USER_AGENT). */
+export const BENCH_SETUP_USER_AGENT = "ferry-bench-setup/0.1";
+
 export interface RunDeps {
   /** Credentials and TLS options for every client of the run. */
   clientOptions?: ClientOptions;
@@ -26,7 +29,12 @@ export interface RunDeps {
 export async function runBench(config: BenchConfig, deps: RunDeps = {}): Promise<BenchReport> {
   const log = deps.log ?? (() => {});
   // Setup, read-back and cleanup use their own client: their traffic is not part of the measurement.
-  const setup = new RegistryClient({ ...deps.clientOptions, retries: 3, retryBaseMs: 100 });
+  const setup = new RegistryClient({
+    ...deps.clientOptions,
+    retries: 3,
+    retryBaseMs: 100,
+    userAgent: `${BENCH_SETUP_USER_AGENT} run=${config.runId}`,
+  });
   try {
     let seed: CreatedImage | undefined;
     let images = config.images;

@@ -23,6 +23,8 @@ import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
 import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
 import type { SyntheticImage } from "./synth.ts";
 
+export const BENCH_USER_AGENT = "ferry-bench/0.1";
+
 /** What a worker is asked to do: JSON, so it can travel through Step Functions. */
 export interface WorkerInput {
   config: BenchConfig;
@@ -73,10 +75,17 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   const metrics = new Metrics();
   deps.onMetrics?.(metrics);
   const base = deps.clientOptions ?? {};
-  const perIteration = Math.max(config.pullConcurrency, config.push.concurrency);
+  // Connections per origin: as many as the iterations can use at once (one per VU for manifest/listing
+  // scenarios, as wrk's -c), so the registry sees the connection count the load model implies.
+  const perIteration = Math.max(
+    1,
+    ...iterationKinds(config).map((k) =>
+      k === "pull" ? config.pullConcurrency : k === "push" ? config.push.concurrency : 1,
+    ),
+  );
   const slots = model.kind === "closed" ? model.vus : model.maxVus;
   const agent = new Agent({
-    connections: slots * perIteration + 2,
+    connections: slots * perIteration,
     keepAliveTimeout: 30_000,
     headersTimeout: config.timeoutMs,
     bodyTimeout: config.timeoutMs,
@@ -90,7 +99,14 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     new RegistryClient({
       ...base,
       dispatcher: agent,
-      observer: metrics.observe,
+      observer: base.observer
+        ? (e) => {
+            metrics.observe(e);
+            base.observer?.(e);
+          }
+        : metrics.observe,
+      // Names the run in the registry's access log: its traffic can be told from setup and other clients.
+      userAgent: `${BENCH_USER_AGENT} run=${config.runId} worker=${input.worker}`,
       retries: config.retries,
       retryBaseMs: 100,
       retryMaxMs: 2_000,
@@ -119,7 +135,6 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   const cap = share.iterations;
   let claimed = 0;
   let aborting = false;
-  const inflight = new Set<Promise<void>>();
 
   const timeUp = () => aborting || performance.now() >= deadline;
   const capReached = () => cap !== undefined && claimed >= cap;
@@ -140,11 +155,6 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
       else metrics.iteration(kind, performance.now() - from, err);
     }
   };
-  const track = (p: Promise<void>) => {
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-    return p;
-  };
 
   let done: Promise<unknown>;
   if (model.kind === "closed") {
@@ -161,7 +171,7 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
         const kind = pick();
         // Synthetic content is generated before the clock starts: the tool's work is not the registry's latency.
         const prepared = kind === "push" ? await prepareImage(ctx, n) : undefined;
-        await track(iterate(client, n, kind, performance.now(), prepared));
+        await iterate(client, n, kind, performance.now(), prepared);
         if (model.thinkMs > 0 && !timeUp()) await sleep(model.thinkMs);
       }
     };
@@ -176,23 +186,21 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     });
     let scheduling = true;
     let launched = 0;
+    // Arrivals are due at t0 + k / rate for every k with an intended start inside the duration.
+    const arrivals = Math.ceil(config.durationMs / interval - 1e-9);
     const launch = (intended: number) => {
       running++;
       const n = launched++;
-      void track(
-        iterate(shared, n, pick(), intended).finally(() => {
-          running--;
-          const next = queue.shift();
-          if (next !== undefined && !timeUp()) launch(next);
-          else if (!scheduling && running === 0) resolveDrained();
-        }),
-      );
+      void iterate(shared, n, pick(), intended).finally(() => {
+        running--;
+        if (queue.length && !timeUp()) launch(queue.shift()!);
+        else if (!scheduling && running === 0) resolveDrained();
+      });
     };
     let k = 0;
     for (;;) {
       const now = performance.now();
-      if (now >= deadline || capReached()) break;
-      const due = Math.floor((now - t0) / interval) + 1;
+      const due = Math.min(arrivals, Math.floor((now - t0) / interval) + 1);
       while (k < due && !capReached()) {
         const intended = t0 + k * interval;
         k++;
@@ -200,10 +208,12 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
         if (running < model.maxVus) launch(intended);
         else queue.push(intended);
       }
-      const next = Math.min(deadline, t0 + k * interval);
-      const wait = next - performance.now();
+      if (k >= arrivals || capReached()) break;
+      const wait = t0 + k * interval - performance.now();
       if (wait > 0) await sleep(wait);
     }
+    // Queued arrivals may still start until the time is up; those left then are dropped.
+    while (queue.length && !timeUp()) await sleep(Math.min(10, Math.max(1, deadline - performance.now())));
     scheduling = false;
     if (queue.length) metrics.count("dropped", queue.length);
     queue.length = 0;
@@ -227,8 +237,7 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     metrics.end();
     metrics.closed = true;
     await agent.destroy().catch(() => {});
-    await Promise.allSettled([...inflight]);
-    await done.catch(() => {});
+    await done.catch(() => {}); // every in-flight iteration fails fast once its connection is gone
   } else {
     metrics.end();
     metrics.closed = true;

@@ -11,15 +11,18 @@
  * - catalog / tags: the full listing, following `Link` pages of `pageSize`.
  */
 import pLimit from "p-limit";
-import type { RegistryClient } from "../../shared/registry/client.ts";
+import { discard, headerValue, type RegistryClient } from "../../shared/registry/client.ts";
+import { digestAlgorithm, digestOf, hasherFor } from "../../shared/registry/digest.ts";
 import {
   DigestMismatchError,
   FerryError,
   RegistryError,
   SizeMismatchError,
 } from "../../shared/registry/errors.ts";
+import { drain } from "../../shared/registry/http/transport.ts";
 import {
   type Descriptor,
+  MAX_MANIFEST_BYTES,
   type Manifest,
   type Platform,
   parseManifest,
@@ -27,11 +30,20 @@ import {
   platformMatches,
   referencedBlobs,
 } from "../../shared/registry/manifest.ts";
-import { formatReference, type Reference, type Repository } from "../../shared/registry/reference.ts";
+import { MANIFEST_ACCEPT, normaliseMediaType } from "../../shared/registry/media-types.ts";
+import {
+  formatReference,
+  formatRepository,
+  type Reference,
+  type Repository,
+  referenceTarget,
+} from "../../shared/registry/reference.ts";
 import { pushBlob } from "../../shared/registry/uploads.ts";
 import type { BenchConfig, IterationKind } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import { type SyntheticBlob, type SyntheticImage, syntheticImage } from "./synth.ts";
+
+const ACCEPT = MANIFEST_ACCEPT.join(", ");
 
 /** An image a push scenario (or the seed step) created: listed in the report, read back, cleaned up. */
 export interface CreatedImage {
@@ -115,39 +127,94 @@ function notFound(client: RegistryClient, ref: Reference): RegistryError {
   return new RegistryError({
     status: 404,
     method: "HEAD",
-    url: client.url(ref, `manifests/${ref.tag ?? ref.digest}`).toString(),
+    url: client.url(ref, `manifests/${referenceTarget(ref)}`).toString(),
     errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }],
     context: `resolve ${formatReference(ref)}`,
   });
 }
 
+/*
+ * The hot paths below are lean on purpose: they go through the client's transport (auth, tokens,
+ * redirects, the observer that times every exchange) but read bodies in one step or with plain 'data'
+ * events rather than through the client's resumable async-iterator streams, so the tool spends as
+ * little CPU per request as possible (see bench/load-vs-wrk.ts). Sizes and digests are still checked.
+ */
+
+/** `HEAD` a manifest: its digest, or undefined on 404. */
+async function headManifest(client: RegistryClient, ref: Reference): Promise<string | undefined> {
+  const res = await client.request({
+    op: "manifest.head",
+    method: "HEAD",
+    registry: ref.registry,
+    url: client.url(ref, `manifests/${referenceTarget(ref)}`),
+    headers: { accept: ACCEPT },
+    scopes: client.scopes(ref, ["pull"]),
+    expect: [200, 404],
+    context: `check manifest ${formatReference(ref)}`,
+  });
+  await drain(res.body);
+  if (res.status === 404) return undefined;
+  return headerValue(res.headers["docker-content-digest"]) ?? ref.digest ?? "";
+}
+
+/** `GET` a manifest's bytes; checked against the reference's digest when it has one and `verify` is on. */
+async function getManifest(
+  ctx: WorkerContext,
+  client: RegistryClient,
+  ref: Reference,
+): Promise<{ bytes: Buffer; mediaType: string }> {
+  const what = `manifest ${formatReference(ref)}`;
+  const res = await client.request({
+    op: "manifest.get",
+    method: "GET",
+    registry: ref.registry,
+    url: client.url(ref, `manifests/${referenceTarget(ref)}`),
+    headers: { accept: ACCEPT },
+    scopes: client.scopes(ref, ["pull"]),
+    expect: [200],
+    context: `pull ${what}`,
+  });
+  if (Number(headerValue(res.headers["content-length"]) ?? 0) > MAX_MANIFEST_BYTES) {
+    discard(res.body);
+    throw new FerryError("MANIFEST_TOO_LARGE", `${what}: over the ${MAX_MANIFEST_BYTES}-byte manifest limit`);
+  }
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  ctx.metrics.addBytes("manifest.get", bytes.length);
+  if (ref.digest && ctx.config.verify) {
+    const actual = digestOf(bytes, ref.digest);
+    if (actual !== ref.digest) {
+      ctx.metrics.count("verifyFailures");
+      throw new DigestMismatchError(what, ref.digest, actual);
+    }
+  }
+  return { bytes, mediaType: normaliseMediaType(headerValue(res.headers["content-type"])) };
+}
+
 /** A docker-like pull of one platform: resolve, manifests, then every blob. */
 async function pull(ctx: WorkerContext, client: RegistryClient, ref: Reference): Promise<number> {
-  const { metrics, config } = ctx;
-  let digest = ref.digest;
-  if (!digest) {
-    const head = await client.headManifest(ref);
-    if (!head) throw notFound(client, ref);
-    digest = head.digest;
-  }
+  const { config } = ctx;
+  const digest = ref.digest ?? (await headManifest(client, ref));
+  if (digest === undefined) throw notFound(client, ref);
   const repo: Repository = { registry: ref.registry, repository: ref.repository };
   let bytes = 0;
-  const getManifest = async (d: string): Promise<Manifest> => {
-    const raw = await client.getManifest({ ...repo, digest: d }); // verified against the digest
-    metrics.addBytes("manifest.get", raw.bytes.length);
+  const manifestOf = async (d: string): Promise<Manifest> => {
+    const raw = await getManifest(ctx, client, d ? { ...repo, digest: d } : ref);
     bytes += raw.bytes.length;
     return parseManifest(raw.bytes, raw.mediaType, `manifest ${d}`);
   };
-  let m = await getManifest(digest);
+  let m = await manifestOf(digest);
   if (m.kind === "index") {
     const child = pickPlatform(m.manifests, ctx.platform);
     if (!child) throw new FerryError("NO_PLATFORM", `${formatReference(ref)}: the index lists no manifest`);
-    m = await getManifest(child.digest);
+    m = await manifestOf(child.digest);
   }
   const limit = pLimit(config.pullConcurrency);
   const blobs = referencedBlobs(m);
-  const sizes = await Promise.all(blobs.map((d) => limit(() => readBlob(ctx, client, repo, d))));
-  return bytes + sizes.reduce((a, b) => a + b, 0);
+  // Every blob read settles before the iteration ends (no read outlives its iteration); the first failure fails it.
+  const reads = await Promise.allSettled(blobs.map((d) => limit(() => readBlob(ctx, client, repo, d))));
+  const failed = reads.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return bytes + reads.reduce((a, r) => a + (r.status === "fulfilled" ? r.value : 0), 0);
 }
 
 function pickPlatform(list: Descriptor[], wanted: Platform | undefined): Descriptor | undefined {
@@ -155,26 +222,58 @@ function pickPlatform(list: Descriptor[], wanted: Platform | undefined): Descrip
   return list.find((d) => platformMatches({ os: "linux", architecture: "amd64" }, d.platform)) ?? list[0];
 }
 
+/** `GET` a blob, counting (and unless --no-verify, hashing) its bytes as they arrive. */
 async function readBlob(
   ctx: WorkerContext,
   client: RegistryClient,
   repo: Repository,
   desc: Descriptor,
 ): Promise<number> {
-  const stream = ctx.config.verify ? await client.getBlob(repo, desc) : await client.openBlob(repo, desc);
+  const what = `blob ${desc.digest} from ${formatRepository(repo)}`;
+  const res = await client.request({
+    op: "blob.get",
+    method: "GET",
+    registry: repo.registry,
+    url: client.url(repo, `blobs/${desc.digest}`),
+    scopes: client.scopes(repo, ["pull"]),
+    expect: [200],
+    context: `pull ${what}`,
+  });
+  const hash = ctx.config.verify ? hasherFor(desc.digest) : undefined;
+  const metrics = ctx.metrics;
   let n = 0;
+  const body = res.body;
+  const done = new Promise<void>((resolve, reject) => {
+    body.on("data", (chunk: Buffer) => {
+      n += chunk.length;
+      if (n > desc.size) {
+        body.destroy(new SizeMismatchError(what, desc.size, n));
+        return;
+      }
+      hash?.update(chunk);
+      metrics.addBytes("blob.get", chunk.length);
+    });
+    body.once("end", resolve);
+    body.once("error", reject);
+  });
   try {
-    for await (const chunk of stream) {
-      const len = (chunk as Buffer).length;
-      n += len;
-      ctx.metrics.addBytes("blob.get", len);
-    }
+    await done;
   } catch (err) {
-    if (err instanceof DigestMismatchError || err instanceof SizeMismatchError)
-      ctx.metrics.count("verifyFailures");
+    if (err instanceof SizeMismatchError) metrics.count("verifyFailures");
     throw err;
   }
-  if (ctx.config.verify) ctx.metrics.count("blobsVerified");
+  if (n !== desc.size) {
+    metrics.count("verifyFailures");
+    throw new SizeMismatchError(what, desc.size, n);
+  }
+  if (hash) {
+    const actual = `${digestAlgorithm(desc.digest)}:${hash.digest("hex")}`;
+    if (actual !== desc.digest) {
+      metrics.count("verifyFailures");
+      throw new DigestMismatchError(what, desc.digest, actual);
+    }
+    metrics.count("blobsVerified");
+  }
   return n;
 }
 
@@ -186,12 +285,10 @@ async function manifest(
 ): Promise<number> {
   const op = ctx.config.manifestOp === "both" ? (n % 2 === 0 ? "get" : "head") : ctx.config.manifestOp;
   if (op === "head") {
-    if (!(await client.headManifest(ref))) throw notFound(client, ref);
+    if ((await headManifest(client, ref)) === undefined) throw notFound(client, ref);
     return 0;
   }
-  const raw = await client.getManifest(ref);
-  ctx.metrics.addBytes("manifest.get", raw.bytes.length);
-  return raw.bytes.length;
+  return (await getManifest(ctx, client, ref)).bytes.length;
 }
 
 /** The repository iteration `n` pushes to. */
@@ -219,7 +316,7 @@ async function push(
   const rules = client.options.uploadRules(repo.registry);
   let bytes = 0;
   const limit = pLimit(config.push.concurrency);
-  await Promise.all(
+  const uploads = await Promise.allSettled(
     [...img.layers, img.config].map((b) =>
       limit(async () => {
         const chunked = !rules.monolithicOnly && b.desc.size > rules.monolithicMax;
@@ -235,13 +332,15 @@ async function push(
           },
         });
         if (b.pooled) {
-          let set = ctx.homes.get(b.desc.digest);
-          if (!set) ctx.homes.set(b.desc.digest, (set = new Set()));
+          const set = ctx.homes.get(b.desc.digest) ?? new Set<string>();
           set.add(repo.repository);
+          ctx.homes.set(b.desc.digest, set);
         }
       }),
     ),
   );
+  const failed = uploads.find((u) => u.status === "rejected");
+  if (failed) throw failed.reason;
   const tag = `${config.runId}-w${ctx.worker}-${n}`;
   await client.putManifest(repo, tag, img.manifest);
   metrics.addBytes("manifest.put", img.manifest.bytes.length);

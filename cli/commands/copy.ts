@@ -10,6 +10,7 @@ import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-
 import { type Location, parseLocation } from "../endpoints.ts";
 import { locationTags, openSink, openSource } from "../open.ts";
 import { createProgress } from "../progress.ts";
+import { addWorkflowOptions, runWorkflowCopy, type WorkflowFlags } from "./workflow.ts";
 
 export interface TransferFlags extends ConnectionFlags {
   platform?: string[];
@@ -59,8 +60,19 @@ export function registerCopy(program: Command): void {
     )
     .argument("[dst]", "destination: a reference, oci:<dir>[:tag], docker-archive:<file>[:name:tag]")
     .option("--from-file <list>", "copy every `SRC DST` pair of this file (one per line) in one process");
-  addTransferFlags(cmd).action(
-    async (src: string | undefined, dst: string | undefined, flags: TransferFlags) => {
+  addWorkflowOptions(addTransferFlags(cmd)).action(
+    async (
+      src: string | undefined,
+      dst: string | undefined,
+      flags: TransferFlags & WorkflowFlags & { workflow?: boolean },
+    ) => {
+      if (flags.workflow) {
+        if (!src || !dst || flags.fromFile) {
+          throw new FerryError("USAGE", "copy --workflow needs <src> and <dst> (for lists: ferry sync)");
+        }
+        await runWorkflowCopy(src, dst, flags);
+        return;
+      }
       if (flags.fromFile) {
         if (src || dst) throw new FerryError("USAGE", "give either <src> <dst> or --from-file, not both");
         await copyList(flags.fromFile, flags);

@@ -145,6 +145,8 @@ function statusText(status: number): string {
 
 /** Removes userinfo and credential-looking query parameters from a URL before it appears in a message. */
 export function redactUrl(url: string | URL): string {
+  // Fast path (every exchange is reported to the observer with its URL): nothing to redact.
+  if (typeof url !== "string" && !url.username && !url.password && !url.search) return url.href;
   let u: URL;
   try {
     u = new URL(url.toString());

@@ -1,0 +1,29 @@
+/**
+ * A schedule (EventBridge Scheduler or a scheduled rule) starts a bulk migration: the event is
+ * `{name?, time?, config}` (config: a bulk request — source, destination, filters, options), or an
+ * EventBridge scheduled event carrying that in `detail`. With a time, one tick starts one execution
+ * however often it is delivered. Env: BULK_STATE_MACHINE_ARN.
+ */
+import { type Executions, handleSchedule } from "../../shared/workflow/triggers.ts";
+import { requireEnv } from "../lib/env.ts";
+import { lambda } from "../lib/handler.ts";
+import { sfnExecutions } from "../lib/sfn.ts";
+
+export interface ScheduleDeps {
+  executions: Executions;
+  bulkStateMachineArn: string;
+}
+
+export function createScheduleHandler(deps: () => ScheduleDeps | Promise<ScheduleDeps>) {
+  return lambda("schedule", handleSchedule, deps);
+}
+
+let deps: Promise<ScheduleDeps> | undefined;
+
+export const handler = createScheduleHandler(() => {
+  deps ??= (async () => ({
+    executions: await sfnExecutions(),
+    bulkStateMachineArn: requireEnv(process.env, "BULK_STATE_MACHINE_ARN"),
+  }))();
+  return deps;
+});

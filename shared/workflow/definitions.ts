@@ -1,0 +1,163 @@
+/**
+ * The workflow definitions, as data — one source of truth for AWS (infra/ gives the files to
+ * `DefinitionBody.fromFile` with `definitionSubstitutions`) and for local runs (local-runner.ts).
+ *
+ * Contract with infra/:
+ *   copy-image.asl.json    placeholders ${ResolveFunctionArn} ${StageBlobFunctionArn}
+ *                          ${UploadBlobFunctionArn} ${PutManifestsFunctionArn} ${CleanupFunctionArn}
+ *   bulk-migrate.asl.json  placeholders ${EnumerateFunctionArn} ${SummarizeFunctionArn}
+ *                          ${CopyImageStateMachineArn} ${StagingBucket}
+ * Task resources are the Lambda ARNs themselves (not `arn:aws:states:::lambda:invoke`): the state input
+ * is the handler's event and its return value the task result — no `Payload` wrapping.
+ * JSONPath throughout (no JSONata). Handlers: FUNCTIONS below (entry paths relative to the repo root).
+ */
+import { fileURLToPath } from "node:url";
+import bulkMigrateJson from "./bulk-migrate.asl.json" with { type: "json" };
+import copyImageJson from "./copy-image.asl.json" with { type: "json" };
+
+/** An Amazon States Language document (JSON). */
+export type AslDefinition = { StartAt: string; States: Record<string, AslState>; Comment?: string } & Record<
+  string,
+  unknown
+>;
+export type AslState = { Type: string } & Record<string, unknown>;
+
+export const DEFINITION_FILES = {
+  copyImage: fileURLToPath(new URL("./copy-image.asl.json", import.meta.url)),
+  bulkMigrate: fileURLToPath(new URL("./bulk-migrate.asl.json", import.meta.url)),
+} as const;
+
+/** A fresh copy of the copy-image definition (placeholders unresolved). */
+export function copyImageDefinition(): AslDefinition {
+  return structuredClone(copyImageJson) as unknown as AslDefinition;
+}
+
+/** A fresh copy of the bulk-migrate definition (placeholders unresolved). */
+export function bulkMigrateDefinition(): AslDefinition {
+  return structuredClone(bulkMigrateJson) as unknown as AslDefinition;
+}
+
+function deepFreeze<T>(v: T): Readonly<T> {
+  if (v && typeof v === "object") {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** The parsed definitions, frozen (placeholders unresolved). Use the functions above for a mutable copy. */
+export const COPY_IMAGE_DEFINITION: Readonly<AslDefinition> = deepFreeze(copyImageDefinition());
+export const BULK_MIGRATE_DEFINITION: Readonly<AslDefinition> = deepFreeze(bulkMigrateDefinition());
+
+export const COPY_IMAGE_PLACEHOLDERS = [
+  "ResolveFunctionArn",
+  "StageBlobFunctionArn",
+  "UploadBlobFunctionArn",
+  "PutManifestsFunctionArn",
+  "CleanupFunctionArn",
+] as const;
+
+export const BULK_MIGRATE_PLACEHOLDERS = [
+  "EnumerateFunctionArn",
+  "SummarizeFunctionArn",
+  "CopyImageStateMachineArn",
+  "StagingBucket",
+] as const;
+
+export type Placeholder =
+  | (typeof COPY_IMAGE_PLACEHOLDERS)[number]
+  | (typeof BULK_MIGRATE_PLACEHOLDERS)[number];
+export const PLACEHOLDERS: readonly Placeholder[] = [
+  ...COPY_IMAGE_PLACEHOLDERS,
+  ...BULK_MIGRATE_PLACEHOLDERS,
+];
+
+/** The Lambda functions: handler entry (repo-relative), the placeholder of its ARN, the env it reads. */
+export const FUNCTIONS = {
+  resolve: { entry: "functions/resolve/handler.ts", placeholder: "ResolveFunctionArn" },
+  "stage-blob": { entry: "functions/stage-blob/handler.ts", placeholder: "StageBlobFunctionArn" },
+  "upload-blob": { entry: "functions/upload-blob/handler.ts", placeholder: "UploadBlobFunctionArn" },
+  "put-manifests": { entry: "functions/put-manifests/handler.ts", placeholder: "PutManifestsFunctionArn" },
+  cleanup: { entry: "functions/cleanup/handler.ts", placeholder: "CleanupFunctionArn" },
+  enumerate: { entry: "functions/enumerate/handler.ts", placeholder: "EnumerateFunctionArn" },
+  summarize: { entry: "functions/summarize/handler.ts", placeholder: "SummarizeFunctionArn" },
+  api: { entry: "functions/api/handler.ts", placeholder: undefined },
+  event: { entry: "functions/event/handler.ts", placeholder: undefined },
+  schedule: { entry: "functions/schedule/handler.ts", placeholder: undefined },
+} as const satisfies Record<string, { entry: string; placeholder: Placeholder | undefined }>;
+
+export type FunctionName = keyof typeof FUNCTIONS;
+
+/** Task state name → the function it invokes, per definition (several states may share a function). */
+export const COPY_IMAGE_TASKS = {
+  Resolve: "resolve",
+  CopyBlobDirect: "upload-blob",
+  MountBlob: "upload-blob",
+  StageBlob: "stage-blob",
+  UploadBlob: "upload-blob",
+  AbortBlob: "cleanup",
+  PutManifests: "put-manifests",
+  Cleanup: "cleanup",
+  CleanupAfterFailure: "cleanup",
+} as const satisfies Record<string, FunctionName>;
+
+export const BULK_MIGRATE_TASKS = {
+  Enumerate: "enumerate",
+  Summarize: "summarize",
+} as const satisfies Record<string, FunctionName>;
+
+/** Task states of bulk-migrate that are Step Functions integrations, not Lambdas. */
+export const BULK_MIGRATE_INTEGRATIONS = {
+  CopyImage: "arn:aws:states:::states:startExecution.sync:2",
+} as const;
+
+const PLACEHOLDER = /\$\{([A-Za-z][A-Za-z0-9]*)\}/g;
+
+/** Every `${Name}` a definition uses. */
+export function findPlaceholders(def: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") for (const m of v.matchAll(PLACEHOLDER)) found.add(m[1]!);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") Object.values(v).forEach(walk);
+  };
+  walk(def);
+  return [...found].sort();
+}
+
+/**
+ * Replaces `${Name}` in every string of `def` (keys untouched), as CloudFormation's
+ * `DefinitionSubstitutions` does. Throws naming any placeholder left without a value.
+ */
+export function substitute<T>(def: T, values: Readonly<Record<string, string>>): T {
+  const missing = findPlaceholders(def).filter((p) => values[p] === undefined);
+  if (missing.length)
+    throw new TypeError(`no value for placeholder(s) ${missing.map((m) => `\${${m}}`).join(", ")}`);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return v.replace(PLACEHOLDER, (_, name: string) => values[name]!);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(def) as T;
+}
+
+/** Fake but well-formed ARNs for every placeholder (local runs, validation). */
+export function fakeSubstitutions(
+  region = "us-east-1",
+  account = "000000000000",
+): Record<Placeholder, string> {
+  const fn = (name: string) => `arn:aws:lambda:${region}:${account}:function:ferry-${name}`;
+  return {
+    ResolveFunctionArn: fn("resolve"),
+    StageBlobFunctionArn: fn("stage-blob"),
+    UploadBlobFunctionArn: fn("upload-blob"),
+    PutManifestsFunctionArn: fn("put-manifests"),
+    CleanupFunctionArn: fn("cleanup"),
+    EnumerateFunctionArn: fn("enumerate"),
+    SummarizeFunctionArn: fn("summarize"),
+    CopyImageStateMachineArn: `arn:aws:states:${region}:${account}:stateMachine:ferry-copy-image`,
+    StagingBucket: "ferry-staging-local",
+  };
+}

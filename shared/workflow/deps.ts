@@ -1,0 +1,53 @@
+/** What the steps need from their environment: a staging store and a registry client (with credentials). */
+import type { RegistryClient } from "../registry/client.ts";
+import type { StagingStore } from "../staging/types.ts";
+
+export interface StepDefaults {
+  /** Bytes a stage or upload step moves at most. Default 2 GiB: well inside a 15-minute Lambda. */
+  stepBytes?: number;
+  /** Blobs up to this size are copied directly (no staging). Default 32 MiB. */
+  directMaxBytes?: number;
+  /** Staging part size (default: max(5 MiB, size/10,000) in whole MiB). */
+  partBytes?: number;
+  /** Destination PATCH size (default: the registry's rules). */
+  chunkBytes?: number;
+  /** Blobs copied at once per image. Default 4. */
+  concurrency?: number;
+}
+
+export interface StepDeps {
+  staging: StagingStore;
+  /** One client for every registry of the transfer (its credential provider knows them all). */
+  client: RegistryClient;
+  defaults?: StepDefaults;
+}
+
+export const GiB = 1024 * 1024 * 1024;
+export const DEFAULT_STEP_BYTES = 2 * GiB;
+export const DEFAULT_DIRECT_MAX_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_BLOB_CONCURRENCY = 4;
+
+/** Runs `fn` over `items` with at most `n` at once; rejects with the first error after all settle. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length || failed) return;
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failed) throw failed.err;
+  return out;
+}

@@ -1,0 +1,479 @@
+/**
+ * Runs the workflow definitions on this machine with aws-local-stepfunctions: the same JSON that runs on
+ * AWS, each Task state bound to its step function in process (steps.ts), staging on a local directory or
+ * an S3-compatible endpoint. Placeholders get fake ARNs first (the engine's validator rejects unresolved
+ * ones); where the engine lacks a feature, `localizeDefinition` — the one function that changes a
+ * definition — swaps in the nearest local equivalent.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { StateMachine } from "aws-local-stepfunctions";
+import { putJson } from "../staging/types.ts";
+import {
+  type AslDefinition,
+  type AslState,
+  BULK_MIGRATE_TASKS,
+  bulkMigrateDefinition,
+  COPY_IMAGE_TASKS,
+  copyImageDefinition,
+  fakeSubstitutions,
+  substitute,
+} from "./definitions.ts";
+import type { StepDeps } from "./deps.ts";
+import { STEPS, type StepName } from "./steps.ts";
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type EventLog = {
+  type: string;
+  state?: { name: string; input?: unknown; output?: unknown };
+  index?: number;
+} & Record<string, unknown>;
+type LocalHandler = (input: Json) => Promise<Json>;
+
+export interface LocalRunOptions {
+  deps: StepDeps;
+  /** The execution name ($$.Execution.Name; the staging prefix derives from it). Default: random. */
+  executionName?: string;
+  /**
+   * Milliseconds between retries, for every Task state (tests: 1). Default: the definition's own
+   * IntervalSeconds/BackoffRate/MaxDelaySeconds/JitterStrategy.
+   */
+  retryIntervalMs?: number;
+  /** Every event of the execution (state entered/exited/failed/retried/caught, map iterations). */
+  onEvent?: (e: EventLog) => void;
+  /** Wraps each step function (tests: count calls, inject faults at the step boundary). */
+  wrapStep?: (state: string, step: LocalHandler) => LocalHandler;
+}
+
+export interface LocalRunResult {
+  status: "SUCCEEDED" | "FAILED";
+  executionName: string;
+  executionArn: string;
+  output?: unknown;
+  /** The error name and cause of a failed execution (as Step Functions reports them). */
+  error?: string;
+  cause?: string;
+}
+
+const REGION = "us-east-1";
+const ACCOUNT = "000000000000";
+const SUBSTITUTIONS = fakeSubstitutions(REGION, ACCOUNT);
+
+function executionArn(machine: string, name: string): string {
+  return `arn:aws:states:${REGION}:${ACCOUNT}:execution:${machine}:${name}`;
+}
+
+/** Runs copy-image for one request (the execution input). Never throws for a failed execution. */
+export async function runCopyWorkflow(request: unknown, opts: LocalRunOptions): Promise<LocalRunResult> {
+  const def = substitute(copyImageDefinition(), SUBSTITUTIONS);
+  return run("ferry-copy-image", def, request, COPY_IMAGE_TASKS, {}, opts);
+}
+
+/**
+ * Runs bulk-migrate: the Distributed Map becomes an inline Map (localizeDefinition), each image a local
+ * run of copy-image (what `startExecution.sync:2` does on AWS), results written to staging in the
+ * ResultWriter's format so Summarize reads the same files it reads on AWS.
+ */
+export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): Promise<LocalRunResult> {
+  const name = opts.executionName ?? newName("bulk");
+  const def = substitute(bulkMigrateDefinition(), SUBSTITUTIONS);
+  const { definition, synthetic } = localizeDefinition(def);
+  let n = 0;
+  const extra: Record<string, LocalHandler> = {
+    CopyImage: async (input) => {
+      const body = (input as { Input?: Json }).Input ?? input;
+      const child = `${name.slice(0, 40)}-${shortHash(JSON.stringify(body))}-${++n}`;
+      const r = await runCopyWorkflow(body, { ...opts, executionName: child });
+      if (r.status === "SUCCEEDED") {
+        return {
+          ExecutionArn: r.executionArn,
+          Status: "SUCCEEDED",
+          Output: (r.output ?? null) as Json,
+        } as Json;
+      }
+      // What startExecution.sync reports when the child fails: States.TaskFailed, the child in the Cause.
+      const e = new Error(
+        JSON.stringify({ ExecutionArn: r.executionArn, Status: "FAILED", Error: r.error, Cause: r.cause }),
+      );
+      e.name = "States.TaskFailed";
+      throw e;
+    },
+  };
+  for (const [state, kind] of Object.entries(synthetic)) {
+    extra[state] =
+      kind === "read-items" ? (i) => readItems(i, opts.deps) : (i) => writeResults(i, opts.deps, name);
+  }
+  return run("ferry-bulk-migrate", definition, request, BULK_MIGRATE_TASKS, extra, {
+    ...opts,
+    executionName: name,
+  });
+}
+
+async function run(
+  machine: string,
+  definition: AslDefinition,
+  input: unknown,
+  tasks: Record<string, StepName>,
+  extra: Record<string, LocalHandler>,
+  opts: LocalRunOptions,
+): Promise<LocalRunResult> {
+  const name = opts.executionName ?? newName(machine.replace(/^ferry-/, ""));
+  const arn = executionArn(machine, name);
+  const handlers: Record<string, LocalHandler> = {};
+  for (const [state, fn] of Object.entries(tasks)) {
+    const step: LocalHandler = async (i) => (await STEPS[fn](i, opts.deps)) as Json;
+    handlers[state] = opts.wrapStep ? opts.wrapStep(state, step) : step;
+  }
+  for (const [state, h] of Object.entries(extra))
+    handlers[state] = opts.wrapStep ? opts.wrapStep(state, h) : h;
+  const retryIntervalOverrides: Record<string, number> = {};
+  if (opts.retryIntervalMs !== undefined)
+    for (const state of taskStates(definition)) retryIntervalOverrides[state] = opts.retryIntervalMs;
+
+  const sm = new StateMachine(definition as never, {
+    validationOptions: { checkArn: true, checkPaths: true },
+  });
+  const execution = sm.run(input as never, {
+    overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
+    context: { Execution: { Id: arn, Name: name, RoleArn: `arn:aws:iam::${ACCOUNT}:role/local` } },
+  });
+  const drained = (async () => {
+    for await (const e of execution.eventLogs) opts.onEvent?.(e as unknown as EventLog);
+  })();
+  try {
+    const output = await execution.result;
+    await drained;
+    return { status: "SUCCEEDED", executionName: name, executionArn: arn, output };
+  } catch (err) {
+    await drained.catch(() => {});
+    const failure = (err as { cause?: unknown }).cause ?? err;
+    const f = failure as { name?: string; message?: string };
+    return {
+      status: "FAILED",
+      executionName: name,
+      executionArn: arn,
+      error: f.name ?? "Error",
+      cause: f.message ?? String(failure),
+    };
+  }
+}
+
+/** Every Task state name, nested ones included. */
+function taskStates(def: { States: Record<string, AslState> }): string[] {
+  const out: string[] = [];
+  for (const [name, s] of Object.entries(def.States)) {
+    if (s.Type === "Task") out.push(name);
+    for (const sub of nestedMachines(s)) out.push(...taskStates(sub));
+  }
+  return out;
+}
+
+function nestedMachines(s: AslState): { States: Record<string, AslState> }[] {
+  const out: { States: Record<string, AslState> }[] = [];
+  for (const k of ["ItemProcessor", "Iterator"]) {
+    const m = s[k] as { States?: Record<string, AslState> } | undefined;
+    if (m?.States) out.push(m as { States: Record<string, AslState> });
+  }
+  for (const b of (s.Branches as { States: Record<string, AslState> }[] | undefined) ?? []) out.push(b);
+  return out;
+}
+
+export type SyntheticTask = "read-items" | "write-results";
+
+const LOCAL_ARN = (what: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:ferry-local-${what}`;
+const ITEMS = "$.__localItems";
+const RESULTS = "$.__localResults";
+const OUTCOME = "__localOutcome";
+
+/**
+ * THE rewrite: adapts a definition to aws-local-stepfunctions, which runs Map states inline only and
+ * knows no ItemReader, ItemBatcher, ResultWriter or tolerated failures. Every Map using one of those
+ * (a Distributed Map) becomes three states:
+ *
+ *   <Map>ReadItems     Task (local): reads the ItemReader's object from staging (JSONL, JSON array, CSV
+ *                      with a header), applies ReaderConfig.MaxItems and the ItemBatcher
+ *                      (`{Items: [...], BatchInput}`) → `$.__localItems`
+ *   <Map>              the same Map, INLINE, over `$.__localItems`; its ItemProcessor wrapped in a
+ *                      Parallel with a Catch, so one item's failure is recorded (as a child execution's
+ *                      would be) instead of failing the Map → `$.__localResults`
+ *   <Map>WriteResults  Task (local): the ResultWriter — manifest.json and SUCCEEDED_0.json / FAILED_0.json
+ *                      in staging, the same shape Step Functions writes — then the tolerated-failure check
+ *                      (States.ExceedToleratedFailureThreshold); takes the Map's ResultPath, OutputPath,
+ *                      Catch and Next
+ *
+ * Differences that remain: no MapRunArn, child executions are local runs, and `__localItems` /
+ * `__localResults` stay in the state after the Map (there is no 256 KiB limit locally).
+ * Returns the new definition and the synthetic Task states to bind.
+ */
+export function localizeDefinition(def: AslDefinition): {
+  definition: AslDefinition;
+  synthetic: Record<string, SyntheticTask>;
+} {
+  const synthetic: Record<string, SyntheticTask> = {};
+  const rewrite = (machine: { States: Record<string, AslState> }): void => {
+    for (const [name, state] of Object.entries(machine.States)) {
+      for (const sub of nestedMachines(state)) rewrite(sub);
+      if (state.Type !== "Map") continue;
+      const processor = (state.ItemProcessor ?? state.Iterator) as
+        | ({ ProcessorConfig?: { Mode?: string } } & { StartAt: string; States: Record<string, AslState> })
+        | undefined;
+      const distributed =
+        processor?.ProcessorConfig?.Mode === "DISTRIBUTED" ||
+        [
+          "ItemReader",
+          "ItemBatcher",
+          "ResultWriter",
+          "ToleratedFailurePercentage",
+          "ToleratedFailurePercentagePath",
+          "ToleratedFailureCount",
+          "ToleratedFailureCountPath",
+        ].some((k) => k in state);
+      if (!distributed || !processor) continue;
+
+      const readName = `${name}ReadItems`;
+      const writeName = `${name}WriteResults`;
+      const {
+        ItemReader,
+        ItemBatcher,
+        ResultWriter,
+        ItemsPath,
+        ResultPath,
+        OutputPath,
+        ResultSelector,
+        Catch,
+        Next,
+        End,
+        ...rest
+      } = state as Record<string, unknown> & { Type: string };
+      const tolerance: Record<string, unknown> = {};
+      for (const k of ["ToleratedFailurePercentage", "ToleratedFailureCount"]) {
+        if (k in rest) tolerance[k] = rest[k];
+        if (`${k}Path` in rest) tolerance[`${k}.$`] = rest[`${k}Path`];
+        delete rest[k];
+        delete rest[`${k}Path`];
+      }
+      const { ProcessorConfig: _mode, ...inner } = processor;
+      delete rest.Iterator;
+
+      machine.States[readName] = {
+        Type: "Task",
+        Comment: `local stand-in for ${name}'s ItemReader/ItemBatcher`,
+        Resource: LOCAL_ARN("read-items"),
+        Parameters: {
+          ...(ItemReader ? { reader: ItemReader } : { "items.$": (ItemsPath as string | undefined) ?? "$" }),
+          ...(ItemBatcher ? { batcher: ItemBatcher } : {}),
+        },
+        ResultPath: ITEMS,
+        Next: name,
+      } as AslState;
+      machine.States[name] = {
+        ...rest,
+        Comment: `${(rest.Comment as string | undefined) ?? name} (inline locally)`,
+        ItemsPath: ITEMS,
+        ItemProcessor: {
+          ProcessorConfig: { Mode: "INLINE" },
+          StartAt: "LocalItem",
+          States: {
+            LocalItem: {
+              Type: "Parallel",
+              Branches: [inner],
+              ResultSelector: { Status: "SUCCEEDED", "Output.$": "$[0]" },
+              ResultPath: `$.${OUTCOME}`,
+              Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: `$.${OUTCOME}`, Next: "LocalItemFailed" }],
+              End: true,
+            },
+            LocalItemFailed: { Type: "Pass", End: true },
+          },
+        },
+        ResultPath: RESULTS,
+        Next: writeName,
+        ...(Catch ? { Catch } : {}),
+      } as AslState;
+      machine.States[writeName] = {
+        Type: "Task",
+        Comment: `local stand-in for ${name}'s ResultWriter and tolerated failures`,
+        Resource: LOCAL_ARN("write-results"),
+        Parameters: {
+          "results.$": RESULTS,
+          ...(ResultWriter ? { writer: ResultWriter } : {}),
+          ...tolerance,
+        },
+        ...(ResultPath !== undefined ? { ResultPath } : {}),
+        ...(OutputPath !== undefined ? { OutputPath } : {}),
+        ...(ResultSelector !== undefined ? { ResultSelector } : {}),
+        ...(Catch ? { Catch } : {}),
+        ...(End ? { End: true } : { Next }),
+      } as AslState;
+      synthetic[readName] = "read-items";
+      synthetic[writeName] = "write-results";
+      // Whoever went to the Map now goes to its ReadItems.
+      retarget(copy, name, readName, new Set([readName]));
+    }
+  };
+  const copy = structuredClone(def);
+  rewrite(copy);
+  return { definition: copy, synthetic };
+
+  function retarget(
+    d: { StartAt: string; States: Record<string, AslState> },
+    from: string,
+    to: string,
+    skip: Set<string>,
+  ) {
+    // Only the machine that holds `from` can point at it (state names are scoped per machine).
+    const holds = (m: { States: Record<string, AslState> }) => from in m.States && to in m.States;
+    const visit = (m: { StartAt: string; States: Record<string, AslState> }) => {
+      if (holds(m)) {
+        if (m.StartAt === from) m.StartAt = to;
+        for (const [n, s] of Object.entries(m.States)) {
+          if (skip.has(n)) continue;
+          if (s.Next === from) s.Next = to;
+          if (s.Default === from) s.Default = to;
+          for (const c of (s.Choices as { Next?: string }[] | undefined) ?? [])
+            if (c.Next === from) c.Next = to;
+          for (const c of (s.Catch as { Next?: string }[] | undefined) ?? [])
+            if (c.Next === from) c.Next = to;
+        }
+      }
+      for (const s of Object.values(m.States))
+        for (const sub of nestedMachines(s))
+          visit(sub as { StartAt: string; States: Record<string, AslState> });
+    };
+    visit(d);
+  }
+}
+
+interface ReadItemsInput {
+  reader?: {
+    Resource?: string;
+    ReaderConfig?: { InputType?: string; MaxItems?: number };
+    Parameters?: { Bucket?: string; Key?: string };
+  };
+  items?: Json[];
+  batcher?: { MaxItemsPerBatch?: number; BatchInput?: Json };
+}
+
+/** The ItemReader (S3 getObject of the staging bucket) and ItemBatcher, locally. */
+async function readItems(input: Json, deps: StepDeps): Promise<Json> {
+  const { reader, batcher } = input as ReadItemsInput;
+  let items: Json[];
+  if (reader) {
+    const key = reader.Parameters?.Key;
+    if (!key) throw new Error("ItemReader without Parameters.Key");
+    const bytes = await deps.staging.getObject(key);
+    if (!bytes)
+      throw Object.assign(new Error(`ItemReader: ${key} does not exist in staging`), {
+        name: "States.ItemReaderFailed",
+      });
+    const text = bytes.toString("utf8");
+    const type = reader.ReaderConfig?.InputType ?? "JSON";
+    if (type === "JSONL")
+      items = text
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Json);
+    else if (type === "JSON") items = JSON.parse(text) as Json[];
+    else if (type === "CSV") {
+      const [head, ...lines] = text.split(/\r?\n/).filter((l) => l.trim());
+      const cols = (head ?? "").split(",");
+      items = lines.map((l) => Object.fromEntries(l.split(",").map((v, i) => [cols[i] ?? `${i}`, v])));
+    } else throw new Error(`ItemReader InputType ${type} is not supported locally`);
+    const max = reader.ReaderConfig?.MaxItems;
+    if (max) items = items.slice(0, max);
+  } else items = ((input as ReadItemsInput).items ?? []) as Json[];
+  if (batcher) {
+    const size = Math.max(1, batcher.MaxItemsPerBatch ?? items.length);
+    const batches: Json[] = [];
+    for (let i = 0; i < items.length; i += size)
+      batches.push({
+        Items: items.slice(i, i + size),
+        ...(batcher.BatchInput ? { BatchInput: batcher.BatchInput } : {}),
+      });
+    items = batches;
+  }
+  return items;
+}
+
+interface WriteResultsInput {
+  results: ({ [OUTCOME]?: { Status?: string; Output?: Json; Error?: string; Cause?: string } } & Record<
+    string,
+    Json
+  >)[];
+  writer?: { Parameters?: { Bucket?: string; Prefix?: string } };
+  ToleratedFailurePercentage?: number;
+  ToleratedFailureCount?: number;
+}
+
+/** The ResultWriter (same files as Step Functions writes) and the tolerated-failure check, locally. */
+async function writeResults(input: Json, deps: StepDeps, execution: string): Promise<Json> {
+  const {
+    results,
+    writer,
+    ToleratedFailurePercentage: pct,
+    ToleratedFailureCount: count,
+  } = input as unknown as WriteResultsInput;
+  const succeeded: Json[] = [];
+  const failed: Json[] = [];
+  const outputs: Json[] = [];
+  results.forEach((r, i) => {
+    const { [OUTCOME]: outcome, ...item } = r;
+    const entry = {
+      Name: `${execution}-${i}`,
+      ExecutionArn: executionArn("ferry-bulk-migrate-map", `${execution}-${i}`),
+      Input: JSON.stringify(item),
+      ...(outcome?.Status === "SUCCEEDED"
+        ? { Status: "SUCCEEDED", Output: JSON.stringify(outcome.Output ?? null) }
+        : { Status: "FAILED", Error: outcome?.Error ?? "States.Unknown", Cause: outcome?.Cause ?? "" }),
+    };
+    (entry.Status === "SUCCEEDED" ? succeeded : failed).push(entry as Json);
+    outputs.push(outcome?.Status === "SUCCEEDED" ? (outcome.Output ?? null) : null);
+  });
+  let details: Json = null;
+  if (writer?.Parameters?.Prefix !== undefined) {
+    const base = `${writer.Parameters.Prefix.replace(/\/?$/, "/")}local-${execution}/`;
+    const files: Record<string, { Key: string; Size: number }[]> = { SUCCEEDED: [], FAILED: [], PENDING: [] };
+    for (const [status, list] of [
+      ["SUCCEEDED", succeeded],
+      ["FAILED", failed],
+    ] as const) {
+      if (!list.length) continue;
+      const key = `${base}${status}_0.json`;
+      const body = JSON.stringify(list);
+      await deps.staging.putObject(key, body, "application/json");
+      files[status]!.push({ Key: key, Size: Buffer.byteLength(body) });
+    }
+    const manifestKey = `${base}manifest.json`;
+    await putJson(deps.staging, manifestKey, {
+      DestinationBucket: writer.Parameters.Bucket,
+      MapRunArn: `arn:aws:states:${REGION}:${ACCOUNT}:mapRun:local/${execution}`,
+      ResultFiles: files,
+    });
+    details = { Bucket: writer.Parameters.Bucket ?? null, Key: manifestKey };
+  }
+  // As Step Functions: no tolerance given → any failure fails the Map; either threshold exceeded fails it.
+  const total = results.length;
+  const exceeded =
+    (count !== undefined && failed.length > count) ||
+    (pct !== undefined && failed.length * 100 > pct * total) ||
+    (count === undefined && pct === undefined && failed.length > 0);
+  if (exceeded) {
+    const e = new Error(
+      `${failed.length} of ${total} item(s) failed, more than the ${pct ?? 0}% / ${count ?? 0} tolerated`,
+    );
+    e.name = "States.ExceedToleratedFailureThreshold";
+    throw e;
+  }
+  if (details)
+    return {
+      MapRunArn: `arn:aws:states:${REGION}:${ACCOUNT}:mapRun:local/${execution}`,
+      ResultWriterDetails: details,
+    };
+  return outputs;
+}
+
+function newName(kind: string): string {
+  return `local-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+}
+
+function shortHash(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 12);
+}

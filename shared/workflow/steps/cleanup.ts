@@ -1,0 +1,160 @@
+/**
+ * Step 4, Cleanup:
+ *   success     the staged objects, part lists and open records go (plan, per-blob reports and
+ *               report.json stay for GET /transfers/{id} until the bucket's lifecycle rule expires them);
+ *   abort-blob  one blob failed (its Map iteration's Catch): its registry session is cancelled, its
+ *               multipart upload aborted, its staged object deleted; returns `{Error, Cause}` for the
+ *               iteration's Fail state, the cause naming image, blob and registry;
+ *   failed      the transfer failed (Resolve, the blob Map, or PutManifests): every upload still open
+ *               (open/ records) is cancelled, staging is cleaned, report.json says FAILED; returns
+ *               `{Error, Cause}` for the execution's Fail state.
+ * Best effort everywhere: a cleanup failure never hides the original error.
+ */
+import { parseRepository } from "../../registry/reference.ts";
+import { cancelUpload } from "../../registry/uploads.ts";
+import { getJson, putJson, type StagingStore } from "../../staging/types.ts";
+import { mapLimit, type StepDeps } from "../deps.ts";
+import { dataKey, openKey, openPrefix, partsKey, reportKey } from "../keys.ts";
+import { type OpenRecord, type TransferReport, writeBlobRecord } from "../records.ts";
+import { type CaughtError, CleanupEventSchema, type Job, validate } from "../schemas.ts";
+import { guard } from "./guard.ts";
+
+export interface FailureInfo {
+  Error: string;
+  Cause: string;
+}
+
+export const cleanup = guard(async (event: unknown, deps: StepDeps): Promise<unknown> => {
+  const ev = validate(CleanupEventSchema, event, "Cleanup input");
+  switch (ev.action) {
+    case "success":
+      await removeStaged(deps.staging, ev.job.prefix);
+      return ev.summary ?? {};
+    case "abort-blob": {
+      const { job, blob, stage, upload, error } = ev;
+      // What the state knows (the last successful step), completed by the open record (what a failed
+      // step opened or moved on to before it failed).
+      const recorded = await best(() => getJson<OpenRecord>(deps.staging, openKey(job.prefix, blob.digest)));
+      const uploadId = recorded?.stage?.uploadId ?? stage?.uploadId;
+      const location = recorded?.upload?.location ?? upload?.location;
+      await cancelOpen(deps, job, {
+        digest: blob.digest,
+        stage: {
+          key: recorded?.stage?.key ?? stage?.key ?? dataKey(job.prefix, blob.digest),
+          ...(uploadId ? { uploadId } : {}),
+        },
+        ...(location ? { upload: { repository: job.destination, location } } : {}),
+      });
+      const cause = describeCause(error);
+      await best(() =>
+        writeBlobRecord(deps.staging, job.prefix, {
+          digest: blob.digest,
+          size: blob.size,
+          mediaType: blob.mediaType,
+          mode: blob.mode,
+          action: "failed",
+          bytesSent: upload?.bytesSent ?? 0,
+          error: `${error.Error}: ${cause}`,
+        }),
+      );
+      return {
+        Error: error.Error,
+        Cause: `${job.image}: blob ${blob.digest} (${blob.size} bytes) failed: ${error.Error}: ${cause}`,
+      } satisfies FailureInfo;
+    }
+    case "failed": {
+      const { job, error } = ev.state;
+      const name = error?.Error ?? "States.Unknown";
+      let cause = describeCause(error ?? { Error: name });
+      if (!job) {
+        const s = ev.state as { source?: unknown; destination?: unknown };
+        const image = typeof s.source === "string" ? `${s.source} → ${String(s.destination)}` : "transfer";
+        return { Error: name, Cause: `${image}: ${cause}` } satisfies FailureInfo;
+      }
+      if (!cause.startsWith(job.image)) cause = `${job.image}: ${cause}`;
+      const open = await best(() => deps.staging.list(openPrefix(job.prefix)));
+      await mapLimit(open ?? [], 8, async (key) => {
+        const rec = await best(() => getJson<OpenRecord>(deps.staging, key));
+        if (rec) await cancelOpen(deps, job, rec);
+      });
+      await removeStaged(deps.staging, job.prefix);
+      const report: TransferReport = {
+        id: job.id,
+        status: "FAILED",
+        source: job.source,
+        destination: job.destination,
+        tags: [],
+        upToDate: false,
+        manifests: [],
+        blobs: [],
+        notes: [],
+        error: { Error: name, Cause: cause },
+        finishedAt: new Date().toISOString(),
+      };
+      await best(() => putJson(deps.staging, reportKey(job.prefix), report));
+      return { Error: name, Cause: cause } satisfies FailureInfo;
+    }
+  }
+});
+
+/** Cancels a blob's registry session and multipart upload, deletes its staged object and records. */
+async function cancelOpen(deps: StepDeps, job: Job, rec: OpenRecord): Promise<void> {
+  const { staging, client } = deps;
+  if (rec.upload?.location) {
+    const repo = parseRepository(rec.upload.repository);
+    await best(() =>
+      cancelUpload(client, {
+        repo,
+        location: new URL(rec.upload!.location),
+        offset: 0,
+        minChunk: 0,
+      }),
+    );
+  }
+  const key = rec.stage?.key ?? dataKey(job.prefix, rec.digest);
+  if (rec.stage?.uploadId) await staging.abortMultipart(key, rec.stage.uploadId);
+  await best(() => staging.delete(key));
+  await best(() => staging.delete(partsKey(job.prefix, rec.digest)));
+  await best(() => staging.delete(openKey(job.prefix, rec.digest)));
+}
+
+async function removeStaged(staging: StagingStore, prefix: string): Promise<void> {
+  for (const sub of ["data/", "parts/", "open/"]) await best(() => staging.deletePrefix(`${prefix}${sub}`));
+}
+
+async function best<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The human part of a caught error. On AWS a Lambda error's Cause is JSON
+ * (`{"errorType","errorMessage","trace"}`); locally it is the message itself.
+ */
+export function describeCause(error: CaughtError): string {
+  return clip(rawCause(error));
+}
+
+/** Step Functions keeps at most 32,768 characters of a cause; ferry's stay well below. */
+function clip(s: string, max = 8000): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+function rawCause(error: CaughtError): string {
+  const c = error.Cause;
+  if (typeof c === "string") {
+    try {
+      const j = JSON.parse(c) as { errorMessage?: unknown; Cause?: unknown };
+      if (j && typeof j === "object" && typeof j.errorMessage === "string") return j.errorMessage;
+      if (j && typeof j === "object" && typeof j.Cause === "string") return j.Cause;
+    } catch {
+      // not JSON: the message itself
+    }
+    return c;
+  }
+  if (c === undefined || c === null) return error.Error;
+  return JSON.stringify(c);
+}

@@ -1,0 +1,109 @@
+/**
+ * Bulk step 1, Enumerate — the catalog (or the given repositories) under the source prefix, filtered by
+ * name; each repository's tags, filtered (include/exclude, semver range, latest N); tags matching an
+ * immutable pattern are left out when the destination already has them (never overwritten). Writes the
+ * copy requests as JSONL (`bulk/<id>/items.jsonl`: one copy-image execution input per line) for the
+ * Distributed Map's ItemReader, and returns the keys, not the items.
+ */
+import { formatRepository, parseRepository, type Repository } from "../../registry/reference.ts";
+import { putJson } from "../../staging/types.ts";
+import { mapLimit, type StepDeps } from "../deps.ts";
+import { ValidationError } from "../errors.ts";
+import { matchesAny, nameSelected, parseRange, selectTags } from "../filters.ts";
+import { bulkPrefix, itemsKey, resultsPrefix, safeId } from "../keys.ts";
+import { type BulkJob, type CopyRequest, EnumerateEventSchema, validate } from "../schemas.ts";
+import { guard } from "./guard.ts";
+
+export interface EnumerateResult {
+  job: BulkJob;
+  itemsKey: string;
+  resultsPrefix: string;
+  count: number;
+  repositories: number;
+  /** Immutable tags the destination already had. */
+  skipped: number;
+  concurrency: number;
+  toleratedFailurePercentage: number;
+}
+
+export interface EnumerationRecord {
+  repositories: string[];
+  items: number;
+  skipped: { source: string; destination: string; reason: string }[];
+}
+
+/** `host[/prefix]` → host and prefix ("" when none). */
+export function splitLocation(s: string): { host: string; prefix: string } {
+  const i = s.indexOf("/");
+  return i < 0
+    ? { host: s, prefix: "" }
+    : { host: s.slice(0, i), prefix: s.slice(i + 1).replace(/\/+$/, "") };
+}
+
+export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<EnumerateResult> => {
+  const { request, executionName } = validate(EnumerateEventSchema, event, "Enumerate input");
+  const { client, staging } = deps;
+  if (request.tags?.semver !== undefined) {
+    try {
+      parseRange(request.tags.semver);
+    } catch (e) {
+      throw new ValidationError(`invalid tags.semver: ${(e as Error).message}`);
+    }
+  }
+  const src = splitLocation(request.source);
+  const dst = splitLocation(request.destination);
+  const id = safeId(executionName);
+  const prefix = bulkPrefix(id);
+  const job: BulkJob = { id, prefix, source: request.source, destination: request.destination };
+
+  let names: string[];
+  if (request.repositories) names = request.repositories.map((r) => r.replace(/^\/+|\/+$/g, ""));
+  else {
+    names = [];
+    const under = src.prefix ? `${src.prefix}/` : "";
+    for await (const full of client.catalog(src.host))
+      if (full.startsWith(under)) names.push(full.slice(under.length));
+  }
+  names = names.filter((n) => n && nameSelected(n, request.include, request.exclude)).sort();
+
+  const repo = (loc: { host: string; prefix: string }, rel: string): Repository =>
+    parseRepository(`${loc.host}/${loc.prefix ? `${loc.prefix}/` : ""}${rel}`);
+  const record: EnumerationRecord = { repositories: names, items: 0, skipped: [] };
+  const perRepo = await mapLimit(names, 8, async (rel) => {
+    const from = repo(src, rel);
+    const to = repo(dst, rel);
+    const all: string[] = [];
+    for await (const t of client.tags(from)) all.push(t);
+    const tags = selectTags(all, request.tags ?? {});
+    const items: CopyRequest[] = [];
+    for (const tag of tags) {
+      const source = `${formatRepository(from)}:${tag}`;
+      const destination = `${formatRepository(to)}:${tag}`;
+      if (matchesAny(tag, request.tags?.immutable) && (await client.headManifest({ ...to, tag }))) {
+        record.skipped.push({ source, destination, reason: "immutable tag already at the destination" });
+        continue;
+      }
+      items.push({ source, destination, ...(request.options ? { options: request.options } : {}) });
+    }
+    return items;
+  });
+  const items = perRepo.flat();
+  record.items = items.length;
+  const key = itemsKey(prefix);
+  await staging.putObject(
+    key,
+    items.map((i) => JSON.stringify(i)).join("\n") + (items.length ? "\n" : ""),
+    "application/jsonl",
+  );
+  await putJson(staging, `${prefix}enumeration.json`, record);
+  return {
+    job,
+    itemsKey: key,
+    resultsPrefix: resultsPrefix(prefix),
+    count: items.length,
+    repositories: names.length,
+    skipped: record.skipped.length,
+    concurrency: request.concurrency ?? 10,
+    toleratedFailurePercentage: request.toleratedFailurePercentage ?? 0,
+  };
+});

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatReference } from "../../../shared/registry/reference.ts";
+import { S3StagingStore } from "../../../shared/staging/s3.ts";
+import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
+import { putManifests } from "../../../shared/workflow/steps/manifests.ts";
+import { resolve } from "../../../shared/workflow/steps/resolve.ts";
+import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { type RunningS3, startS3 } from "../../helpers/s3.ts";
+import { fsDeps, MiB, pushSampleImage, recorder, removeTempDirs, skopeoDigest, TINY } from "./helpers.ts";
+
+const regs = registries();
+const anon = clientFor(regs.anon);
+const tok = clientFor(regs.token);
+// One client for the whole transfer: it knows both registries' credentials.
+const both = clientFor(regs.token);
+let s3: RunningS3;
+beforeAll(async () => {
+  s3 = await startS3();
+});
+afterAll(async () => {
+  removeTempDirs();
+  await Promise.all([anon.close(), tok.close(), both.close(), s3?.stop()]);
+});
+
+describe("copy workflow, run locally against real registries", () => {
+  it("copies a multi-platform image anon → token through filesystem staging in many small steps", async () => {
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-src"), tag: "v1" };
+    const { index } = await pushSampleImage(anon, src, { bigSize: 2 * MiB });
+    const dst = `${regs.token.host}/${uniqueRepo("wf-dst")}:v1`;
+    const deps = fsDeps(both);
+    const rec = recorder();
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps, retryIntervalMs: 1, ...rec.hooks },
+    );
+    expect(r.cause).toBeUndefined();
+    expect(r.status).toBe("SUCCEEDED");
+    expect(r.output).toMatchObject({ digest: index.digest, tags: ["v1"], upToDate: false });
+    // ~2 MiB at 256 KiB per step: at least 8 stage steps and 8 upload steps per big layer
+    expect(rec.inputs("StageBlob").length).toBeGreaterThanOrEqual(16);
+    expect(rec.inputs("UploadBlob").length).toBeGreaterThanOrEqual(16);
+    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+    // staged objects are gone; the report stays
+    const left = await deps.staging.list("transfers/");
+    expect(left.some((k) => k.includes("/data/"))).toBe(false);
+    expect(left.some((k) => k.endsWith("/report.json"))).toBe(true);
+    expect(await deps.staging.openUploads()).toEqual([]);
+
+    // again: already up to date, nothing planned
+    const again = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps, retryIntervalMs: 1 },
+    );
+    expect(again.output).toMatchObject({ upToDate: true, digest: index.digest });
+  });
+
+  it("copies through S3 staging (s3rver, the real S3 client)", async () => {
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-s3src"), tag: "v2" };
+    const { index } = await pushSampleImage(anon, src, { bigSize: 1 * MiB, platforms: 1 });
+    const dst = `${regs.token.host}/${uniqueRepo("wf-s3dst")}:v2`;
+    const staging = new S3StagingStore({
+      bucket: s3.bucket,
+      endpoint: s3.endpoint,
+      credentials: s3.credentials,
+    });
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps: { staging, client: both, defaults: TINY }, retryIntervalMs: 1 },
+    );
+    expect(r.cause).toBeUndefined();
+    expect(r.status).toBe("SUCCEEDED");
+    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+    const left = await staging.list(`transfers/${r.executionName}/`);
+    expect(left.some((k) => k.includes("/data/"))).toBe(false);
+    expect(left).toContain(`transfers/${r.executionName}/report.json`);
+  });
+
+  it("mounts big blobs within one registry instead of copying their bytes", async () => {
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-msrc"), tag: "v1" };
+    const { index, images } = await pushSampleImage(anon, src, { bigSize: 1 * MiB, platforms: 1 });
+    const dst = `${regs.anon.host}/${uniqueRepo("wf-mdst")}:v1`;
+    const deps = fsDeps(anon);
+    const rec = recorder();
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps, retryIntervalMs: 1, ...rec.hooks },
+    );
+    expect(r.status).toBe("SUCCEEDED");
+    expect(rec.inputs("MountBlob")).toHaveLength(1);
+    expect(rec.inputs("StageBlob")).toHaveLength(0);
+    expect(r.output).toMatchObject({ digest: index.digest, blobs: { mounted: 3 } });
+    const report = JSON.parse(
+      (await deps.staging.getObject(`transfers/${r.executionName}/report.json`))!.toString(),
+    );
+    const big = images[0]!.layers[0]!.desc.digest;
+    expect(report.blobs.find((b: { digest: string }) => b.digest === big)).toMatchObject({
+      action: "mounted",
+      bytesSent: 0,
+    });
+    expect(await skopeoDigest(regs.anon, dst)).toBe(index.digest);
+  });
+
+  it("PutManifests refuses to push any manifest while a blob is missing at the destination", async () => {
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-incsrc"), tag: "v1" };
+    await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
+    const repo = uniqueRepo("wf-incdst");
+    const deps = fsDeps(both);
+    const resolved = await resolve(
+      {
+        request: { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
+        executionName: "incomplete-1",
+      },
+      deps,
+    );
+    expect(resolved.blobs.length).toBeGreaterThan(0);
+    // no blob was copied: the manifests must not go
+    const err = await putManifests({ job: resolved.job }, deps).catch((e: Error) => e);
+    expect((err as Error).name).toBe("IncompleteImageError");
+    expect((err as Error).message).toMatch(/no manifest was pushed/);
+    expect(
+      await tok.headManifest({ registry: regs.token.host, repository: repo, tag: "v1" }),
+    ).toBeUndefined();
+  });
+});

@@ -1,0 +1,308 @@
+/**
+ * Faults mid-stage and mid-upload (a proxy between ferry and the registry; a staging store that fails
+ * once): the retried step resumes from the offset the previous step recorded, never from zero, and the
+ * result is exact. Permanent failures and corrupted bytes: cleanup, a clear cause, no manifest.
+ */
+import type { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
+import { StagingError, type StagingStore } from "../../../shared/staging/types.ts";
+import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
+import { startFaultProxy } from "../../helpers/fault-proxy.ts";
+import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import {
+  fsDeps,
+  MiB,
+  pushSampleImage,
+  recorder,
+  removeTempDirs,
+  skopeoDigest,
+  startCorruptingProxy,
+} from "./helpers.ts";
+
+const regs = registries();
+const anon = clientFor(regs.anon);
+// No transport-level retries: every injected fault reaches the workflow's own Retry.
+const strict = clientFor(regs.token, { retries: 0 });
+afterAll(async () => {
+  removeTempDirs();
+  await Promise.all([anon.close(), strict.close()]);
+});
+
+async function sample(prefix: string, bigSize = 2 * MiB) {
+  const src = { registry: regs.anon.host, repository: uniqueRepo(prefix), tag: "v1" };
+  const { index, images } = await pushSampleImage(anon, src, { bigSize, platforms: 1 });
+  const big = images[0]!.layers[0]!.desc;
+  return { src, index, big };
+}
+
+const rangeStart = (h: unknown) => Number(/bytes=(\d+)-/.exec(String(h ?? ""))?.[1] ?? 0);
+const contentRangeStart = (h: unknown) => Number(/^(\d+)-/.exec(String(h ?? ""))?.[1] ?? -1);
+
+/** A staging store whose method `name` fails (retryably) on its `nth` call, once. */
+function failOnce(
+  store: StagingStore,
+  name: "uploadPart" | "openRange",
+  nth: number,
+): StagingStore & { calls: number } {
+  let calls = 0;
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "calls") return calls;
+      const v = Reflect.get(target, prop, receiver);
+      if (prop !== name || typeof v !== "function") return typeof v === "function" ? v.bind(target) : v;
+      return async (...args: unknown[]) => {
+        calls++;
+        if (calls === nth) throw new StagingError(`injected ${name} failure`, { retryable: true });
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as StagingStore & { calls: number };
+}
+
+/** A staging store that flips the byte at `offset` of the staged object when it is read back. */
+function corruptReads(store: StagingStore, offset: number): StagingStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (prop !== "openRange") return typeof v === "function" ? v.bind(target) : v;
+      return async (key: string, start: number, end?: number) => {
+        const s = (await target.openRange(key, start, end)) as Readable;
+        const { Readable: R } = await import("node:stream");
+        let pos = start;
+        return R.from(
+          (async function* () {
+            for await (const c of s) {
+              const b = Buffer.from(c as Buffer);
+              if (offset >= pos && offset < pos + b.length) b[offset - pos] = b[offset - pos]! ^ 0x01;
+              pos += b.length;
+              yield b;
+            }
+          })(),
+        );
+      };
+    },
+  });
+}
+
+describe("copy workflow under faults", () => {
+  it("resumes the stage loop from the recorded offset after a source GET fails mid-blob", async () => {
+    const { src, index, big } = await sample("wf-fault-src");
+    let gets = 0;
+    const proxy = await startFaultProxy(regs.anon.url, (r) => {
+      if (r.method === "GET" && r.url.includes(`/blobs/${big.digest}`) && ++gets === 3)
+        return { kind: "status", status: 503, body: '{"errors":[{"code":"UNAVAILABLE"}]}' };
+      return undefined;
+    });
+    try {
+      const srcRef = `${proxy.host}/${src.repository}:v1`;
+      const dst = `${regs.token.host}/${uniqueRepo("wf-fault-dst")}:v1`;
+      const rec = recorder();
+      const r = await runCopyWorkflow(
+        { source: srcRef, destination: dst },
+        { deps: fsDeps(strict), retryIntervalMs: 1, ...rec.hooks },
+      );
+      expect(r.cause).toBeUndefined();
+      expect(r.status).toBe("SUCCEEDED");
+      expect(rec.retried).toContain("StageBlob");
+      const blobGets = proxy.requests.filter(
+        (q) => q.method === "GET" && q.url.includes(`/blobs/${big.digest}`),
+      );
+      // the 3rd GET failed; the retry (4th) asked for the same range, not for byte 0
+      const failedAt = rangeStart(blobGets[2]!.headers.range);
+      expect(failedAt).toBeGreaterThan(0);
+      expect(rangeStart(blobGets[3]!.headers.range)).toBe(failedAt);
+      const stageOffsets = rec.inputs("StageBlob").map((i) => (i.stage as { offset: number }).offset);
+      expect(stageOffsets.filter((o) => o === failedAt)).toHaveLength(2);
+      expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("resumes the upload loop from the recorded offset and location after a PATCH fails mid-blob", async () => {
+    const { src, index } = await sample("wf-fault-up");
+    let patches = 0;
+    const proxy = await startFaultProxy(regs.token.url, (r) => {
+      if (r.method === "PATCH" && ++patches === 5)
+        return { kind: "status", status: 503, body: '{"errors":[{"code":"UNAVAILABLE"}]}' };
+      return undefined;
+    });
+    try {
+      const repo = uniqueRepo("wf-fault-updst");
+      const dst = `${proxy.host}/${repo}:v1`;
+      const rec = recorder();
+      const client = clientFor({ ...regs.token, host: proxy.host, url: proxy.url }, { retries: 0 });
+      try {
+        const r = await runCopyWorkflow(
+          { source: formatReference(src), destination: dst },
+          { deps: fsDeps(client), retryIntervalMs: 1, ...rec.hooks },
+        );
+        expect(r.cause).toBeUndefined();
+        expect(r.status).toBe("SUCCEEDED");
+      } finally {
+        await client.close();
+      }
+      expect(rec.retried).toContain("UploadBlob");
+      const patchReqs = proxy.requests.filter((q) => q.method === "PATCH");
+      const failedAt = contentRangeStart(patchReqs[4]!.headers["content-range"]);
+      expect(failedAt).toBeGreaterThan(0);
+      expect(contentRangeStart(patchReqs[5]!.headers["content-range"])).toBe(failedAt);
+      // the retried step was given the same recorded offset and session as the failed one
+      const ups = rec.inputs("UploadBlob").map((i) => i.upload as { offset: number; location?: string });
+      const twice = ups.filter((u) => u.offset === failedAt);
+      expect(twice).toHaveLength(2);
+      expect(twice[0]!.location).toBe(twice[1]!.location);
+      expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("after a PATCH whose answer was lost, reconciles with the registry's offset and finishes exactly", async () => {
+    const { src, index } = await sample("wf-lost");
+    let patches = 0;
+    const proxy = await startFaultProxy(regs.token.url, (r) =>
+      r.method === "PATCH" && ++patches === 6 ? { kind: "drop-response" } : undefined,
+    );
+    const repo = uniqueRepo("wf-lost-dst");
+    const client = clientFor({ ...regs.token, host: proxy.host, url: proxy.url }, { retries: 0 });
+    try {
+      const rec = recorder();
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: `${proxy.host}/${repo}:v1` },
+        { deps: fsDeps(client), retryIntervalMs: 1, ...rec.hooks },
+      );
+      expect(r.cause).toBeUndefined();
+      expect(r.status).toBe("SUCCEEDED");
+      expect(rec.retried).toContain("UploadBlob");
+      // the retried step found the registry elsewhere than its recorded offset and asked where it stood
+      // (distribution cancels a session addressed with a stale `_state`: the blob then restarts once)
+      expect(proxy.requests.some((q) => q.method === "GET" && q.url.includes("/blobs/uploads/"))).toBe(true);
+      expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+
+  it("retries a staging failure (a part upload, a ranged read) from the recorded offset", async () => {
+    const { src, index } = await sample("wf-fault-stg");
+    const dst = `${regs.token.host}/${uniqueRepo("wf-fault-stgdst")}:v1`;
+    const base = fsDeps(strict);
+    const staging = failOnce(failOnce(base.staging, "uploadPart", 7), "openRange", 3);
+    const rec = recorder();
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps: { ...base, staging }, retryIntervalMs: 1, ...rec.hooks },
+    );
+    expect(r.cause).toBeUndefined();
+    expect(r.status).toBe("SUCCEEDED");
+    expect(rec.retried).toEqual(expect.arrayContaining(["StageBlob", "UploadBlob"]));
+    // no loop ever went back to zero once it had moved
+    for (const state of ["StageBlob", "UploadBlob"] as const) {
+      const offsets = rec
+        .inputs(state)
+        .map((i) => (i[state === "StageBlob" ? "stage" : "upload"] as { offset: number }).offset);
+      for (let i = 1; i < offsets.length; i++) expect(offsets[i]!).toBeGreaterThanOrEqual(offsets[i - 1]!);
+    }
+    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+  });
+
+  it("a permanent destination failure cleans up and fails with a cause naming image, blob and registry; no manifest", async () => {
+    const { src, big } = await sample("wf-perm");
+    let patches = 0;
+    const proxy = await startFaultProxy(regs.token.url, (r) => {
+      if (r.method === "PATCH" && ++patches > 2)
+        return {
+          kind: "status",
+          status: 500,
+          body: '{"errors":[{"code":"UNKNOWN","message":"disk on fire"}]}',
+        };
+      return undefined;
+    });
+    const repo = uniqueRepo("wf-perm-dst");
+    const client = clientFor({ ...regs.token, host: proxy.host, url: proxy.url }, { retries: 0 });
+    try {
+      const deps = fsDeps(client);
+      const rec = recorder();
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: `${proxy.host}/${repo}:v1` },
+        { deps, retryIntervalMs: 1, ...rec.hooks },
+      );
+      expect(r.status).toBe("FAILED");
+      expect(r.error).toBe("RetryableTransferError");
+      expect(r.cause).toContain(big.digest);
+      expect(r.cause).toContain(`${proxy.host}/${repo}`);
+      expect(r.cause).toContain(formatReference(src));
+      expect(r.cause).toMatch(/500/);
+      expect(rec.entered.some((e) => e.state === "AbortBlob")).toBe(true);
+      expect(rec.entered.some((e) => e.state === "PutManifests")).toBe(false);
+      // the open session was cancelled, nothing staged is left, no manifest, no blob
+      expect(proxy.requests.some((q) => q.method === "DELETE" && q.url.includes("/blobs/uploads/"))).toBe(
+        true,
+      );
+      expect((await deps.staging.list("transfers/")).filter((k) => /\/(data|parts|open)\//.test(k))).toEqual(
+        [],
+      );
+      expect(await deps.staging.openUploads()).toEqual([]);
+      expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
+      expect(
+        await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
+      ).toBeUndefined();
+      const report = JSON.parse(
+        (await deps.staging.getObject(`transfers/${r.executionName}/report.json`))!.toString(),
+      ) as { status: string; error: { Cause: string } };
+      expect(report.status).toBe("FAILED");
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  });
+
+  it("a corrupted source byte is caught by the stage loop: nothing staged, nothing committed", async () => {
+    const { src, big } = await sample("wf-corrupt-src");
+    const proxy = await startCorruptingProxy(regs.anon.url, big.digest, 1_500_000);
+    try {
+      const repo = uniqueRepo("wf-corrupt-dst");
+      const deps = fsDeps(strict);
+      const r = await runCopyWorkflow(
+        { source: `${proxy.host}/${src.repository}:v1`, destination: `${regs.token.host}/${repo}:v1` },
+        { deps, retryIntervalMs: 1 },
+      );
+      expect(r.status).toBe("FAILED");
+      expect(r.error).toBe("DigestMismatchError");
+      expect(r.cause).toContain(big.digest);
+      expect(r.cause).toContain(proxy.host);
+      expect(await deps.staging.openUploads()).toEqual([]);
+      expect((await deps.staging.list("transfers/")).filter((k) => k.includes("/data/"))).toEqual([]);
+      expect(
+        await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
+      ).toBeUndefined();
+      expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("a corrupted staged byte is caught by the upload loop before PUT ?digest=: nothing committed", async () => {
+    const { src, big } = await sample("wf-corrupt-stg");
+    const repo = uniqueRepo("wf-corrupt-stgdst");
+    const base = fsDeps(strict);
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
+      { deps: { ...base, staging: corruptReads(base.staging, 1_234_567) }, retryIntervalMs: 1 },
+    );
+    expect(r.status).toBe("FAILED");
+    expect(r.error).toBe("DigestMismatchError");
+    expect(r.cause).toContain(big.digest);
+    expect(r.cause).toContain(`${regs.token.host}/${repo}`);
+    expect(
+      await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
+    ).toBeUndefined();
+    expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
+    expect((await base.staging.list("transfers/")).filter((k) => /\/(data|parts|open)\//.test(k))).toEqual(
+      [],
+    );
+  });
+});
