@@ -225,11 +225,17 @@ export class RegistryClient {
    * A blob's bytes from `offset`, as a stream that resumes with `Range` after a dropped connection
    * (up to the client's retry count) and fails — never ends early — when the bytes stop short of
    * `desc.size`. Not digest-verified: use `getBlob` for that, or hash in the consumer.
+   * With `length`, only `[offset, offset + length)` is asked for (a bounded `Range`), so a consumer that
+   * reads one step of a large blob does not make the registry send more.
    */
-  async openBlob(repo: Repository, desc: Descriptor, offset = 0): Promise<Readable> {
-    const first = await this.blobRequest(repo, desc, offset);
+  async openBlob(repo: Repository, desc: Descriptor, offset = 0, length?: number): Promise<Readable> {
+    const end =
+      length === undefined
+        ? desc.size
+        : Math.min(offset + length, desc.size < 0 ? Number.POSITIVE_INFINITY : desc.size);
+    const first = await this.blobRequest(repo, desc, offset, end);
     const live = { res: first.res };
-    const stream = Readable.from(this.resumingBody(repo, desc, offset, first, live), {
+    const stream = Readable.from(this.resumingBody(repo, desc, offset, end, first, live), {
       objectMode: false,
       highWaterMark: 256 * 1024,
     });
@@ -265,15 +271,18 @@ export class RegistryClient {
     repo: Repository,
     desc: Descriptor,
     offset: number,
+    end: number,
   ): Promise<{ res: HttpResponse; skip: number }> {
+    const bounded = end >= 0 && Number.isFinite(end) && end !== desc.size;
+    const range = offset > 0 || bounded ? `bytes=${offset}-${bounded ? end - 1 : ""}` : undefined;
     const res = await this.request({
       op: "blob.get",
       method: "GET",
       registry: repo.registry,
       url: this.url(repo, `blobs/${desc.digest}`),
-      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      headers: range ? { range } : {},
       scopes: this.scopes(repo, ["pull"]),
-      expect: offset > 0 ? [200, 206] : [200],
+      expect: range ? [200, 206] : [200],
       context: `pull blob ${desc.digest} from ${formatRepository(repo)}`,
     });
     const length = Number(headerValue(res.headers["content-length"]) ?? -1);
@@ -292,7 +301,8 @@ export class RegistryClient {
     } else if (offset > 0) {
       skip = offset; // the server ignored Range: discard what we already have
     }
-    const expected = desc.size >= 0 ? desc.size - offset + skip : -1;
+    // 206: exactly the range asked for; 200: the whole blob (skipped up to offset, cut at end)
+    const expected = res.status === 206 ? (bounded ? end - offset : desc.size - offset) : desc.size;
     if (expected >= 0 && length >= 0 && length !== expected) {
       discard(res.body);
       throw new SizeMismatchError(
@@ -308,6 +318,7 @@ export class RegistryClient {
     repo: Repository,
     desc: Descriptor,
     offset: number,
+    end: number,
     first: { res: HttpResponse; skip: number },
     live: { res: HttpResponse },
   ) {
@@ -327,13 +338,21 @@ export class RegistryClient {
             b = b.subarray(skip);
             skip = 0;
           }
+          if (end >= 0 && pos + b.length >= end) {
+            // a server that ignored a bounded Range: stop at the end asked for
+            const last = b.subarray(0, end - pos);
+            pos = end;
+            if (last.length) yield last;
+            discard(current.res.body);
+            return;
+          }
           pos += b.length;
           yield b;
         }
-        if (desc.size >= 0 && pos < desc.size) {
+        if (end >= 0 && pos < end) {
           throw new SizeMismatchError(
             `blob ${desc.digest} from ${formatRepository(repo)} (body ended early)`,
-            desc.size,
+            end,
             pos,
           );
         }
@@ -343,7 +362,7 @@ export class RegistryClient {
         const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
         if (!resumable || resumes >= this.options.retries) throw err;
         resumes++;
-        current = await this.blobRequest(repo, desc, pos);
+        current = await this.blobRequest(repo, desc, pos, end);
         live.res = current.res;
       }
     }

@@ -4,8 +4,9 @@
  * per request, one of these faults:
  *   drop-response        the registry does the work, the client never hears (connection closed)
  *   status               answer with a status of our own (5xx bursts, 429 + Retry-After, 307 redirects, 416)
- *   reset-response       forward headers and the first `after` body bytes, then reset (a dropped download,
- *                        or a truncated body with a correct Content-Length)
+ *   reset-response       forward headers and the first `after` body bytes (negative: all but the last
+ *                        -after), then reset (a dropped download, or a truncated body with a correct
+ *                        Content-Length)
  *   reset-request        take `after` bytes of the request body, then reset (a PATCH dying mid-chunk)
  *   corrupt              flip one byte of the response body at `at` (bytes that do not match the digest)
  *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
@@ -90,8 +91,15 @@ export async function startFaultProxy(
             b = Buffer.from(b);
             b[f.at - sent] = (b[f.at - sent]! + 1) % 256;
           }
-          if (f?.kind === "reset-response" && sent + b.length > f.after) {
-            const part = b.subarray(0, Math.max(0, f.after - sent));
+          // a negative `after` counts back from the end of the body (a truncated body)
+          const after =
+            f?.kind === "reset-response" && f.after < 0
+              ? Number(up.headers["content-length"]) + f.after
+              : f?.kind === "reset-response"
+                ? f.after
+                : 0;
+          if (f?.kind === "reset-response" && sent + b.length > after) {
+            const part = b.subarray(0, Math.max(0, after - sent));
             bytes.down += part.length;
             res.write(part, () => res.socket?.destroy());
             up.destroy();

@@ -62,7 +62,8 @@ export const stageBlob = guard(async (event: unknown, deps: StepDeps): Promise<S
 
   const srcRepo = parseRepository(job.source);
   const desc = { digest: blob.digest, size, mediaType: blob.mediaType };
-  const reader = new ExactReader(await client.openBlob(srcRepo, desc, from));
+  // a bounded Range: the registry sends this step's bytes only
+  const reader = new ExactReader(await client.openBlob(srcRepo, desc, from, end - from));
   const parts: StagedPart[] = [];
   let pending: Promise<StagedPart> | undefined;
   try {

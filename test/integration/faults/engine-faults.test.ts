@@ -10,8 +10,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { StaticCredentials } from "../../../shared/registry/auth/credentials.ts";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
+import { RegistryClient as Client } from "../../../shared/registry/client.ts";
 import type { ClientOptions } from "../../../shared/registry/options.ts";
+import { formatReference } from "../../../shared/registry/reference.ts";
 import {
   imageOf,
   type SampleImage,
@@ -19,21 +22,24 @@ import {
   tarLayer,
   writeSample,
 } from "../../../shared/sample/image.ts";
+import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { TransferEngine } from "../../../shared/transfer/engine.ts";
 import { RegistrySink, RegistrySource } from "../../../shared/transfer/registry-endpoints.ts";
+import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import type { RegistryInfo } from "../../helpers/context.ts";
 import { type Fault, type ProxiedRequest, startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { clientFor, readAll, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { removeTmpDir, tmpDir } from "../../helpers/tmp.ts";
 
 const regs = registries();
 const BIG = 700_000;
 
 interface Outcome {
   scenario: string;
+  mode: "engine" | "workflow";
+  /** Bytes that crossed the faulty side (read from the source, or sent to the destination). */
+  throughProxy: number;
   outcome: "survived" | "failed clearly" | "WRONG";
-  bytesSent: number;
-  /** Blob and manifest bytes read from the source through the proxy (source-side scenarios). */
-  received?: number;
   minimum: number;
   faults: number;
   error?: string;
@@ -74,14 +80,18 @@ interface Scenario {
   client?: ClientOptions;
 }
 
-/** A fault injected on the first request matching `when`, and never again. */
-function once(when: (r: ProxiedRequest) => boolean, fault: Fault): (r: ProxiedRequest) => Fault {
+/** A fault injected on the first request matching `when`, and never again (until `reset()`). */
+function once(
+  when: (r: ProxiedRequest, img: SampleImage) => boolean,
+  fault: Fault,
+): ((r: ProxiedRequest, img: SampleImage) => Fault) & { reset(): void } {
   let done = false;
-  return (r) => {
-    if (done || !when(r)) return undefined;
+  const f = (r: ProxiedRequest, img: SampleImage) => {
+    if (done || !when(r, img)) return undefined;
     done = true;
     return fault;
   };
+  return Object.assign(f, { reset: () => (done = false) });
 }
 
 const isBlob = (r: ProxiedRequest, d: string) => r.method === "GET" && r.url.includes(`/blobs/${d}`);
@@ -92,15 +102,13 @@ const scenarios: Scenario[] = [
     name: "connection reset in the middle of a blob download",
     side: "source",
     expect: "survive",
-    fault: (r, img) =>
-      isBlob(r, big(img)) && !r.headers.range ? { kind: "reset-response", after: 200_000 } : undefined,
+    fault: once((r, img) => isBlob(r, big(img)), { kind: "reset-response", after: 100_000 }),
   },
   {
     name: "truncated blob body with a correct Content-Length",
     side: "source",
     expect: "survive",
-    fault: (r, img) =>
-      isBlob(r, big(img)) && !r.headers.range ? { kind: "reset-response", after: BIG - 1000 } : undefined,
+    fault: once((r, img) => isBlob(r, big(img)), { kind: "reset-response", after: -1000 }),
   },
   {
     name: "connection reset in the middle of a PATCH chunk",
@@ -200,7 +208,7 @@ const scenarios: Scenario[] = [
       (r) =>
         r.method === "PATCH" &&
         /_state=/.test(r.url) &&
-        Number(r.headers["content-length"]) > 200_000 &&
+        Number(r.headers["content-length"]) > 60_000 &&
         r.nth > 3,
       { kind: "status", status: 416, body: '{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}' },
     ),
@@ -229,81 +237,135 @@ const scenarios: Scenario[] = [
   },
 ];
 
-async function runScenario(s: Scenario, srcReg: RegistryInfo, dstReg: RegistryInfo): Promise<void> {
+/** One client that knows the credentials of both registries (the workflow uses a single client). */
+function clientForBoth(
+  src: RegistryInfo,
+  srcHost: string,
+  dst: RegistryInfo,
+  dstHost: string,
+  opts: ClientOptions,
+): Client {
+  const credentials = new StaticCredentials();
+  for (const [reg, host] of [
+    [src, srcHost],
+    [dst, dstHost],
+  ] as const) {
+    if (reg.username && reg.password)
+      credentials.set(host, { username: reg.username, password: reg.password });
+  }
+  return new Client({ credentials, retryBaseMs: 20, retryMaxMs: 500, ...opts });
+}
+
+async function runScenario(
+  s: Scenario,
+  mode: "engine" | "workflow",
+  srcReg: RegistryInfo,
+  dstReg: RegistryInfo,
+): Promise<void> {
   const { img, repo } = await makeSource(srcReg);
+  (s.fault as { reset?: () => void }).reset?.();
   const target = s.side === "source" ? srcReg : dstReg;
   const proxy = await startFaultProxy(target.url, (r) => s.fault(r, img));
   const srcHost = s.side === "source" ? proxy.host : srcReg.host;
   const dstHost = s.side === "destination" ? proxy.host : dstReg.host;
-  const src = clientFor({ ...srcReg, host: srcHost }, s.client ?? FAST);
-  const dst = clientFor({ ...dstReg, host: dstHost }, s.client ?? FAST);
   const dstRepo = { registry: dstHost, repository: uniqueRepo("faultdst") };
   const minimum = [img.config, ...img.layers].reduce((a, b) => a + b.desc.size, 0);
   const verify: RegistryClient = clientFor(dstReg);
   const direct = { registry: dstReg.host, repository: dstRepo.repository };
-  try {
-    const report = await new TransferEngine().copy(
-      new RegistrySource(src, { ...repo, registry: srcHost, tag: "v1" }),
-      new RegistrySink(dst, dstRepo),
-      { tags: ["v1"] },
-    );
-    // byte-identical at the destination
-    expect(report.digest).toBe(img.manifest.digest);
-    for (const b of [img.config, ...img.layers]) {
-      const got = await readAll(await verify.getBlob(direct, b.desc));
-      expect(got.length).toBe(b.desc.size);
-    }
+  const through = () => (s.side === "source" ? proxy.bytes.down : proxy.bytes.up);
+  const record = (outcome: Outcome["outcome"], error?: string) =>
     outcomes.push({
       scenario: s.name,
-      outcome: s.expect === "survive" ? "survived" : "WRONG",
-      bytesSent: report.totals.bytesSent,
-      ...(s.side === "source" ? { received: proxy.bytes.down } : {}),
+      mode,
+      outcome,
+      throughProxy: through(),
       minimum,
       faults: proxy.injected,
+      ...(error ? { error } : {}),
     });
-    expect(s.expect).toBe("survive");
-    expect(proxy.injected).toBeGreaterThan(0);
-  } catch (err) {
-    const e = err as Error;
-    if (s.expect === "survive") {
-      outcomes.push({
-        scenario: s.name,
-        outcome: "WRONG",
-        bytesSent: 0,
-        minimum,
-        faults: proxy.injected,
-        error: e.message,
-      });
-      throw err;
+  const staging = tmpDir("ferry-fault-staging-");
+  const clients: RegistryClient[] = [verify];
+  try {
+    let failure: Error | undefined;
+    if (mode === "engine") {
+      const src = clientFor({ ...srcReg, host: srcHost }, s.client ?? FAST);
+      const dst = clientFor({ ...dstReg, host: dstHost }, s.client ?? FAST);
+      clients.push(src, dst);
+      try {
+        const report = await new TransferEngine().copy(
+          new RegistrySource(src, { ...repo, registry: srcHost, tag: "v1" }),
+          new RegistrySink(dst, dstRepo),
+          { tags: ["v1"] },
+        );
+        expect(report.digest).toBe(img.manifest.digest);
+      } catch (e) {
+        failure = e as Error;
+      }
+    } else {
+      const client = clientForBoth(srcReg, srcHost, dstReg, dstHost, s.client ?? FAST);
+      clients.push(client);
+      const r = await runCopyWorkflow(
+        {
+          source: formatReference({ ...repo, registry: srcHost, tag: "v1" }),
+          destination: `${dstHost}/${dstRepo.repository}:v1`,
+        },
+        {
+          deps: {
+            staging: new FsStagingStore(staging),
+            client,
+            // the 700 KB layer is staged in 256 KiB steps and 64 KiB parts; the small blobs go direct
+            defaults: {
+              stepBytes: 256 * 1024,
+              partBytes: 64 * 1024,
+              chunkBytes: 256 * 1024,
+              directMaxBytes: 128 * 1024,
+            },
+          },
+          retryIntervalMs: 1,
+        },
+      );
+      if (r.status === "SUCCEEDED") expect(r.output).toMatchObject({ digest: img.manifest.digest });
+      else failure = new Error(`${r.error}: ${r.cause}`);
     }
-    // a clear error, naming a registry, and nothing half-done at the destination
-    expect(e.message).toMatch(s.message!);
-    expect(e.message).toMatch(/127\.0\.0\.1:\d+/);
+    if (!failure) {
+      // byte-identical at the destination, read back with verification
+      for (const b of [img.config, ...img.layers]) {
+        expect((await readAll(await verify.getBlob(direct, b.desc))).length).toBe(b.desc.size);
+      }
+      record(s.expect === "survive" ? "survived" : "WRONG");
+      expect(s.expect).toBe("survive");
+      expect(proxy.injected).toBeGreaterThan(0);
+      return;
+    }
+    if (s.expect === "survive") {
+      record("WRONG", failure.message);
+      throw failure;
+    }
+    // a clear error naming a registry, and nothing half-done at the destination
+    expect(failure.message).toMatch(s.message!);
+    expect(failure.message).toMatch(/127\.0\.0\.1:\d+/);
     expect(await verify.headManifest({ ...direct, tag: "v1" })).toBeUndefined();
     expect(await verify.headBlob(direct, big(img))).toBeUndefined();
-    outcomes.push({
-      scenario: s.name,
-      outcome: "failed clearly",
-      bytesSent: 0,
-      minimum,
-      faults: proxy.injected,
-      error: e.message.slice(0, 160),
-    });
+    record("failed clearly", failure.message.slice(0, 160));
   } finally {
-    await src.close();
-    await dst.close();
-    await verify.close();
+    for (const c of clients) await c.close();
     await proxy.close();
+    removeTmpDir(staging);
   }
 }
 
-describe("copy under injected faults (engine, distribution registries)", () => {
-  for (const s of scenarios) {
-    it(`${s.name} → ${s.expect === "survive" ? "completes, byte-identical" : "fails clearly, nothing half-done"}`, async () => {
-      await runScenario(s, regs.anon, regs.token.auth === "token" ? regs.basic : regs.anon);
-    });
-  }
+describe.each(["engine", "workflow"] as const)(
+  "copy under injected faults (%s, distribution registries)",
+  (mode) => {
+    for (const s of scenarios) {
+      it(`${s.name} → ${s.expect === "survive" ? "completes, byte-identical" : "fails clearly, nothing half-done"}`, async () => {
+        await runScenario(s, mode, regs.anon, regs.basic);
+      });
+    }
+  },
+);
 
+describe("copy under injected faults (engine, special cases)", () => {
   it("blob GET redirected to object storage that throttles (503 Slow Down) and must not see credentials", async () => {
     const { img, repo } = await makeSource(regs.basic);
     let throttled = 0;
@@ -361,7 +423,8 @@ describe("copy under injected faults (engine, distribution registries)", () => {
       outcomes.push({
         scenario: "503 Slow Down from redirected object storage",
         outcome: "survived",
-        bytesSent: report.totals.bytesSent,
+        mode: "engine",
+        throughProxy: report.totals.bytesSent,
         minimum: [img.config, ...img.layers].reduce((a, b) => a + b.desc.size, 0),
         faults: 2,
       });
@@ -401,7 +464,8 @@ describe("copy under injected faults (engine, distribution registries)", () => {
       outcomes.push({
         scenario: "token endpoint failing (500 twice)",
         outcome: "survived",
-        bytesSent: report.totals.bytesSent,
+        mode: "engine",
+        throughProxy: report.totals.bytesSent,
         minimum: [img.config, ...img.layers].reduce((a, b) => a + b.desc.size, 0),
         faults: 2,
       });
@@ -426,7 +490,8 @@ describe("copy under injected faults (engine, distribution registries)", () => {
       outcomes.push({
         scenario: "registry not listening (connection refused)",
         outcome: "failed clearly",
-        bytesSent: 0,
+        mode: "engine",
+        throughProxy: 0,
         minimum: 0,
         faults: 1,
         error: (err as Error).message.slice(0, 160),
@@ -439,12 +504,14 @@ describe("copy under injected faults (engine, distribution registries)", () => {
 
 afterAll(() => {
   const lines = [
-    "| scenario | outcome | bytes sent to destination | bytes read from source | blob bytes (minimum) | faults injected |",
-    "|---|---|---:|---:|---:|---:|",
-    ...outcomes.map(
-      (o) =>
-        `| ${o.scenario} | ${o.outcome} | ${o.bytesSent} | ${o.received ?? "–"} | ${o.minimum} | ${o.faults} |`,
-    ),
+    "| scenario | path | outcome | bytes through the faulty side | blob bytes (minimum) | faults injected |",
+    "|---|---|---|---:|---:|---:|",
+    ...outcomes
+      .sort((a, b) => a.scenario.localeCompare(b.scenario) || a.mode.localeCompare(b.mode))
+      .map(
+        (o) =>
+          `| ${o.scenario} | ${o.mode} | ${o.outcome} | ${o.throughProxy} | ${o.minimum} | ${o.faults} |`,
+      ),
   ];
   const survived = outcomes.filter((o) => o.outcome === "survived").length;
   const failed = outcomes.filter((o) => o.outcome === "failed clearly").length;

@@ -242,6 +242,18 @@ describe.each(modes)("registry client against distribution (%s)", (_mode, reg) =
     }
   }, 15_000);
 
+  it("reads a bounded range of a blob", async () => {
+    const repo = { registry: reg.host, repository: uniqueRepo() };
+    const blob = randomBlob(90_000);
+    await pushBlob(client, repo, blob.desc, bufferOpener(blob.bytes));
+    const mid = await readAll(await client.openBlob(repo, blob.desc, 1000, 5000));
+    expect(mid.equals(blob.bytes.subarray(1000, 6000))).toBe(true);
+    const head = await readAll(await client.openBlob(repo, blob.desc, 0, 10));
+    expect(head.equals(blob.bytes.subarray(0, 10))).toBe(true);
+    const tail = await readAll(await client.openBlob(repo, blob.desc, 89_990, 1000));
+    expect(tail.equals(blob.bytes.subarray(89_990))).toBe(true);
+  });
+
   it("fails a blob read whose content does not match the descriptor", async () => {
     const repo = { registry: reg.host, repository: uniqueRepo() };
     const blob = randomBlob(5000);
