@@ -3,7 +3,7 @@
  * beyond `npm ci`. Two embedded registries (ferry serve) stand in for two accounts' registries:
  *   1. push a generated multi-platform sample image to the source;
  *   2. copy it to the destination with the engine (digest preserved) and print the report;
- *   3. copy it again: nothing moves;
+ *   3. copy it again: nothing moves; and copy it through the Step Functions workflow, run locally;
  *   4. pull it into an OCI layout and unpack linux/amd64 into a root filesystem;
  *   5. verify every manifest and blob digest at the destination (and with skopeo, when installed).
  */
@@ -67,6 +67,30 @@ export async function runDemo(keep: boolean): Promise<void> {
     );
     say(
       `3. copied again: ${again.upToDate ? "already up to date" : "NOT up to date"}, ${again.totals.bytesSent} blob bytes moved`,
+    );
+
+    // the same copy through the serverless workflow definition, run locally, with staging on disk
+    const { load } = await import("./workflow.ts");
+    const [{ runCopyWorkflow }, { FsStagingStore }] = await Promise.all([
+      load<typeof import("../../shared/workflow/local-runner.ts")>("shared/workflow/local-runner.ts"),
+      load<typeof import("../../shared/staging/fs.ts")>("shared/staging/fs.ts"),
+    ]);
+    const wf = await runCopyWorkflow(
+      { source: `${src.host}/demo/app:1.0`, destination: `${dst.host}/via-workflow/app:1.0` },
+      {
+        deps: {
+          staging: new FsStagingStore(join(work, "staging")),
+          client,
+          // tiny budgets so that even the sample's small layers (over 300 bytes) go through staging
+          defaults: { directMaxBytes: 300, stepBytes: 1024, partBytes: 1024, chunkBytes: 1024 },
+        },
+      },
+    );
+    if (wf.status !== "SUCCEEDED") throw new FerryError("DEMO", `workflow failed: ${wf.error}: ${wf.cause}`);
+    const wfOut = wf.output as { digest: string; blobs: Record<string, number> };
+    say(
+      `   through the Step Functions workflow (run locally, staging on disk): ${dst.host}/via-workflow/app:1.0 ` +
+        `${wfOut.digest === index.digest ? "same digest ✓" : `DIFFERENT digest ${wfOut.digest}`}, ${wfOut.blobs.total} blobs`,
     );
 
     const ociDir = join(work, "oci");

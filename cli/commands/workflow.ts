@@ -318,7 +318,7 @@ function progressPrinter() {
  * Imports a module of this checkout by its path from the repository root, with a specifier esbuild
  * cannot follow (so the bundle stays small), from the sources whether this runs bundled or not.
  */
-async function load<T>(rel: string): Promise<T> {
+export async function load<T>(rel: string): Promise<T> {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const root of [join(here, "..", ".."), join(here, "..")]) {
     const file = join(root, rel);
