@@ -30,7 +30,12 @@ export class BlobStore {
 
   /** Streams bytes `start..end` (inclusive) of a blob. */
   read(d: Digest, range?: { start: number; end: number }): ReadStream {
-    return createReadStream(this.layout.blob(d), range ? { start: range.start, end: range.end } : {});
+    // 1 MiB reads: a quarter of the syscalls and event-loop turns of the default 64 KiB for large layers
+    const hwm = { highWaterMark: 1024 * 1024 };
+    return createReadStream(
+      this.layout.blob(d),
+      range ? { ...hwm, start: range.start, end: range.end } : hwm,
+    );
   }
 
   /** Reads a whole (small) blob, e.g. a manifest. */
