@@ -135,7 +135,8 @@ async function main() {
         ["distribution", dist.host],
         ["ferry serve", serve.host],
       ] as const) {
-        const res = (results[name] ??= { ingest: [], serve: [], manifests: [] });
+        results[name] ??= { ingest: [], serve: [], manifests: [] };
+        const res = results[name];
         res.ingest!.push(await ingest(host, file, digest, r));
         res.serve!.push(await serveBlob(host, `bench/up${r}-0`, digest));
         res.manifests!.push(await manifests(host));

@@ -1,6 +1,6 @@
 /**
  * The workflow definitions, as data — one source of truth for AWS (infra/ gives the files to
- * `DefinitionBody.fromFile` with `definitionSubstitutions`) and for local runs (local-runner.ts).
+ * `DefinitionBody.fromString` of the file's text with `definitionSubstitutions`) and for local runs (local-runner.ts).
  *
  * Contract with infra/:
  *   copy-image.asl.json    placeholders ${ResolveFunctionArn} ${StageBlobFunctionArn}

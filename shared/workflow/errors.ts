@@ -13,8 +13,7 @@
  *   ValidationError         a malformed event or request: fix the input; not retried.
  *   StagingError            a staging store refusal (access denied, missing object) that is not temporary.
  */
-import { FerryError, RegistryError, SizeMismatchError } from "../registry/errors.ts";
-import { isNetworkError } from "../registry/http/transport.ts";
+import { FerryError, isNetworkError, RegistryError, SizeMismatchError } from "../registry/errors.ts";
 import { StagingError } from "../staging/types.ts";
 
 /** A step input or API request that does not match its schema. */

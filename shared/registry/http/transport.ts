@@ -15,6 +15,8 @@ import { Agent, type Dispatcher, request as undiciRequest } from "undici";
 import { type Challenge, mergeScopes, parseChallenges, pickChallenge } from "../auth/challenge.ts";
 import type { Credential } from "../auth/credentials.ts";
 import {
+  describeError,
+  isNetworkError,
   isTemporaryStatus,
   type OciErrorEntry,
   RegistryError,
@@ -61,41 +63,8 @@ export interface HttpResponse {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 const MAX_ERROR_BODY = 64 * 1024;
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
-]);
 
-/** True for failures of the connection itself, worth a retry. */
-export function isNetworkError(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 4; depth++) {
-    const code = (e as { code?: string }).code;
-    if (code && NETWORK_CODES.has(code)) return true;
-    if (e instanceof TransportError) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-/** Describes a low-level error without leaking request details. */
-export function describeError(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = e?.code ?? e?.cause?.code;
-  const msg = e?.message ?? String(err);
-  return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
-}
+export { describeError, isNetworkError } from "../errors.ts";
 
 interface CachedToken {
   value: string;

@@ -1,0 +1,221 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Duration } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+
+/** What one Lambda function runs and how it is sized. */
+export interface FunctionSpec {
+  /** Source file relative to the repository root. */
+  readonly entry: string;
+  /** Exported handler name. */
+  readonly exportName: string;
+  readonly memoryMiB: number;
+  readonly timeout: Duration;
+  readonly description: string;
+}
+
+/**
+ * Every function ferry deploys, sized per step. Blob steps stream bytes for up to 15 minutes at one full
+ * vCPU (memory and timeout come from props); the rest handle small JSON and finish in seconds.
+ */
+export const FUNCTION_SPECS = {
+  resolve: {
+    entry: "functions/resolve/handler.ts",
+    exportName: "handler",
+    memoryMiB: 512,
+    timeout: Duration.minutes(2),
+    description: "ferry copy: resolve the source manifest(s) into a transfer plan",
+  },
+  stageBlob: {
+    entry: "functions/stage-blob/handler.ts",
+    exportName: "handler",
+    memoryMiB: 1769, // replaced by blobStepMemoryMiB
+    timeout: Duration.minutes(15), // replaced by blobStepTimeout
+    description:
+      "ferry copy: stage up to STEP_BYTES of a blob from the source registry into S3 (or copy it directly)",
+  },
+  uploadBlob: {
+    entry: "functions/upload-blob/handler.ts",
+    exportName: "handler",
+    memoryMiB: 1769,
+    timeout: Duration.minutes(15),
+    description: "ferry copy: upload up to STEP_BYTES of a staged blob to the destination registry",
+  },
+  putManifests: {
+    entry: "functions/put-manifests/handler.ts",
+    exportName: "handler",
+    memoryMiB: 512,
+    timeout: Duration.minutes(2),
+    description: "ferry copy: put the manifests, children first, then the index and tags",
+  },
+  cleanup: {
+    entry: "functions/cleanup/handler.ts",
+    exportName: "handler",
+    memoryMiB: 256,
+    timeout: Duration.minutes(1),
+    description: "ferry copy: delete staged objects and abort unfinished multipart uploads",
+  },
+  enumerate: {
+    entry: "functions/enumerate/handler.ts",
+    exportName: "handler",
+    memoryMiB: 512,
+    timeout: Duration.minutes(5), // paginates catalogs and tag lists
+    description: "ferry bulk migration: list the images to copy into an S3 item list",
+  },
+  summarize: {
+    entry: "functions/summarize/handler.ts",
+    exportName: "handler",
+    memoryMiB: 512,
+    timeout: Duration.minutes(2),
+    description: "ferry bulk migration: summarise the Distributed Map results",
+  },
+  api: {
+    entry: "functions/api/handler.ts",
+    exportName: "handler",
+    memoryMiB: 256,
+    timeout: Duration.seconds(10), // API Gateway gives up after 29 s; start executions asynchronously
+    description: "ferry API: POST /transfers starts a copy, GET /transfers/{id} describes it",
+  },
+  event: {
+    entry: "functions/event/handler.ts",
+    exportName: "handler",
+    memoryMiB: 256,
+    timeout: Duration.seconds(30),
+    description: "ferry promotion: an ECR push event starts a copy to the promotion destination",
+  },
+  schedule: {
+    entry: "functions/schedule/handler.ts",
+    exportName: "handler",
+    memoryMiB: 256,
+    timeout: Duration.seconds(30),
+    description: "ferry schedule: start a bulk migration with the configuration in the event",
+  },
+  benchWorker: {
+    entry: "bench/load/lambda.ts",
+    exportName: "workerHandler",
+    memoryMiB: 1769,
+    timeout: Duration.minutes(15),
+    description: "ferry load test: one worker of the fan-out",
+  },
+  benchAggregate: {
+    entry: "bench/load/lambda.ts",
+    exportName: "aggregateHandler",
+    memoryMiB: 512,
+    timeout: Duration.minutes(2),
+    description: "ferry load test: merge the workers' histograms",
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionName = keyof typeof FUNCTION_SPECS;
+
+/**
+ * esbuild bundles ESM; CommonJS dependencies bundled into it still call require() for Node built-ins
+ * (same banner as scripts/build.js).
+ */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);";
+
+/** The slim undici entry the bundles use (see the file's header). */
+export const UNDICI_LAMBDA_ENTRY = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "bundling",
+  "undici-lambda.cjs",
+);
+
+/**
+ * The bundling options, shared with bench/cold-start.ts so that the sizes and start-up times it reports
+ * are those of what is deployed: minified ESM for Node 22 with every dependency inside (the AWS SDK too:
+ * the versions ferry pins and tests, and a faster cold start than resolving the runtime's own copy).
+ * - `undici` is aliased to a slim entry (infra/bundling/undici-lambda.cjs): undici's CommonJS index
+ *   requires fetch, WebSocket, caches and mocks, which esbuild cannot tree-shake; ~210 KiB and tens of
+ *   milliseconds of cold import less per handler (npm run bench:cold -- --compare-undici).
+ * - No keepNames: Step Functions Retry/Catch match error names, and ferry's errors (and the AWS SDK's)
+ *   assign `this.name` explicitly rather than relying on class names; keeping names costs ~26 KiB.
+ */
+export const BUNDLING = {
+  minify: true,
+  keepNames: false,
+  target: "node22",
+  format: "esm",
+  platform: "node",
+  mainFields: ["module", "main"],
+  banner: ESM_REQUIRE_BANNER,
+  externalModules: [] as string[],
+  sourceMap: false,
+  alias: { undici: UNDICI_LAMBDA_ENTRY } as Record<string, string>,
+} as const;
+
+export interface FerryFunctionProps {
+  readonly spec: FunctionSpec;
+  readonly sourceRoot: string;
+  readonly logRetention: logs.RetentionDays;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/**
+ * A NodejsFunction with ferry's defaults: nodejs22.x on arm64, bundled locally by esbuild (no Docker),
+ * JSON logs into its own log group with a retention, active X-Ray tracing, and its own role that starts
+ * with nothing but writing to that log group (no AWSLambdaBasicExecutionRole).
+ */
+export class FerryFunction extends Construct {
+  public readonly function: NodejsFunction;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  /** Absolute path of the bundled source file. */
+  public readonly entry: string;
+
+  constructor(scope: Construct, id: string, props: FerryFunctionProps) {
+    super(scope, id);
+    const { spec, sourceRoot } = props;
+    const entry = path.join(sourceRoot, spec.entry);
+    this.entry = entry;
+    if (!fs.existsSync(entry)) {
+      throw new Error(
+        `ImageTransfer: the handler ${spec.entry} (export ${spec.exportName}) does not exist under ${sourceRoot}. ` +
+          "Handlers are written by the serverless workflow work (issue 4); the CDK app cannot synthesise without them.",
+      );
+    }
+
+    this.logGroup = new logs.LogGroup(this, "Logs", { retention: props.logRetention });
+    this.role = new iam.Role(this, "Role", {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: `ferry ${id}: ${spec.description}`.slice(0, 1000),
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, "Function", {
+      entry,
+      handler: spec.exportName,
+      description: spec.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: spec.memoryMiB,
+      timeout: spec.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: { ...props.environment },
+      depsLockFilePath: path.join(sourceRoot, "package-lock.json"),
+      projectRoot: sourceRoot,
+      bundling: {
+        forceDockerBundling: false,
+        minify: BUNDLING.minify,
+        keepNames: BUNDLING.keepNames,
+        target: BUNDLING.target,
+        format: OutputFormat.ESM,
+        mainFields: [...BUNDLING.mainFields],
+        banner: BUNDLING.banner,
+        externalModules: [...BUNDLING.externalModules],
+        sourceMap: BUNDLING.sourceMap,
+        esbuildArgs: { "--alias": Object.entries(BUNDLING.alias).map(([from, to]) => `${from}=${to}`) },
+      },
+    });
+  }
+}

@@ -1,0 +1,366 @@
+import { ArnFormat, Stack } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
+import { Construct } from "constructs";
+import type { LoadedDefinition } from "../definitions.ts";
+import { resourceFinding, type Suppression, suppress } from "../nag.ts";
+import {
+  ECR_LIST_ACTIONS,
+  ECR_PULL_ACTIONS,
+  ECR_PUSH_ACTIONS,
+  ecrRepositoryArns,
+  RegistrySecrets,
+} from "./credentials.ts";
+import { FerryFunction, FUNCTION_SPECS, type FunctionName, type FunctionSpec } from "./ferry-function.ts";
+import { grantStagingKey } from "./grants.ts";
+import { Operations } from "./operations.ts";
+import { type ImageTransferProps, type ResolvedProps, resolveProps } from "./props.ts";
+import { STAGING_PREFIXES, StagingBucket } from "./staging-bucket.ts";
+import { MigrationSchedules, PromotionTrigger, TransferApi } from "./triggers.ts";
+import { Workflows } from "./workflows.ts";
+
+type StagingAction = "read" | "write" | "delete";
+type EcrAction = "pull" | "list" | "push" | "destinationRead";
+
+/** What a function may touch. Anything not listed is denied (no statement). */
+interface Access {
+  /** Staging objects under `transfers/` (copies: plans, reports, staged blobs, part lists, open sessions). */
+  readonly transfers?: readonly StagingAction[];
+  /** Staging objects under `bulk/` (migrations: item lists, Distributed Map results, summaries). */
+  readonly bulk?: readonly StagingAction[];
+  /** Talks to registries: reads the registry secrets, may assume ecrRoleArn. */
+  readonly registries?: boolean;
+  /**
+   * ECR with ferry's own role: `pull` (and `list`) on the source repositories (ecr.pullRepositories and
+   * the promotion sources), `push` on ecr.pushRepositories, `destinationRead` (manifest and layer HEADs)
+   * on ecr.pushRepositories. Any of them adds ecr:GetAuthorizationToken.
+   */
+  readonly ecr?: readonly EcrAction[];
+}
+
+/**
+ * Least privilege per function, from what each step does (shared/workflow/steps/*):
+ * - resolve: source manifests → plan.json (+ report.json when up to date); HEADs at the destination.
+ * - stageBlob: source GET → multipart parts; parts.json read/written; open/parts records deleted.
+ * - uploadBlob: direct copies and mounts (source GET, destination push), staged uploads (ranged GET).
+ * - putManifests: plan.json read, destination HEADs and manifest PUTs, report.json written.
+ * - cleanup: open records read, registry upload sessions cancelled (destination), staged objects deleted.
+ * - enumerate: catalog/tags (source), immutable-tag HEADs (destination) → bulk/<id>/items.jsonl.
+ * - summarize: ResultWriter files listed and read → summary.json.
+ * - api: report.json of a transfer (GET /transfers/{id}); starting copies is granted below.
+ */
+const ACCESS: Readonly<Record<FunctionName, Access>> = {
+  resolve: { registries: true, ecr: ["pull", "destinationRead"], transfers: ["write"] },
+  stageBlob: { registries: true, ecr: ["pull"], transfers: ["read", "write", "delete"] },
+  uploadBlob: { registries: true, ecr: ["pull", "push"], transfers: ["read", "write", "delete"] },
+  putManifests: { registries: true, ecr: ["push"], transfers: ["read", "write"] },
+  cleanup: { registries: true, ecr: ["push"], transfers: ["read", "write", "delete"] },
+  enumerate: { registries: true, ecr: ["pull", "list", "destinationRead"], bulk: ["write"] },
+  summarize: { bulk: ["read", "write"] },
+  api: { transfers: ["read"] },
+  event: {},
+  schedule: {},
+  // The load-test worker takes registry credentials from FERRY_USERNAME/FERRY_PASSWORD or a Docker
+  // config (bench/load/lambda.ts), never from AWS: it gets no AWS permission at all.
+  benchWorker: {},
+  benchAggregate: {},
+};
+
+const STAGING_ACTIONS: Readonly<Record<StagingAction, readonly string[]>> = {
+  read: ["s3:GetObject"],
+  write: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+  delete: ["s3:DeleteObject", "s3:AbortMultipartUpload"],
+};
+
+const ECR_ACTIONS: Readonly<Record<EcrAction, readonly string[]>> = {
+  pull: ECR_PULL_ACTIONS,
+  list: ECR_LIST_ACTIONS,
+  push: ECR_PUSH_ACTIONS,
+  destinationRead: ["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"],
+};
+
+/** `["app", "team-*"]` → `app|team-.*`: EventBridge/IAM-style `*` wildcards as one regular expression. */
+export function wildcardsToRegex(patterns: readonly string[]): string {
+  return patterns
+    .map((p) =>
+      p
+        .split("*")
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*"),
+    )
+    .join("|");
+}
+
+const REASON_L1 =
+  "ferry targets nodejs22.x on purpose: the repository pins Node 22 (package.json `node` devDependency), bundles for node22 and tests on it; move to nodejs24.x together with that pin.";
+const REASON_XRAY =
+  "X-Ray tracing (Tracing.ACTIVE) needs xray:PutTraceSegments/PutTelemetryRecords, which have no resource-level permissions.";
+const REASON_ECR_TOKEN =
+  "ecr:GetAuthorizationToken has no resource-level permissions (the token is per registry, account-wide); what the token may do is limited by the repository-scoped ECR statements beside it.";
+const REASON_STAGING =
+  "Staging keys are chosen at run time (execution id, blob digest): access is limited to one prefix of the staging bucket (transfers/ or bulk/), with only the actions this step needs.";
+const REASON_ECR_WILDCARD =
+  "Repository patterns with `*` are the operator's own, named in the ecr/promotion props.";
+
+/**
+ * ferry on AWS: the staging bucket, one function per workflow step and trigger, the copy-image and
+ * bulk-migrate state machines (from shared/workflow), the API, the promotion rule, the migration
+ * schedules, registry secrets and alarms. Every prop is optional except inside `promotion`/`migrations`;
+ * `resolveProps` documents the defaults and rejects bad combinations at synth time.
+ */
+export class ImageTransfer extends Construct {
+  public readonly props: ResolvedProps;
+  public readonly stagingBucket: s3.Bucket;
+  public readonly accessLogsBucket: s3.Bucket | undefined;
+  public readonly functions: Readonly<Partial<Record<FunctionName, FerryFunction>>>;
+  public readonly registrySecrets: RegistrySecrets;
+  public readonly copyImage: sfn.StateMachine;
+  public readonly bulkMigrate: sfn.StateMachine;
+  /** The load-test fan-out (bench/load/fanout.asl.json), with `benchWorkers`. */
+  public readonly benchFanout: sfn.StateMachine | undefined;
+  /** The definition files as loaded (text embedded in the template, placeholders used). */
+  public readonly definitions: Readonly<Record<string, LoadedDefinition>>;
+  public readonly api: TransferApi;
+  public readonly promotion: PromotionTrigger | undefined;
+  public readonly schedules: MigrationSchedules;
+  public readonly operations: Operations;
+
+  constructor(scope: Construct, id: string, props: ImageTransferProps = {}) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const p = resolveProps(props, `${stack.stackName}-${id}`);
+    this.props = p;
+
+    const staging = new StagingBucket(this, "Staging", {
+      expirationDays: p.stagingExpirationDays,
+      removalPolicy: p.removalPolicy,
+      autoDeleteObjects: p.autoDeleteObjects,
+      accessLogsBucket: p.accessLogsBucket,
+      encryptionKey: p.encryptionKey,
+    });
+    this.stagingBucket = staging.bucket;
+    this.accessLogsBucket = staging.accessLogsBucket;
+    this.registrySecrets = new RegistrySecrets(this, "RegistrySecrets", p.registries);
+
+    const stepEnvironment: Record<string, string> = {
+      STAGING_BUCKET: this.stagingBucket.bucketName,
+      STEP_BYTES: String(p.stepBytes),
+      DIRECT_MAX_BYTES: String(p.directMaxBytes),
+      REGISTRY_SECRETS: this.registrySecrets.environmentValue(),
+      ...(p.ecrRoleArn ? { ECR_ROLE_ARN: p.ecrRoleArn } : {}),
+    };
+    const blobSpec = (spec: FunctionSpec): FunctionSpec => ({
+      ...spec,
+      memoryMiB: p.blobStepMemoryMiB,
+      timeout: p.blobStepTimeout,
+    });
+
+    const functions: Partial<Record<FunctionName, FerryFunction>> = {};
+    const make = (
+      name: FunctionName,
+      environment: Record<string, string>,
+      spec: FunctionSpec = FUNCTION_SPECS[name],
+    ) => {
+      const fn = new FerryFunction(this, `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`, {
+        spec,
+        sourceRoot: p.sourceRoot,
+        logRetention: p.logRetention,
+        environment,
+      });
+      functions[name] = fn;
+      this.grant(fn, ACCESS[name], p);
+      return fn;
+    };
+
+    const resolve = make("resolve", stepEnvironment);
+    const stageBlob = make("stageBlob", stepEnvironment, blobSpec(FUNCTION_SPECS.stageBlob));
+    const uploadBlob = make("uploadBlob", stepEnvironment, blobSpec(FUNCTION_SPECS.uploadBlob));
+    const putManifests = make("putManifests", stepEnvironment);
+    const cleanup = make("cleanup", stepEnvironment);
+    const enumerate = make("enumerate", stepEnvironment);
+    const summarize = make("summarize", { STAGING_BUCKET: this.stagingBucket.bucketName });
+    const bench = p.benchWorkers
+      ? { worker: make("benchWorker", {}).function, aggregate: make("benchAggregate", {}).function }
+      : undefined;
+
+    const workflows = new Workflows(this, "Workflows", {
+      sourceRoot: p.sourceRoot,
+      namePrefix: p.namePrefix,
+      logRetention: p.logRetention,
+      stagingBucket: this.stagingBucket,
+      functions: {
+        resolve: resolve.function,
+        stageBlob: stageBlob.function,
+        uploadBlob: uploadBlob.function,
+        putManifests: putManifests.function,
+        cleanup: cleanup.function,
+        enumerate: enumerate.function,
+        summarize: summarize.function,
+      },
+      bench,
+    });
+    this.copyImage = workflows.copyImage;
+    this.bulkMigrate = workflows.bulkMigrate;
+    this.benchFanout = workflows.benchFanout;
+    this.definitions = workflows.definitions;
+    const copyExecutions = stack.formatArn({
+      service: "states",
+      resource: "execution",
+      resourceName: `${p.namePrefix}-copy-image:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    // Triggers. Only the API may describe copies; the API and promotion may start them; only the
+    // schedule function may start a bulk migration.
+    const api = make("api", {
+      COPY_STATE_MACHINE_ARN: this.copyImage.stateMachineArn,
+      STAGING_BUCKET: this.stagingBucket.bucketName,
+    });
+    this.copyImage.grantStartExecution(api.role);
+    api.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ["states:DescribeExecution"], resources: [copyExecutions] }),
+    );
+    suppress(api, [
+      [
+        "AwsSolutions-IAM5",
+        "GET /transfers/{id} describes executions of the copy-image machine only; their names are chosen at run time.",
+        [resourceFinding(this, copyExecutions)],
+      ],
+    ]);
+    this.api = new TransferApi(this, "Api", {
+      handler: api.function,
+      logRetention: p.logRetention,
+      name: `${p.namePrefix}-api`,
+    });
+
+    let eventFn: FerryFunction | undefined;
+    if (p.promotion) {
+      eventFn = make("event", {
+        COPY_STATE_MACHINE_ARN: this.copyImage.stateMachineArn,
+        PROMOTION_DESTINATION: p.promotion.destination,
+        // The event function matches whole names against regular expressions (shared/workflow/triggers.ts);
+        // the rule already filtered with the same patterns, so this is a second line of defence.
+        PROMOTION_REPOSITORY_FILTER: wildcardsToRegex(p.promotion.repositories),
+        ...(p.promotion.tags?.length ? { PROMOTION_TAG_FILTER: wildcardsToRegex(p.promotion.tags) } : {}),
+      });
+      this.copyImage.grantStartExecution(eventFn.role);
+      this.promotion = new PromotionTrigger(this, "Promotion", {
+        promotion: p.promotion,
+        handler: eventFn.function,
+        namePrefix: p.namePrefix,
+      });
+    }
+
+    const schedule = make("schedule", { BULK_STATE_MACHINE_ARN: this.bulkMigrate.stateMachineArn });
+    this.bulkMigrate.grantStartExecution(schedule.role);
+    this.schedules = new MigrationSchedules(this, "Migrations", {
+      migrations: p.migrations,
+      handler: schedule.function,
+    });
+
+    this.functions = functions;
+
+    this.operations = new Operations(this, "Operations", {
+      namePrefix: p.namePrefix,
+      stateMachines: { CopyImage: this.copyImage, BulkMigrate: this.bulkMigrate },
+      triggerFunctions: {
+        Api: api.function,
+        Schedule: schedule.function,
+        ...(eventFn ? { Event: eventFn.function } : {}),
+      },
+      stepFunctions: {
+        Resolve: resolve.function,
+        StageBlob: stageBlob.function,
+        UploadBlob: uploadBlob.function,
+        PutManifests: putManifests.function,
+        Cleanup: cleanup.function,
+        Enumerate: enumerate.function,
+        Summarize: summarize.function,
+      },
+      api: this.api.api,
+      deadLetterQueue: this.promotion?.deadLetterQueue,
+      alarmTopic: p.alarmTopic,
+      dashboard: p.dashboard,
+    });
+  }
+
+  /** Adds exactly the statements `access` names to the function's role, with their nag acknowledgements. */
+  private grant(fn: FerryFunction, access: Access, p: ResolvedProps): void {
+    const role = fn.role;
+    const suppressions: Suppression[] = [["AwsSolutions-L1", REASON_L1]];
+    const resourceStar = [REASON_XRAY];
+    const stagingFindings: string[] = [];
+
+    const key = this.stagingBucket.encryptionKey;
+    let encrypts = false;
+    let decrypts = false;
+    let lists = false;
+    for (const area of ["transfers", "bulk"] as const) {
+      const actions = access[area] ?? [];
+      if (actions.length === 0) continue;
+      const objectActions = [...new Set(actions.flatMap((a) => STAGING_ACTIONS[a]))];
+      const objects = this.stagingBucket.arnForObjects(`${STAGING_PREFIXES[area]}*`);
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: objectActions, resources: [objects] }));
+      stagingFindings.push(resourceFinding(this, objects));
+      encrypts ||= actions.includes("write");
+      decrypts ||= actions.includes("read") || actions.includes("write");
+      lists ||= actions.includes("read") || actions.includes("delete");
+    }
+    if (lists) {
+      // The steps read records that may not exist yet (parts.json, open/…, report.json) and expect a 404;
+      // without s3:ListBucket S3 answers 403 for a missing key. Cleanup and summarize list prefixes.
+      // Unconditional on purpose: a HEAD/GET carries no s3:prefix, so a prefix condition would not apply.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [this.stagingBucket.bucketArn] }),
+      );
+    }
+    if (key && (encrypts || decrypts)) grantStagingKey(role, key, encrypts);
+    if (stagingFindings.length > 0) suppressions.push(["AwsSolutions-IAM5", REASON_STAGING, stagingFindings]);
+
+    if (access.registries) {
+      this.registrySecrets.grantRead(role);
+      if (p.ecrRoleArn) {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ["sts:AssumeRole"], resources: [p.ecrRoleArn] }),
+        );
+      }
+    }
+
+    const ecr = access.ecr ?? [];
+    if (ecr.length > 0) {
+      const promotion = p.promotion;
+      const sources = [
+        ...ecrRepositoryArns(this, p.pullRepositories),
+        ...(promotion ? ecrRepositoryArns(this, promotion.repositories) : []),
+        ...(promotion?.sourceAccounts ?? []).flatMap((account) =>
+          ecrRepositoryArns(this, promotion?.repositories ?? [], account),
+        ),
+      ];
+      const destinations = ecrRepositoryArns(this, p.pushRepositories);
+      // One statement per resource set: source reads, destination writes (and reads).
+      const sourceActions = new Set(ecr.flatMap((a) => (a === "pull" || a === "list" ? ECR_ACTIONS[a] : [])));
+      const destinationActions = new Set(
+        ecr.flatMap((a) => (a === "push" || a === "destinationRead" ? ECR_ACTIONS[a] : [])),
+      );
+      const wildcards: string[] = [];
+      const add = (actions: Set<string>, arns: string[]) => {
+        if (actions.size === 0 || arns.length === 0) return false;
+        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...actions], resources: arns }));
+        for (const arn of arns) if (arn.includes("*")) wildcards.push(resourceFinding(this, arn));
+        return true;
+      };
+      const addedSource = add(sourceActions, sources);
+      const addedDestination = add(destinationActions, destinations);
+      if (addedSource || addedDestination) {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }),
+        );
+        resourceStar.push(REASON_ECR_TOKEN);
+      }
+      if (wildcards.length > 0) suppressions.push(["AwsSolutions-IAM5", REASON_ECR_WILDCARD, wildcards]);
+    }
+    suppressions.push(["AwsSolutions-IAM5", resourceStar.join(" "), ["Resource::*"]]);
+    suppress(fn, suppressions);
+  }
+}

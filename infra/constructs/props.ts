@@ -1,0 +1,495 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
+import type * as kms from "aws-cdk-lib/aws-kms";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as sns from "aws-cdk-lib/aws-sns";
+
+/** Credentials of one registry, kept in Secrets Manager as `{"username": "...", "password": "..."}`. */
+export interface RegistryCredentials {
+  /**
+   * ARN of an existing secret. A complete ARN (ending in the 6-character suffix Secrets Manager adds)
+   * is granted exactly; a partial ARN is granted with a `-??????` suffix.
+   * @default a new secret is created; fill it after deploying (`aws secretsmanager put-secret-value`)
+   */
+  readonly secretArn?: string;
+  /**
+   * Customer-managed KMS key that encrypts the existing secret: the readers get `kms:Decrypt` on it.
+   * @default the secret uses the AWS managed key `aws/secretsmanager` (no key grant needed)
+   */
+  readonly encryptionKeyArn?: string;
+}
+
+/** ECR repositories ferry may read from or write to with its own roles (same account). */
+export interface EcrAccess {
+  /**
+   * Repositories ferry pulls from: names in this account and region (a `*` matches any characters, as
+   * in IAM), or full repository ARNs.
+   * @default none (promotion adds its own source repositories)
+   */
+  readonly pullRepositories?: readonly string[];
+  /**
+   * Repositories ferry pushes to (and reads manifests from, to skip up-to-date copies).
+   * @default none
+   */
+  readonly pushRepositories?: readonly string[];
+}
+
+/** Promotion: every image pushed to a matching ECR repository is copied to `destination`. */
+export interface PromotionProps {
+  /**
+   * Registry host and optional repository prefix the pushed image is copied under, e.g.
+   * `123456789012.dkr.ecr.eu-west-1.amazonaws.com/prod` (handlers get it as PROMOTION_DESTINATION).
+   */
+  readonly destination: string;
+  /**
+   * ECR repository names whose pushes are promoted (EventBridge `wildcard` matching when a name contains
+   * `*`). They also scope ferry's pull permission, in this account and in each of `sourceAccounts`.
+   * Required: promoting every repository of an account is a decision to write down (`["*"]`).
+   */
+  readonly repositories: readonly string[];
+  /**
+   * Tags whose pushes are promoted (`*` wildcards allowed).
+   * @default every tag (pushes by digest only, with no tag, are never promoted)
+   */
+  readonly tags?: readonly string[];
+  /**
+   * Accounts whose ECR push events reach this account's default event bus, forwarded by an
+   * `EcrEventForwarder` deployed there; the bus policy allows `events:PutEvents` from each.
+   * @default none: only this account's pushes are promoted
+   */
+  readonly sourceAccounts?: readonly string[];
+}
+
+/** A bulk migration started on a schedule by EventBridge Scheduler. */
+export interface MigrationSchedule {
+  /** Unique name: letters, digits, `-`, `_`; at most 40 characters (the migration's executions start with it). */
+  readonly name: string;
+  /** `rate(1 day)`, `cron(0 3 ? * SUN *)` or `at(2030-01-31T02:00:00)` (EventBridge Scheduler syntax). */
+  readonly schedule: string;
+  /**
+   * IANA time zone for `cron` and `at` expressions.
+   * @default "UTC"
+   */
+  readonly timeZone?: string;
+  /** The migration's configuration, handed to the schedule function as `config` in its event. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * Whether the schedule is enabled.
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
+export interface ImageTransferProps {
+  /**
+   * Sustained throughput, in MiB/s, that one blob step (stage or upload) is assumed to reach. The byte
+   * budget per step, STEP_BYTES, is derived from it so that a step finishes in half its timeout at this
+   * throughput (the other half absorbs token refreshes, retries with backoff and slow starts).
+   * @default 5 — a slow public registry (40 Mbit/s), far below the 200+ MB/s measured between local
+   * registries (platform-notes): STEP_BYTES is then 2,240 MiB, close to the 2 GiB the workflow library
+   * assumes by default (shared/workflow/deps.ts). A faster pair of registries only finishes steps sooner.
+   */
+  readonly stepThroughputMiBps?: number;
+  /**
+   * Timeout of the stage-blob and upload-blob functions.
+   * @default Duration.minutes(15) — Lambda's maximum; the longer a step, the fewer state transitions
+   */
+  readonly blobStepTimeout?: Duration;
+  /**
+   * Memory of the stage-blob and upload-blob functions, in MiB (CPU and network scale with it).
+   * @default 1769 — one full vCPU, enough for streaming with sha256 at ~1.7 GB/s
+   */
+  readonly blobStepMemoryMiB?: number;
+  /**
+   * Blobs up to this size go from source to destination in one step, without staging in S3
+   * (DIRECT_MAX_BYTES). Must not exceed STEP_BYTES.
+   * @default 32 MiB — the workflow library's default (shared/workflow/deps.ts): a direct copy restarts
+   * from zero when it fails, a staged one resumes
+   */
+  readonly directMaxBytes?: number;
+  /**
+   * Days after which staged objects expire. Incomplete multipart uploads are always aborted after 1 day.
+   * @default 1
+   */
+  readonly stagingExpirationDays?: number;
+  /**
+   * Removal policy of the staging bucket. It only holds transient copies that expire, so `DESTROY` is
+   * safe; `RETAIN` (the default) keeps it after `cdk destroy` and its lifecycle rule empties it.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Empty the staging bucket when the stack is deleted (a CDK custom resource; needs `DESTROY`).
+   * @default false
+   */
+  readonly autoDeleteObjects?: boolean;
+  /**
+   * Where the staging bucket's S3 server access logs go. `false` disables them (cdk-nag S1 is then
+   * suppressed with that reason).
+   * @default a dedicated, encrypted, SSL-only log bucket whose objects expire after 90 days
+   */
+  readonly accessLogsBucket?: s3.IBucket | false;
+  /**
+   * Customer-managed KMS key for the staging bucket.
+   * @default SSE-S3 (S3-managed keys)
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Retention of every log group the construct creates (functions, state machines, API access logs).
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Registry credentials, by registry as image references name it (`docker.io` for Docker Hub,
+   * `ghcr.io`, `quay.io`, `registry.example.com:5000`). Each secret is readable only by the functions
+   * that talk to registries. ECR registries need none: ferry uses IAM (see `ecr`, `ecrRoleArn`).
+   * @default none: anonymous access (and IAM for ECR)
+   */
+  readonly registries?: Readonly<Record<string, RegistryCredentials>>;
+  /**
+   * ECR repositories ferry reaches with its own roles.
+   * @default none
+   */
+  readonly ecr?: EcrAccess;
+  /**
+   * A role in another account that the registry-facing functions assume for ECR credentials
+   * (ECR_ROLE_ARN); its trust policy must allow this account. See README "Cross-account".
+   * @default none
+   */
+  readonly ecrRoleArn?: string;
+  /**
+   * Promote images pushed to ECR: an EventBridge rule on `ECR Image Action` PUSH SUCCESS events.
+   * @default no promotion rule
+   */
+  readonly promotion?: PromotionProps;
+  /**
+   * Bulk migrations on a schedule (EventBridge Scheduler → schedule function → bulk state machine).
+   * @default none
+   */
+  readonly migrations?: readonly MigrationSchedule[];
+  /**
+   * Alarms notify this topic (alarm and OK).
+   * @default alarms without actions (visible in the console and the dashboard)
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * Create a CloudWatch dashboard.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Deploy the load-test fan-out functions (bench/load/lambda.ts: worker and aggregate).
+   * @default false
+   */
+  readonly benchWorkers?: boolean;
+  /**
+   * Prefix of the state machine and schedule names (letters, digits, `-`, `_`; at most 48 characters).
+   * Names are fixed so that IAM can name the bulk machine's own executions without a dependency cycle.
+   * @default `<stack name>-<construct id>`
+   */
+  readonly namePrefix?: string;
+  /**
+   * Directory holding ferry's sources: `functions/`, `shared/workflow/`, `bench/load/` and
+   * `package-lock.json`.
+   * @default the repository this construct is part of
+   */
+  readonly sourceRoot?: string;
+}
+
+/** Lambda's limits (platform-notes, AWS section). */
+const LAMBDA_MAX_TIMEOUT_SECONDS = 15 * 60;
+const LAMBDA_MIN_MEMORY = 128;
+const LAMBDA_MAX_MEMORY = 10_240;
+/** A blob step aims to finish in this fraction of its timeout at the stated throughput. */
+export const STEP_TIME_FRACTION = 0.5;
+/** STEP_BYTES is a multiple of 64 MiB: a whole number of S3 parts and registry chunks of 4, 8, 16, 32 or 64 MiB. */
+export const STEP_ALIGNMENT_BYTES = 64 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** Same as DEFAULT_DIRECT_MAX_BYTES in shared/workflow/deps.ts (infra imports no runtime code). */
+const DEFAULT_DIRECT_MAX_BYTES = 32 * MiB;
+
+export interface ResolvedProps {
+  readonly stepThroughputMiBps: number;
+  readonly blobStepTimeout: Duration;
+  readonly blobStepMemoryMiB: number;
+  /** Byte budget of one stage or upload step (STEP_BYTES). */
+  readonly stepBytes: number;
+  readonly directMaxBytes: number;
+  readonly stagingExpirationDays: number;
+  readonly removalPolicy: RemovalPolicy;
+  readonly autoDeleteObjects: boolean;
+  readonly accessLogsBucket: s3.IBucket | false | undefined;
+  readonly encryptionKey: kms.IKey | undefined;
+  readonly logRetention: RetentionDays;
+  readonly registries: Readonly<Record<string, RegistryCredentials>>;
+  readonly pullRepositories: readonly string[];
+  readonly pushRepositories: readonly string[];
+  readonly ecrRoleArn: string | undefined;
+  readonly promotion: PromotionProps | undefined;
+  readonly migrations: readonly MigrationSchedule[];
+  readonly alarmTopic: sns.ITopic | undefined;
+  readonly dashboard: boolean;
+  readonly benchWorkers: boolean;
+  readonly namePrefix: string;
+  readonly sourceRoot: string;
+}
+
+/** The repository root: infra/constructs/ is two levels below it. */
+export const REPOSITORY_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+const fail = (message: string): never => {
+  throw new Error(`ImageTransfer: ${message}`);
+};
+
+const REGISTRY_HOST =
+  /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
+const ECR_REPOSITORY_ARN = /^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository\/[a-z0-9._/*-]+$/;
+/** ECR repository names (lower case, `/`-separated path components), plus `*` wildcards. */
+const ECR_REPOSITORY_PATTERN = /^[a-z0-9*](?:[a-z0-9._/*-]{0,254})$/;
+const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9_.*-]{0,127}$/;
+const ACCOUNT = /^\d{12}$/;
+const NAME_PREFIX = /^[A-Za-z0-9_-]{1,48}$/;
+/** As the schedule function accepts it (shared/workflow/triggers.ts: execution names start with it). */
+const MIGRATION_NAME = /^[A-Za-z0-9_-]{1,40}$/;
+const SCHEDULE_EXPRESSION =
+  /^(?:rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)|cron\([^()]+\)|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\))$/;
+/** EventBridge Scheduler limits a target's input to 8,192 characters (AWS::Scheduler::Schedule Target.Input). */
+const SCHEDULE_INPUT_MAX = 8192;
+
+const positiveFinite = (name: string, value: number): number => {
+  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number, got ${value}`);
+  return value;
+};
+
+const nonEmptyList = (name: string, list: readonly string[] | undefined): readonly string[] => {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) fail(`${name} must be a list of strings`);
+  return list;
+};
+
+/**
+ * Applies defaults and validates every prop once, with messages that name the prop; returns a frozen
+ * object. Token values (unresolved CDK references) are accepted where a concrete value cannot be checked.
+ */
+export function resolveProps(props: ImageTransferProps, defaultNamePrefix: string): ResolvedProps {
+  const stepThroughputMiBps = positiveFinite("stepThroughputMiBps", props.stepThroughputMiBps ?? 5);
+
+  const blobStepTimeout = props.blobStepTimeout ?? Duration.minutes(15);
+  const timeoutSeconds = blobStepTimeout.toSeconds();
+  if (timeoutSeconds < 60 || timeoutSeconds > LAMBDA_MAX_TIMEOUT_SECONDS) {
+    fail(`blobStepTimeout must be between 1 and 15 minutes (Lambda's maximum), got ${timeoutSeconds} s`);
+  }
+
+  const blobStepMemoryMiB = props.blobStepMemoryMiB ?? 1769;
+  if (
+    !Number.isInteger(blobStepMemoryMiB) ||
+    blobStepMemoryMiB < LAMBDA_MIN_MEMORY ||
+    blobStepMemoryMiB > LAMBDA_MAX_MEMORY
+  ) {
+    fail(`blobStepMemoryMiB must be an integer from 128 to 10240, got ${blobStepMemoryMiB}`);
+  }
+
+  const budget = stepThroughputMiBps * MiB * timeoutSeconds * STEP_TIME_FRACTION;
+  const stepBytes = Math.floor(budget / STEP_ALIGNMENT_BYTES) * STEP_ALIGNMENT_BYTES;
+  if (stepBytes < STEP_ALIGNMENT_BYTES) {
+    fail(
+      `stepThroughputMiBps × blobStepTimeout leaves a step budget under 64 MiB ` +
+        `(${stepThroughputMiBps} MiB/s × ${timeoutSeconds} s × ${STEP_TIME_FRACTION}): raise one of them`,
+    );
+  }
+
+  const directMaxBytes = props.directMaxBytes ?? Math.min(DEFAULT_DIRECT_MAX_BYTES, stepBytes);
+  if (!Number.isInteger(directMaxBytes) || directMaxBytes < 0) {
+    fail(`directMaxBytes must be a non-negative integer, got ${directMaxBytes}`);
+  }
+  if (directMaxBytes > stepBytes) {
+    fail(
+      `directMaxBytes (${directMaxBytes}) exceeds the step budget STEP_BYTES (${stepBytes}): ` +
+        "a direct copy must fit in one step",
+    );
+  }
+
+  const stagingExpirationDays = props.stagingExpirationDays ?? 1;
+  if (!Number.isInteger(stagingExpirationDays) || stagingExpirationDays < 1) {
+    fail(`stagingExpirationDays must be a whole number of days >= 1, got ${stagingExpirationDays}`);
+  }
+
+  const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+  const autoDeleteObjects = props.autoDeleteObjects ?? false;
+  if (autoDeleteObjects && removalPolicy !== RemovalPolicy.DESTROY) {
+    fail("autoDeleteObjects needs removalPolicy: RemovalPolicy.DESTROY");
+  }
+
+  const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+  if (!Object.values(RetentionDays).includes(logRetention)) {
+    fail(`logRetention must be one of RetentionDays, got ${String(logRetention)}`);
+  }
+
+  const registries = props.registries ?? {};
+  for (const [host, creds] of Object.entries(registries)) {
+    if (!REGISTRY_HOST.test(host)) {
+      fail(`registries: "${host}" is not a registry host (lower-case host name with an optional :port)`);
+    }
+    if (
+      creds.secretArn !== undefined &&
+      !Token.isUnresolved(creds.secretArn) &&
+      !SECRET_ARN.test(creds.secretArn)
+    ) {
+      fail(`registries["${host}"].secretArn is not a Secrets Manager secret ARN: ${creds.secretArn}`);
+    }
+    if (creds.encryptionKeyArn !== undefined) {
+      if (creds.secretArn === undefined) {
+        fail(`registries["${host}"].encryptionKeyArn is only meaningful with an existing secretArn`);
+      }
+      if (!Token.isUnresolved(creds.encryptionKeyArn) && !KMS_KEY_ARN.test(creds.encryptionKeyArn)) {
+        fail(`registries["${host}"].encryptionKeyArn is not a KMS key ARN: ${creds.encryptionKeyArn}`);
+      }
+    }
+  }
+
+  const checkRepositories = (name: string, list: readonly string[]) => {
+    for (const repo of list) {
+      if (!ECR_REPOSITORY_PATTERN.test(repo) && !ECR_REPOSITORY_ARN.test(repo)) {
+        fail(
+          `${name}: "${repo}" is neither an ECR repository name (a \`*\` wildcard allowed) nor a repository ARN`,
+        );
+      }
+    }
+  };
+  const pullRepositories = nonEmptyList("ecr.pullRepositories", props.ecr?.pullRepositories);
+  const pushRepositories = nonEmptyList("ecr.pushRepositories", props.ecr?.pushRepositories);
+  checkRepositories("ecr.pullRepositories", pullRepositories);
+  checkRepositories("ecr.pushRepositories", pushRepositories);
+
+  const ecrRoleArn = props.ecrRoleArn;
+  if (ecrRoleArn !== undefined && !Token.isUnresolved(ecrRoleArn) && !ROLE_ARN.test(ecrRoleArn)) {
+    fail(`ecrRoleArn is not an IAM role ARN: ${ecrRoleArn}`);
+  }
+
+  const promotion = props.promotion;
+  if (promotion !== undefined) {
+    if (typeof promotion.destination !== "string" || promotion.destination.trim() === "") {
+      fail(
+        "promotion.destination is required: the registry (and repository prefix) to copy pushed images to",
+      );
+    }
+    if (
+      /^[a-z]+:\/\//.test(promotion.destination) ||
+      /[:@]\S*$/.test(promotion.destination.split("/").pop() ?? "")
+    ) {
+      fail(
+        `promotion.destination must be a registry host and optional repository prefix without scheme, tag ` +
+          `or digest (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/prod), got "${promotion.destination}"`,
+      );
+    }
+    const repositories = nonEmptyList("promotion.repositories", promotion.repositories);
+    if (repositories.length === 0) {
+      fail('promotion.repositories must name at least one ECR repository (["*"] promotes every one)');
+    }
+    for (const repo of repositories) {
+      if (!ECR_REPOSITORY_PATTERN.test(repo)) {
+        fail(`promotion.repositories: "${repo}" is not an ECR repository name (a \`*\` wildcard allowed)`);
+      }
+    }
+    for (const tag of nonEmptyList("promotion.tags", promotion.tags)) {
+      if (!TAG_PATTERN.test(tag))
+        fail(`promotion.tags: "${tag}" is not an image tag (a \`*\` wildcard allowed)`);
+    }
+    for (const account of nonEmptyList("promotion.sourceAccounts", promotion.sourceAccounts)) {
+      if (!ACCOUNT.test(account))
+        fail(`promotion.sourceAccounts: "${account}" is not a 12-digit AWS account id`);
+    }
+    const host = promotion.destination.split("/")[0] ?? "";
+    if (
+      /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$/.test(host) &&
+      pushRepositories.length === 0 &&
+      !ecrRoleArn
+    ) {
+      fail(
+        `promotion.destination "${promotion.destination}" is an ECR registry but ferry has no push permission ` +
+          "there: set ecr.pushRepositories (same account) or ecrRoleArn (another account)",
+      );
+    }
+  }
+
+  const migrations = props.migrations ?? [];
+  const seen = new Set<string>();
+  for (const m of migrations) {
+    if (!MIGRATION_NAME.test(m.name ?? "")) {
+      fail(`migrations: name "${m.name}" must be 1-40 letters, digits, "-" or "_"`);
+    }
+    if (seen.has(m.name)) fail(`migrations: the name "${m.name}" is used twice`);
+    seen.add(m.name);
+    if (!SCHEDULE_EXPRESSION.test(m.schedule ?? "")) {
+      fail(
+        `migrations["${m.name}"].schedule "${m.schedule}" is not an EventBridge Scheduler expression: ` +
+          "rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)",
+      );
+    }
+    if (m.config === null || typeof m.config !== "object" || Array.isArray(m.config)) {
+      fail(`migrations["${m.name}"].config must be an object`);
+    }
+    // The schedule function validates the whole bulk request; the two required fields are checked here.
+    for (const field of ["source", "destination"]) {
+      const value = (m.config as Record<string, unknown>)[field];
+      if (typeof value !== "string" || value === "") {
+        fail(
+          `migrations["${m.name}"].config.${field} is required: a registry host with an optional path prefix`,
+        );
+      }
+    }
+    const input = JSON.stringify({ name: m.name, time: "<aws.scheduler.scheduled-time>", config: m.config });
+    if (input.length > SCHEDULE_INPUT_MAX) {
+      fail(
+        `migrations["${m.name}"].config is ${input.length} characters as JSON; EventBridge Scheduler allows ` +
+          `${SCHEDULE_INPUT_MAX}: keep long lists in S3 and pass their key`,
+      );
+    }
+  }
+
+  const namePrefix = props.namePrefix ?? defaultNamePrefix;
+  if (!NAME_PREFIX.test(namePrefix)) {
+    fail(
+      `namePrefix "${namePrefix}" must be 1-48 letters, digits, "-" or "_"` +
+        (props.namePrefix === undefined
+          ? " (it defaults to `<stack name>-<construct id>`: set it explicitly)"
+          : ""),
+    );
+  }
+
+  const sourceRoot = path.resolve(props.sourceRoot ?? REPOSITORY_ROOT);
+  if (!fs.existsSync(path.join(sourceRoot, "package-lock.json"))) {
+    fail(`sourceRoot ${sourceRoot} has no package-lock.json: point it at ferry's repository`);
+  }
+
+  return Object.freeze({
+    stepThroughputMiBps,
+    blobStepTimeout,
+    blobStepMemoryMiB,
+    stepBytes,
+    directMaxBytes,
+    stagingExpirationDays,
+    removalPolicy,
+    autoDeleteObjects,
+    accessLogsBucket: props.accessLogsBucket,
+    encryptionKey: props.encryptionKey,
+    logRetention,
+    registries,
+    pullRepositories,
+    pushRepositories,
+    ecrRoleArn,
+    promotion,
+    migrations,
+    alarmTopic: props.alarmTopic,
+    dashboard: props.dashboard ?? true,
+    benchWorkers: props.benchWorkers ?? false,
+    namePrefix,
+    sourceRoot,
+  });
+}

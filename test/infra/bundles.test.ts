@@ -1,0 +1,85 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { bundle } from "../../bench/cold-start.ts";
+import { FUNCTION_SPECS, UNDICI_LAMBDA_ENTRY } from "../../infra/constructs/ferry-function.ts";
+import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
+
+const require = createRequire(import.meta.url);
+const slim = require(UNDICI_LAMBDA_ENTRY) as typeof import("undici");
+
+/** Every `.ts` file under the bundled trees (the handlers' import graph lives there). */
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(REPOSITORY_ROOT, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...sources(rel));
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")) out.push(rel);
+  }
+  return out;
+}
+
+describe("Lambda bundles", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("the slim undici entry exports every value ferry imports from undici", () => {
+    const named = new Set<string>();
+    for (const file of [...sources("shared"), ...sources("functions"), ...sources("bench/load")]) {
+      const text = fs.readFileSync(path.join(REPOSITORY_ROOT, file), "utf8");
+      for (const m of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+"undici"/g)) {
+        if (m[1]) continue; // import type { ... }: erased
+        for (const spec of (m[2] ?? "").split(",")) {
+          const s = spec.trim();
+          if (!s || s.startsWith("type ")) continue;
+          named.add(s.split(/\s+as\s+/)[0]!.trim());
+        }
+      }
+      expect(text, `${file}: use named imports from undici (checked here)`).not.toMatch(
+        /import\s+\*\s+as\s+\w+\s+from\s+"undici"|from\s+"undici\//,
+      );
+    }
+    expect(named.size).toBeGreaterThan(0);
+    for (const name of named) expect((slim as Record<string, unknown>)[name], name).toBeDefined();
+  });
+
+  it("the slim undici entry makes real requests, through the global and a given dispatcher", async () => {
+    const server = http.createServer((req, res) => res.end(`${req.method} ${req.url}`));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`;
+    const agent = new slim.Agent({ connections: 2 });
+    try {
+      const a = await slim.request(url);
+      expect(await a.body.text()).toBe("GET /v2/");
+      const b = await slim.request(url, { method: "HEAD", dispatcher: agent });
+      expect(b.statusCode).toBe(200);
+      await b.body.dump();
+    } finally {
+      await agent.close();
+      server.close();
+    }
+  });
+
+  it("the largest handler bundles under 1 MB, without fetch/WebSocket, and imports in a fresh process", async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-bundle-"));
+    dirs.push(out);
+    const { file, metafile } = await bundle(FUNCTION_SPECS.resolve.entry, out);
+    expect(fs.statSync(file).size).toBeLessThan(1_000_000);
+    const inputs = Object.keys(metafile.inputs);
+    expect(inputs.some((f) => f.includes("undici/lib/web/websocket/"))).toBe(false);
+    expect(inputs.some((f) => f.endsWith("undici/index.js"))).toBe(false);
+    const script = `const m = await import(${JSON.stringify(`file://${file}`)}); process.stdout.write(typeof m.handler);`;
+    const kind = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1" },
+      encoding: "utf8",
+    });
+    expect(kind).toBe("function");
+  });
+});

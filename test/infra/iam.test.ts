@@ -1,0 +1,303 @@
+import { describe, expect, it } from "vitest";
+import { STAGING_PREFIXES } from "../../infra/constructs/staging-bucket.ts";
+import { RESOURCE_STAR_ACTIONS } from "../../infra/nag.ts";
+import { bulkPrefix, transferPrefix } from "../../shared/workflow/keys.ts";
+import {
+  allowedActions,
+  asList,
+  type CfnTemplate,
+  FULL,
+  logicalId,
+  roleStatements,
+  type Statement,
+  synth,
+} from "./helpers.ts";
+
+const full = synth(FULL);
+const { stack, json } = full;
+const t = stack.transfer;
+const fns = t.functions as Record<string, NonNullable<(typeof t.functions)["api"]>>;
+const roleOf = (name: string) => logicalId(stack, fns[name]!.role);
+const stagingArn = { "Fn::GetAtt": [logicalId(stack, t.stagingBucket), "Arn"] };
+
+/** Statements of a role that grant `action`, with their resources. */
+const grants = (role: string, action: string): Statement[] =>
+  roleStatements(json, role).filter((s) => s.Effect === "Allow" && asList(s.Action).includes(action));
+
+/** Every policy statement in the template: identity policies, inline policies, managed policies. */
+function everyStatement(template: CfnTemplate): Array<Statement & { where: string }> {
+  const out: Array<Statement & { where: string }> = [];
+  for (const [id, r] of Object.entries(template.Resources)) {
+    const docs: Array<{ Statement: Statement[] }> = [];
+    if (r.Type === "AWS::IAM::Policy" || r.Type === "AWS::IAM::ManagedPolicy") {
+      docs.push(r.Properties?.PolicyDocument as { Statement: Statement[] });
+    }
+    if (r.Type === "AWS::IAM::Role") {
+      for (const p of (r.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>) ??
+        []) {
+        docs.push(p.PolicyDocument);
+      }
+    }
+    for (const d of docs) for (const s of d.Statement) out.push({ ...s, where: id });
+  }
+  return out;
+}
+
+const REGISTRY_FUNCTIONS = ["resolve", "stageBlob", "uploadBlob", "putManifests", "cleanup", "enumerate"];
+
+describe("IAM: least privilege per function", () => {
+  it("no action wildcards anywhere, and Resource '*' only for actions without resource-level permissions", () => {
+    const statements = everyStatement(json);
+    expect(statements.length).toBeGreaterThan(40);
+    for (const s of statements) {
+      for (const action of asList(s.Action)) expect(action, `${s.where}`).not.toContain("*");
+      if (asList(s.Resource).includes("*")) {
+        for (const action of asList(s.Action))
+          expect(RESOURCE_STAR_ACTIONS, `${s.where}: ${action}`).toContain(action);
+      }
+    }
+  });
+
+  it("ecr:GetAuthorizationToken ('*') only where a role also has repository-scoped ECR statements", () => {
+    for (const name of Object.keys(fns)) {
+      const actions = allowedActions(json, roleOf(name));
+      const scoped = [...actions].some((a) => a.startsWith("ecr:") && a !== "ecr:GetAuthorizationToken");
+      expect(actions.has("ecr:GetAuthorizationToken"), name).toBe(scoped);
+      if (scoped) {
+        for (const s of roleStatements(json, roleOf(name))) {
+          const ecr = asList(s.Action).filter(
+            (a) => a.startsWith("ecr:") && a !== "ecr:GetAuthorizationToken",
+          );
+          if (ecr.length > 0) {
+            for (const r of asList(s.Resource)) expect(JSON.stringify(r)).toMatch(/:repository\//);
+          }
+        }
+      }
+    }
+    const noEcr = synth();
+    for (const s of everyStatement(noEcr.json))
+      expect(asList(s.Action)).not.toContain("ecr:GetAuthorizationToken");
+  });
+
+  it("function roles trust Lambda only and carry no managed policies", () => {
+    for (const name of Object.keys(fns)) {
+      const role = json.Resources[roleOf(name)]!;
+      expect(role.Properties?.ManagedPolicyArns, name).toBeUndefined();
+      expect(role.Properties?.AssumeRolePolicyDocument).toEqual({
+        Statement: [
+          { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
+        ],
+        Version: "2012-10-17",
+      });
+    }
+  });
+
+  it("staging: each step gets exactly its S3 actions, on its own prefix; triggers get none", () => {
+    const write = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
+    // list: s3:ListBucket, so that reading a missing record answers 404 rather than 403.
+    const EXPECTED_S3: Record<string, { area?: string; actions: string[]; list?: boolean }> = {
+      resolve: { area: "transfers/", actions: write },
+      stageBlob: { area: "transfers/", actions: ["s3:GetObject", ...write, "s3:DeleteObject"], list: true },
+      uploadBlob: { area: "transfers/", actions: ["s3:GetObject", ...write, "s3:DeleteObject"], list: true },
+      putManifests: { area: "transfers/", actions: ["s3:GetObject", ...write], list: true },
+      cleanup: { area: "transfers/", actions: ["s3:GetObject", ...write, "s3:DeleteObject"], list: true },
+      enumerate: { area: "bulk/", actions: write },
+      summarize: { area: "bulk/", actions: ["s3:GetObject", ...write], list: true },
+      api: { area: "transfers/", actions: ["s3:GetObject"], list: true },
+      event: { actions: [] },
+      schedule: { actions: [] },
+      benchWorker: { actions: [] },
+      benchAggregate: { actions: [] },
+    };
+    expect(Object.keys(EXPECTED_S3).sort()).toEqual(Object.keys(fns).sort());
+    for (const [name, expected] of Object.entries(EXPECTED_S3)) {
+      const statements = roleStatements(json, roleOf(name)).filter((s) =>
+        asList(s.Action).some((a) => a.startsWith("s3:")),
+      );
+      const objectStatements = statements.filter((s) => !asList(s.Action).includes("s3:ListBucket"));
+      const objectActions = objectStatements.flatMap((s) => asList(s.Action));
+      expect(new Set(objectActions), name).toEqual(new Set(expected.actions));
+      for (const s of objectStatements) {
+        expect(s.Resource, name).toEqual({ "Fn::Join": ["", [stagingArn, `/${expected.area}*`]] });
+      }
+      const lists = statements.filter((s) => asList(s.Action).includes("s3:ListBucket"));
+      expect(lists.length, name).toBe(expected.list ? 1 : 0);
+      for (const s of lists)
+        expect(s, name).toEqual({ Action: "s3:ListBucket", Effect: "Allow", Resource: stagingArn });
+    }
+  });
+
+  it("the staging prefixes are the ones the workflow writes (shared/workflow/keys.ts)", () => {
+    expect(transferPrefix("exec-1").startsWith(STAGING_PREFIXES.transfers)).toBe(true);
+    expect(bulkPrefix("exec-1").startsWith(STAGING_PREFIXES.bulk)).toBe(true);
+  });
+
+  it("registry secrets (and their keys) are readable only by the functions that talk to registries", () => {
+    for (const name of Object.keys(fns)) {
+      const actions = allowedActions(json, roleOf(name));
+      const talks = REGISTRY_FUNCTIONS.includes(name);
+      expect(actions.has("secretsmanager:GetSecretValue"), name).toBe(talks);
+      expect(actions.has("sts:AssumeRole"), name).toBe(talks);
+      expect(actions.has("kms:Decrypt"), name).toBe(talks);
+    }
+    const secretResources = grants(roleOf("resolve"), "secretsmanager:GetSecretValue").flatMap((s) =>
+      asList(s.Resource),
+    );
+    expect(secretResources).toEqual([
+      { Ref: logicalId(stack, t.registrySecrets.secrets.get("ghcr.io")!) },
+      "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/dockerhub-AbCdEf",
+      "arn:aws:secretsmanager:us-east-1:123456789012:secret:ferry/quay-??????", // a partial ARN
+    ]);
+    expect(grants(roleOf("resolve"), "sts:AssumeRole")[0]?.Resource).toBe(
+      "arn:aws:iam::210987654321:role/ferry-ecr",
+    );
+    expect(grants(roleOf("resolve"), "kms:Decrypt")).toEqual([
+      {
+        Action: "kms:Decrypt",
+        Effect: "Allow",
+        Resource: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        Condition: {
+          StringEquals: {
+            "kms:ViaService": {
+              "Fn::Join": ["", ["secretsmanager.", { Ref: "AWS::Region" }, ".amazonaws.com"]],
+            },
+          },
+        },
+      },
+    ]);
+  });
+
+  it("ECR statements name the configured repositories: sources for reads, destinations for writes", () => {
+    const repo = (account: string | undefined, name: string) => ({
+      "Fn::Join": [
+        "",
+        account
+          ? [
+              "arn:",
+              { Ref: "AWS::Partition" },
+              ":ecr:",
+              { Ref: "AWS::Region" },
+              `:${account}:repository/${name}`,
+            ]
+          : [
+              "arn:",
+              { Ref: "AWS::Partition" },
+              ":ecr:",
+              { Ref: "AWS::Region" },
+              ":",
+              { Ref: "AWS::AccountId" },
+              `:repository/${name}`,
+            ],
+      ],
+    });
+    const sources = [
+      repo(undefined, "mirror/base"),
+      repo(undefined, "app"),
+      repo(undefined, "team-*"),
+      repo("111111111111", "app"),
+      repo("111111111111", "team-*"),
+    ];
+    const destinations = [repo(undefined, "prod/*")];
+    const readers = Object.keys(fns).filter(
+      (n) => grants(roleOf(n), "ecr:GetDownloadUrlForLayer").length > 0,
+    );
+    expect(readers.sort()).toEqual(["enumerate", "resolve", "stageBlob", "uploadBlob"]);
+    for (const name of readers) {
+      expect(
+        grants(roleOf(name), "ecr:GetDownloadUrlForLayer").map((s) => s.Resource),
+        name,
+      ).toEqual([sources]);
+    }
+    const pushers = Object.keys(fns).filter((n) => grants(roleOf(n), "ecr:PutImage").length > 0);
+    expect(pushers.sort()).toEqual(["cleanup", "putManifests", "uploadBlob"]);
+    for (const name of pushers) {
+      expect(
+        grants(roleOf(name), "ecr:PutImage").map((s) => s.Resource),
+        name,
+      ).toEqual([destinations[0]]);
+    }
+    // Resolve and enumerate HEAD the destination (manifests, layers) without write access.
+    for (const name of ["resolve", "enumerate"]) {
+      const head = grants(roleOf(name), "ecr:BatchGetImage").filter((s) =>
+        JSON.stringify(s.Resource).includes("prod/*"),
+      );
+      expect(
+        head.map((s) => asList(s.Action).sort()),
+        name,
+      ).toEqual([["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage"]]);
+    }
+    // Listing is for bulk enumeration only; summarize, triggers and bench never reach ECR.
+    expect(Object.keys(fns).filter((n) => allowedActions(json, roleOf(n)).has("ecr:ListImages"))).toEqual([
+      "enumerate",
+    ]);
+    for (const name of ["summarize", "api", "event", "schedule", "benchWorker", "benchAggregate"]) {
+      expect(
+        [...allowedActions(json, roleOf(name))].filter((a) => a.startsWith("ecr:")),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  it("only the API describes copies; the API and promotion start them; only the schedule starts migrations", () => {
+    const copyRef = { Ref: logicalId(stack, t.copyImage) };
+    const bulkRef = { Ref: logicalId(stack, t.bulkMigrate) };
+    const startersOf = (ref: unknown) =>
+      Object.keys(fns)
+        .filter((name) =>
+          grants(roleOf(name), "states:StartExecution").some((s) =>
+            asList(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(ref)),
+          ),
+        )
+        .sort();
+    expect(startersOf(copyRef)).toEqual(["api", "event"]);
+    expect(startersOf(bulkRef)).toEqual(["schedule"]);
+    const describers = Object.keys(fns).filter(
+      (name) => grants(roleOf(name), "states:DescribeExecution").length > 0,
+    );
+    expect(describers).toEqual(["api"]);
+    expect(JSON.stringify(grants(roleOf("api"), "states:DescribeExecution")[0]?.Resource)).toContain(
+      ":execution:Ferry-Transfer-copy-image:*",
+    );
+    for (const name of Object.keys(fns)) {
+      const states = [...allowedActions(json, roleOf(name))].filter((a) => a.startsWith("states:"));
+      if (!["api", "event", "schedule"].includes(name)) expect(states, name).toEqual([]);
+    }
+  });
+
+  it("the bench functions get no AWS permission; the fan-out state machine invokes them", () => {
+    for (const name of ["benchWorker", "benchAggregate"]) {
+      expect([...allowedActions(json, roleOf(name))].sort(), name).toEqual([
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+      ]);
+    }
+    const fanoutRole = logicalId(stack, t.benchFanout!.role);
+    expect(grants(fanoutRole, "lambda:InvokeFunction").map((s) => s.Resource)).toEqual([
+      [
+        { "Fn::GetAtt": [logicalId(stack, fns.benchWorker!.function), "Arn"] },
+        { "Fn::GetAtt": [logicalId(stack, fns.benchAggregate!.function), "Arn"] },
+      ],
+    ]);
+  });
+
+  it("EventBridge Scheduler's role may invoke the schedule function only, from this account's schedules", () => {
+    const role = logicalId(stack, t.schedules.role!);
+    expect(roleStatements(json, role)).toEqual([
+      {
+        Action: "lambda:InvokeFunction",
+        Effect: "Allow",
+        Resource: { "Fn::GetAtt": [logicalId(stack, fns.schedule!.function), "Arn"] },
+      },
+    ]);
+    expect(json.Resources[role]?.Properties?.AssumeRolePolicyDocument).toMatchObject({
+      Statement: [
+        {
+          Principal: { Service: "scheduler.amazonaws.com" },
+          Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+        },
+      ],
+    });
+  });
+});

@@ -1,0 +1,190 @@
+import { App, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { describe, expect, it } from "vitest";
+import { readFerryConfig, toTransferProps } from "../../infra/config.ts";
+import type { ImageTransferProps } from "../../infra/constructs/props.ts";
+import { FerryStack } from "../../infra/stack.ts";
+import { CDK_CONTEXT, synth, testApp } from "./helpers.ts";
+
+const ecrDestination = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prod";
+const migration = {
+  name: "m",
+  schedule: "rate(1 day)",
+  config: { source: "ghcr.io/a", destination: "quay.io/a" },
+};
+
+/** [props, the message expected]: every rejected combination, with a message naming the prop. */
+const CASES: ReadonlyArray<readonly [string, ImageTransferProps, RegExp]> = [
+  ["throughput", { stepThroughputMiBps: 0 }, /stepThroughputMiBps must be a positive number/],
+  ["throughput NaN", { stepThroughputMiBps: Number.NaN }, /stepThroughputMiBps must be a positive number/],
+  ["timeout", { blobStepTimeout: Duration.minutes(16) }, /blobStepTimeout must be between 1 and 15 minutes/],
+  ["memory", { blobStepMemoryMiB: 64 }, /blobStepMemoryMiB must be an integer from 128 to 10240/],
+  [
+    "step budget",
+    { stepThroughputMiBps: 0.1, blobStepTimeout: Duration.minutes(1) },
+    /leaves a step budget under 64 MiB/,
+  ],
+  [
+    "direct > step",
+    { directMaxBytes: 4 * 1024 ** 3 },
+    /directMaxBytes .* exceeds the step budget STEP_BYTES/,
+  ],
+  ["expiration", { stagingExpirationDays: 0 }, /stagingExpirationDays must be a whole number of days >= 1/],
+  [
+    "auto delete",
+    { autoDeleteObjects: true },
+    /autoDeleteObjects needs removalPolicy: RemovalPolicy.DESTROY/,
+  ],
+  ["log retention", { logRetention: 42 as never }, /logRetention must be one of RetentionDays/],
+  [
+    "registry host",
+    { registries: { "https://ghcr.io": {} } },
+    /registries: "https:\/\/ghcr.io" is not a registry host/,
+  ],
+  [
+    "secret arn",
+    { registries: { "ghcr.io": { secretArn: "arn:aws:s3:::bucket" } } },
+    /registries\["ghcr.io"\].secretArn is not a Secrets Manager secret ARN/,
+  ],
+  [
+    "key without secret",
+    { registries: { "ghcr.io": { encryptionKeyArn: "arn:aws:kms:us-east-1:123456789012:key/abc" } } },
+    /encryptionKeyArn is only meaningful with an existing secretArn/,
+  ],
+  [
+    "ecr repo",
+    { ecr: { pullRepositories: ["Bad Name"] } },
+    /ecr.pullRepositories: "Bad Name" is neither an ECR repository name/,
+  ],
+  ["role arn", { ecrRoleArn: "arn:aws:iam::123:user/x" }, /ecrRoleArn is not an IAM role ARN/],
+  [
+    "promotion destination",
+    { promotion: { destination: "", repositories: ["app"] } },
+    /promotion.destination is required/,
+  ],
+  [
+    "promotion destination with a tag",
+    { promotion: { destination: "ghcr.io/acme/app:v1", repositories: ["app"] } },
+    /promotion.destination must be a registry host and optional repository prefix/,
+  ],
+  [
+    "promotion without repositories",
+    { promotion: { destination: "ghcr.io/acme", repositories: [] } },
+    /promotion.repositories must name at least one ECR repository/,
+  ],
+  [
+    "promotion tag",
+    { promotion: { destination: "ghcr.io/acme", repositories: ["app"], tags: ["no spaces"] } },
+    /promotion.tags: "no spaces" is not an image tag/,
+  ],
+  [
+    "promotion account",
+    { promotion: { destination: "ghcr.io/acme", repositories: ["app"], sourceAccounts: ["12345"] } },
+    /promotion.sourceAccounts: "12345" is not a 12-digit AWS account id/,
+  ],
+  [
+    "promotion into ECR without push permission",
+    { promotion: { destination: ecrDestination, repositories: ["app"] } },
+    /is an ECR registry but ferry has no push permission there: set ecr.pushRepositories .* or ecrRoleArn/,
+  ],
+  [
+    "migration name",
+    { migrations: [{ ...migration, name: "has space" }] },
+    /migrations: name "has space" must be/,
+  ],
+  ["migration duplicate", { migrations: [migration, migration] }, /migrations: the name "m" is used twice/],
+  [
+    "migration schedule",
+    { migrations: [{ ...migration, schedule: "every day" }] },
+    /migrations\["m"\].schedule "every day" is not an EventBridge Scheduler expression/,
+  ],
+  [
+    "migration config",
+    { migrations: [{ ...migration, config: { source: "ghcr.io/a" } }] },
+    /migrations\["m"\].config.destination is required/,
+  ],
+  [
+    "migration too big",
+    {
+      migrations: [{ ...migration, config: { ...migration.config, repositories: Array(2000).fill("repo") } }],
+    },
+    /EventBridge Scheduler allows 8192: keep long lists in S3/,
+  ],
+  ["name prefix", { namePrefix: "has space" }, /namePrefix "has space" must be 1-48 letters/],
+  ["source root", { sourceRoot: "/nonexistent" }, /sourceRoot \/nonexistent has no package-lock.json/],
+];
+
+describe("synth-time validation of ImageTransfer props", () => {
+  for (const [name, props, message] of CASES) {
+    it(`rejects: ${name}`, () => {
+      expect(() => synth(props)).toThrow(message);
+    });
+  }
+
+  it("every message starts with the construct's name", () => {
+    expect(() => synth({ stepThroughputMiBps: -1 })).toThrow(/^ImageTransfer: /);
+  });
+
+  it("accepts the edges: 1-minute steps, DESTROY with autoDeleteObjects, promotion into ECR through a role", () => {
+    expect(() =>
+      synth({
+        blobStepTimeout: Duration.minutes(1),
+        stepThroughputMiBps: 10,
+        removalPolicy: RemovalPolicy.DESTROY,
+        autoDeleteObjects: true,
+        ecrRoleArn: "arn:aws:iam::210987654321:role/ferry",
+        promotion: { destination: ecrDestination, repositories: ["*"] },
+        migrations: [{ ...migration, name: "a_b-c", schedule: "at(2030-01-31T02:00:00)", enabled: false }],
+      }),
+    ).not.toThrow();
+  });
+
+  it("a default name prefix that would be invalid asks for an explicit one", () => {
+    const app = testApp();
+    expect(() => new FerryStack(app, "A-very-long-stack-name-for-ferry-in-production")).toThrow(
+      /defaults to `<stack name>-<construct id>`: set it explicitly/,
+    );
+  });
+});
+
+describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
+  it("map onto the props, converting durations, removal policy and imported resources", () => {
+    const app = new App({
+      context: {
+        ...CDK_CONTEXT,
+        "aws:cdk:bundling-stacks": [],
+        ferry: JSON.stringify({
+          blobStepTimeoutMinutes: 10,
+          removalPolicy: "destroy",
+          logRetentionDays: 14,
+          alarmTopicArn: "arn:aws:sns:us-east-1:123456789012:ops",
+          accessLogsBucketName: false,
+          migrations: [migration],
+        }),
+      },
+    });
+    const config = readFerryConfig(app);
+    const stack = new FerryStack(app, "Probe", { config: {} });
+    const props = toTransferProps(stack, config);
+    expect(props.blobStepTimeout?.toMinutes()).toBe(10);
+    expect(props.removalPolicy).toBe(RemovalPolicy.DESTROY);
+    expect(props.logRetention).toBe(14);
+    expect(props.accessLogsBucket).toBe(false);
+    expect(props.alarmTopic?.topicArn).toBe("arn:aws:sns:us-east-1:123456789012:ops");
+    expect(props.migrations).toEqual([migration]);
+  });
+
+  it("unknown settings and bad values are errors", () => {
+    const app = new App({ context: { ferry: { stepThroughput: 5 } } });
+    expect(() => readFerryConfig(app)).toThrow(/unknown ferry setting\(s\): stepThroughput/);
+    const bad = new App({ context: { ferry: "{not json" } });
+    expect(() => readFerryConfig(bad)).toThrow(/context `ferry` is not valid JSON/);
+    const both = new App({ context: { ferry: {}, ferryConfig: "x.json" } });
+    expect(() => readFerryConfig(both)).toThrow(/either as context `ferry` or as a file `ferryConfig`/);
+    expect(() => toTransferProps(new App(), { removalPolicy: "keep" as never })).toThrow(
+      /removalPolicy must be "retain" or "destroy"/,
+    );
+    expect(() => new FerryStack(testApp(), "Both", { transfer: {}, config: {} })).toThrow(
+      /either transfer .* or config/,
+    );
+  });
+});
