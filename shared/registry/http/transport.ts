@@ -186,7 +186,9 @@ export class Transport {
             throw await this.toError(req, method, url, res, status, started, attempt);
           }
           this.observe(req, method, url, status, started, attempt);
-          this.tokens.delete(this.tokenKey(req.registry, scopes));
+          // Drop the cached token only if it is the one this request was refused with: requests that
+          // met the first 401 together then share one new token instead of fetching one each.
+          if (headers.authorization) await this.forgetToken(req.registry, scopes, headers.authorization);
           authReplays++;
           continue;
         }
@@ -206,7 +208,9 @@ export class Transport {
         continue;
       }
 
-      if (status === 401 && !replayable) this.tokens.delete(this.tokenKey(req.registry, scopes));
+      if (status === 401 && !replayable && headers.authorization) {
+        await this.forgetToken(req.registry, scopes, headers.authorization);
+      }
       if (!req.expect.includes(status)) {
         if (replayable && isTemporaryStatus(status) && attempt < o.retries) {
           const wait = retryAfterMs(res.headers["retry-after"], o.retryMaxMs) ?? this.backoff(attempt + 1);
@@ -284,6 +288,17 @@ export class Transport {
       this.credentials.set(registry, p);
     }
     return p;
+  }
+
+  /** Forgets the cached token for (registry, scopes) when it is the one in `refused`. */
+  private async forgetToken(registry: string, scopes: readonly string[], refused: string): Promise<void> {
+    const key = this.tokenKey(registry, scopes);
+    const entry = this.tokens.get(key);
+    if (!entry) return;
+    const t = await entry.catch(() => undefined);
+    if (!t || `Bearer ${t.value}` === refused) {
+      if (this.tokens.get(key) === entry) this.tokens.delete(key);
+    }
   }
 
   private tokenKey(registry: string, scopes: readonly string[]): string {

@@ -141,3 +141,27 @@ describe("token lifetime", () => {
     }
   });
 });
+
+describe("token single-flight", () => {
+  it("requests that meet the first 401 together share one token", async () => {
+    const { startDistribution } = await import("../../helpers/distribution.ts");
+    const reg = await startDistribution({ auth: "token" });
+    const c = clientFor({
+      host: reg.host,
+      url: reg.url,
+      auth: "token",
+      username: reg.username!,
+      password: reg.password!,
+      storageDir: reg.storageDir,
+    });
+    try {
+      const repo = { registry: reg.host, repository: "single/flight" };
+      reg.token!.reset();
+      await Promise.all([...Array(6).keys()].map(() => c.headBlob(repo, `sha256:${"0".repeat(64)}`)));
+      expect(reg.token!.requests.filter((r) => r.status === 200)).toHaveLength(1);
+    } finally {
+      await c.close();
+      await reg.stop();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { parseBenchConfig } from "../../../bench/load/config.ts";
+import definition from "../../../bench/load/fanout.asl.json" with { type: "json" };
+import { fanoutDefinition, runFanout } from "../../../bench/load/fanout.ts";
+import { renderHtml } from "../../../bench/load/html.ts";
+import { aggregateHandler } from "../../../bench/load/lambda.ts";
+import { Metrics } from "../../../bench/load/metrics.ts";
+import { buildReport, formatReport } from "../../../bench/load/report.ts";
+import { mergeWorkerResults, type WorkerInput, type WorkerResult } from "../../../bench/load/runner.ts";
+import { syntheticImage, syntheticStream } from "../../../bench/load/synth.ts";
+
+async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(Buffer.from(c as Buffer));
+  return Buffer.concat(parts);
+}
+
+describe("synthetic content", () => {
+  it("is deterministic and seekable from any offset, for any compressibility", async () => {
+    for (const c of [0, 0.3, 0.5, 1]) {
+      const size = 200_000 + 13;
+      const all = await bytesOf(syntheticStream("seed", size, c));
+      expect(all.length).toBe(size);
+      for (const offset of [0, 1, 15, 16, 17, 65_535, 65_536, 100_000, size - 1])
+        expect((await bytesOf(syntheticStream("seed", size, c, offset))).equals(all.subarray(offset))).toBe(
+          true,
+        );
+    }
+  });
+
+  it("compresses as configured", async () => {
+    const size = 1024 * 1024;
+    const random = gzipSync(await bytesOf(syntheticStream("x", size, 0))).length;
+    const half = gzipSync(await bytesOf(syntheticStream("x", size, 0.5))).length;
+    expect(random).toBeGreaterThan(size * 0.99);
+    expect(half / size).toBeGreaterThan(0.45);
+    expect(half / size).toBeLessThan(0.55);
+  });
+
+  it("reuses pool layers across iterations and makes the others fresh", async () => {
+    const shape = {
+      layers: 4,
+      layerSizeMin: 1000,
+      layerSizeMax: 5000,
+      compressibility: 0,
+      reuse: 0.5,
+      repos: 1,
+      concurrency: 2,
+    };
+    const pool = new Map();
+    const a = await syntheticImage(shape, "run1", "i0", pool);
+    const b = await syntheticImage(shape, "run1", "i1", pool);
+    const da = a.layers.map((l) => l.desc.digest);
+    const db = b.layers.map((l) => l.desc.digest);
+    expect(da.slice(0, 2)).toEqual(db.slice(0, 2));
+    expect(da.slice(2).some((d) => db.includes(d))).toBe(false);
+    expect(a.layers.map((l) => l.pooled)).toEqual([true, true, false, false]);
+    for (const l of a.layers) expect(l.desc.size).toBeGreaterThanOrEqual(1000);
+    expect(a.manifest.digest).not.toBe(b.manifest.digest);
+  });
+});
+
+/** A worker result with known values, as a real worker would serialise it. */
+function fakeWorker(input: WorkerInput): WorkerResult {
+  const m = new Metrics();
+  for (let i = 1; i <= 10; i++) {
+    m.observe({
+      op: "manifest.get",
+      method: "GET",
+      url: "u",
+      status: 200,
+      ms: i * (input.worker + 1),
+      attempt: 0,
+    });
+    m.iteration("manifest", i * (input.worker + 1) + 0.5);
+  }
+  m.count("blobsVerified", input.worker);
+  return JSON.parse(JSON.stringify({ ...m.result(), created: [] }));
+}
+
+describe("Step Functions fan-out", () => {
+  it("has exactly the two task placeholders, and substitutes them", () => {
+    const text = JSON.stringify(definition);
+    expect([...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]).sort()).toEqual([
+      "BenchAggregateFunctionArn",
+      "BenchWorkerFunctionArn",
+    ]);
+    const def = JSON.stringify(
+      fanoutDefinition({ BenchWorkerFunctionArn: "arn:w", BenchAggregateFunctionArn: "arn:a" }),
+    );
+    expect(def).toContain('"Resource":"arn:w"');
+    expect(def).toContain('"Resource":"arn:a"');
+    expect(() => fanoutDefinition({ BenchWorkerFunctionArn: "arn:w" })).toThrow(/BenchAggregateFunctionArn/);
+  });
+
+  it("is valid Amazon States Language", () => {
+    const validate = createRequire(import.meta.url)("asl-validator") as (
+      d: unknown,
+      o?: object,
+    ) => { isValid: boolean; errorsText: () => string };
+    const r = validate(fanoutDefinition());
+    expect(r.errorsText()).toBe("");
+    expect(r.isValid).toBe(true);
+  });
+
+  it("runs N workers through the Map and merges them exactly in the Aggregate state", async () => {
+    const config = parseBenchConfig("localhost:5000", { scenario: "manifest", vus: "3", workers: "3" });
+    const inputs: WorkerInput[] = [0, 1, 2].map((worker) => ({ config, worker, workers: 3, targets: [] }));
+    const results = inputs.map(fakeWorker);
+    const seen: number[] = [];
+    const out = await runFanout(
+      inputs,
+      async (i) => {
+        seen.push(i.worker);
+        return results[i.worker]!;
+      },
+      aggregateHandler,
+    );
+    expect(seen.sort()).toEqual([0, 1, 2]);
+    const direct = mergeWorkerResults(results);
+    expect(out).toEqual(direct);
+    expect(out.workers).toBe(3);
+    expect(out.requests["manifest.get"]!.count).toBe(30);
+    expect(out.counters.blobsVerified).toBe(3);
+  });
+});
+
+describe("reports", () => {
+  it("renders one self-contained HTML file with uPlot inlined and the data embedded", () => {
+    const config = parseBenchConfig("localhost:5000", { scenario: "manifest" });
+    const result = mergeWorkerResults([fakeWorker({ config, worker: 0, workers: 1, targets: [] })]);
+    const report = buildReport(config, result, { images: ["localhost:5000/app:</script><b>x"] });
+    const html = renderHtml(report);
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).not.toMatch(/<script[^>]+src=/i);
+    expect(html).not.toMatch(/<link[^>]+href=/i);
+    expect(html).not.toMatch(/@import|url\(\s*["']?https?:/i);
+    expect(html).toContain("uPlot");
+    expect(html).not.toContain("</script><b>x");
+    const data = /<script id="data" type="application\/json">(.*?)<\/script>/s.exec(html)?.[1];
+    const parsed = JSON.parse(data!) as { requests: Record<string, { count: number[] }> };
+    expect(parsed.requests["manifest.get"]!.count.reduce((a, b) => a + b, 0)).toBe(10);
+    const text = formatReport(report);
+    expect(text).toContain("manifest.get");
+    expect(text).toContain("errors: none");
+  });
+});
