@@ -2,10 +2,6 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
-import { renderHtml } from "../../bench/load/html.ts";
-import { createLiveView } from "../../bench/load/live.ts";
-import { formatReport } from "../../bench/load/report.ts";
-import { runBench } from "../../bench/load/run.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import type { RequestEvent } from "../../shared/registry/options.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
@@ -91,6 +87,13 @@ export function registerBench(program: Command): void {
     .option("-q, --quiet", "no live view");
   addConnectionFlags(cmd, "single").action(async (target: string | undefined, flags: CliFlags) => {
     const config = parseBenchConfig(target, flags);
+    // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
+    const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }] = await Promise.all([
+      import("../../bench/load/html.ts"),
+      import("../../bench/load/live.ts"),
+      import("../../bench/load/report.ts"),
+      import("../../bench/load/run.ts"),
+    ]);
     // Connection options (credentials, TLS, CA) come from the same flags as every ferry command.
     const template = makeClient(
       { ...flags, debug: false, chunkSize: undefined },
@@ -106,7 +109,7 @@ export function registerBench(program: Command): void {
     const stderr = (line: string) => {
       if (!flags.quiet && !flags.json) process.stderr.write(`ferry bench: ${line}\n`);
     };
-    let report: Awaited<ReturnType<typeof runBench>>;
+    let report: Awaited<ReturnType<typeof import("../../bench/load/run.ts").runBench>>;
     try {
       report = await runBench(config, {
         clientOptions: {

@@ -184,6 +184,16 @@ export class TransferEngine {
         seconds: (performance.now() - t0) / 1000,
       };
     };
+    if (sink.putBlobEager && desc.size >= 0 && desc.size < SMALL_BLOB) {
+      // small blob: presence check, session and source request overlap (round trips dominate)
+      this.onProgress({ type: "blob-start", digest: desc.digest, size: desc.size });
+      const r = await sink.putBlobEager(
+        desc,
+        (offset) => source.openBlob(desc, offset),
+        (bytes) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
+      );
+      return done(r.action === "uploaded" ? "copied" : r.action, r.bytesSent);
+    }
     if (await sink.hasBlob(desc)) return done("skipped", 0);
     this.onProgress({ type: "blob-start", digest: desc.digest, size: desc.size });
     const result = await sink.putBlob(

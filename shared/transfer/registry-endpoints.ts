@@ -74,6 +74,18 @@ export class RegistrySink implements ImageSink {
     });
   }
 
+  putBlobEager(
+    desc: Descriptor,
+    open: (offset: number) => Promise<Readable>,
+    progress?: (n: number) => void,
+  ): Promise<BlobPutResult> {
+    return pushBlob(this.client, this.repo, desc, open, {
+      eager: true,
+      mountFrom: this.mountFrom,
+      ...(progress ? { progress } : {}),
+    });
+  }
+
   putBlobStream(mediaType: string, stream: Readable, progress?: (n: number) => void): Promise<Descriptor> {
     return pushBlobStream(this.client, this.repo, mediaType, stream, progress);
   }

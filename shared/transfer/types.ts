@@ -41,6 +41,15 @@ export interface ImageSink {
     progress?: (bytes: number) => void,
   ): Promise<BlobPutResult>;
   /**
+   * Optional: checks presence and stores in one go, overlapping the round trips (small blobs, where
+   * latency dominates). Returns "skipped" when the blob was already there.
+   */
+  putBlobEager?(
+    desc: Descriptor,
+    open: (offset: number) => Promise<Readable>,
+    progress?: (bytes: number) => void,
+  ): Promise<BlobPutResult>;
+  /**
    * Stores a blob whose digest is only known at the end (a layer compressed on the fly).
    * Optional: sinks without it cannot take `--compress`.
    */

@@ -151,3 +151,52 @@ describe("token scopes are the least needed", () => {
     expect(forDest.every((s) => /:pull,push$/.test(s))).toBe(true);
   });
 });
+
+describe("secrets never appear in workflow state payloads", () => {
+  it("every state input and output, and a failed execution's cause, are free of credentials", async () => {
+    const { StaticCredentials } = await import("../../../shared/registry/auth/credentials.ts");
+    const { RegistryClient } = await import("../../../shared/registry/client.ts");
+    const { FsStagingStore } = await import("../../../shared/staging/fs.ts");
+    const { runCopyWorkflow } = await import("../../../shared/workflow/local-runner.ts");
+    const anon = clientFor(regs.anon);
+    const { images, index } = await sampleMultiPlatform("wf-secret");
+    const from = uniqueRepo("wf-secret-src");
+    await writeSample(
+      new RegistrySink(anon, { registry: regs.anon.host, repository: from }),
+      images,
+      index,
+      "v1",
+    );
+    await anon.close();
+    for (const [password, expectStatus] of [
+      [SECRET, "FAILED"],
+      [regs.basic.password!, "SUCCEEDED"],
+    ] as const) {
+      const client = new RegistryClient({
+        credentials: new StaticCredentials({ [regs.basic.host]: { username: "ferry", password } }),
+        retries: 0,
+      });
+      const events: string[] = [];
+      const staging = join(dir, `staging-${expectStatus}`);
+      try {
+        const r = await runCopyWorkflow(
+          {
+            source: `${regs.anon.host}/${from}:v1`,
+            destination: `${regs.basic.host}/${uniqueRepo("wf-secret-dst")}:v1`,
+          },
+          {
+            deps: { staging: new FsStagingStore(staging), client },
+            retryIntervalMs: 1,
+            onEvent: (e) => events.push(JSON.stringify(e)),
+          },
+        );
+        expect(r.status).toBe(expectStatus);
+        const all = `${events.join("\n")}\n${JSON.stringify(r)}`;
+        for (const s of forms("ferry", password)) expect(all).not.toContain(s);
+        if (expectStatus === "FAILED") expect(r.cause ?? "").toMatch(/401|UNAUTHORIZED/);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+});
