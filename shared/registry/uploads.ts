@@ -24,6 +24,7 @@ import {
   SizeMismatchError,
   TransportError,
 } from "./errors.ts";
+import { ExactReader } from "./exact-reader.ts";
 import { drain, isNetworkError } from "./http/transport.ts";
 import type { Descriptor } from "./manifest.ts";
 import { formatRepository, type Repository } from "./reference.ts";
@@ -388,7 +389,7 @@ async function uploadChunked(
   const size = desc.size;
   const step = Math.max(chunkSize, session.minChunk);
   let hash = hasherFor(desc.digest);
-  let reader = new ChunkReader(await open(0));
+  let reader = new ExactReader(await open(0));
   let resumes = 0;
   try {
     if (size < 0) {
@@ -405,7 +406,15 @@ async function uploadChunked(
       const length = Math.min(step, size - start);
       const checkpoint = hash.copy();
       try {
-        await patchChunk(client, session, reader.take(length, hash, progress), length);
+        await patchChunk(
+          client,
+          session,
+          reader.take(length, (b) => {
+            hash.update(b);
+            progress(b.length);
+          }),
+          length,
+        );
         if (reader.lastTaken !== length)
           throw new SizeMismatchError(`blob ${desc.digest} source`, size, start + reader.lastTaken);
       } catch (err) {
@@ -417,8 +426,10 @@ async function uploadChunked(
         const reported = await uploadStatus(client, session);
         if (reported < start || reported > start + length) throw err; // lost or impossible state: restart whole upload
         hash = checkpoint;
-        reader = new ChunkReader(await open(start));
-        if (reported > start) await reader.skipInto(reported - start, hash);
+        reader = new ExactReader(await open(start));
+        if (reported > start && !(await reader.skip(reported - start, (b) => hash.update(b)))) {
+          throw new TransportError("blob source ended while resuming an upload");
+        }
         session.offset = reported;
       }
     }
@@ -451,68 +462,6 @@ async function* hashing(
     hash.update(b);
     progress(b.length);
     yield b;
-  }
-}
-
-/**
- * Cuts a source stream into exact-length pieces without reading ahead more than one buffer:
- * each `take(n)` yields exactly n bytes (fewer only if the source ends), keeping the rest for the next.
- */
-class ChunkReader {
-  readonly source: Readable;
-  private readonly it: AsyncIterator<unknown>;
-  private pending: Buffer | undefined;
-  lastTaken = 0;
-
-  constructor(source: Readable) {
-    this.source = source;
-    this.it = source[Symbol.asyncIterator]();
-  }
-
-  private async next(): Promise<Buffer | undefined> {
-    if (this.pending) {
-      const p = this.pending;
-      this.pending = undefined;
-      return p;
-    }
-    const r = await this.it.next();
-    return r.done ? undefined : (r.value as Buffer);
-  }
-
-  async *take(n: number, hash: Hash, progress: (n: number) => void): AsyncGenerator<Uint8Array> {
-    this.lastTaken = 0;
-    while (this.lastTaken < n) {
-      let b = await this.next();
-      if (!b) return;
-      const want = n - this.lastTaken;
-      if (b.length > want) {
-        this.pending = b.subarray(want);
-        b = b.subarray(0, want);
-      }
-      this.lastTaken += b.length;
-      hash.update(b);
-      progress(b.length);
-      yield b;
-    }
-  }
-
-  /** Feeds `n` bytes to the hash without sending them (they are already at the registry). */
-  async skipInto(n: number, hash: Hash): Promise<void> {
-    let left = n;
-    while (left > 0) {
-      let b = await this.next();
-      if (!b) throw new TransportError("blob source ended while resuming an upload");
-      if (b.length > left) {
-        this.pending = b.subarray(left);
-        b = b.subarray(0, left);
-      }
-      hash.update(b);
-      left -= b.length;
-    }
-  }
-
-  destroy(): void {
-    this.source.destroy();
   }
 }
 
