@@ -72,6 +72,7 @@ export class TransferEngine {
     const started = performance.now();
     const tags = opts.tags ?? (source instanceof RegistrySource && source.ref.tag ? [source.ref.tag] : []);
 
+    if (sink instanceof RegistrySink) sink.prepare();
     const upToDate = await this.upToDate(source, sink, tags, opts);
     if (upToDate) {
       const report = this.report(source, sink, upToDate, [], [], [], [], started, true);

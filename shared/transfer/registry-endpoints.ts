@@ -19,12 +19,27 @@ export class RegistrySource implements ImageSource {
     this.ref = ref;
     this.name = formatReference(ref);
   }
+  private resolved?: Promise<RawManifest>;
+
+  /** The root manifest, fetched once per source (the up-to-date check and the plan share it). */
   resolve(): Promise<RawManifest> {
-    return this.client.getManifest(this.ref);
+    if (!this.resolved) {
+      this.resolved = this.client.getManifest(this.ref);
+      this.resolved.catch(() => {
+        this.resolved = undefined;
+      });
+    }
+    return this.resolved;
   }
-  /** Only the digest a tag points to (one HEAD), for up-to-date checks. */
+
+  /**
+   * The digest the reference points to, for up-to-date checks. Docker Hub counts manifest GETs against
+   * its pull limit but not HEADs, so there it is one HEAD; elsewhere the GET the plan needs anyway
+   * (saving a round trip when the image has to be copied).
+   */
   async headDigest(): Promise<Digest | undefined> {
     if (this.ref.digest) return this.ref.digest;
+    if (this.ref.registry !== "docker.io") return (await this.resolve()).digest;
     return (await this.client.headManifest(this.ref))?.digest;
   }
   getManifest(desc: Pick<Descriptor, "digest" | "mediaType">): Promise<RawManifest> {
@@ -55,6 +70,13 @@ export class RegistrySink implements ImageSink {
       (r) => r.registry === repo.registry && r.repository !== repo.repository,
     );
     client.declarePush(this.repo);
+  }
+
+  /** Learns the destination's auth challenge early (in parallel with planning): one round trip less later. */
+  prepare(): void {
+    this.client.transport
+      .ensureChallenge(this.repo.registry, this.client.base(this.repo.registry))
+      .catch(() => {});
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
