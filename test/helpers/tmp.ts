@@ -5,7 +5,8 @@ import { join } from "node:path";
 const dirs = new Set<string>();
 let hooked = false;
 
-function removeAll(): void {
+/** Removes every directory tmpDir() made in this process (test/setup/per-file.ts calls it after each file). */
+export function removeAllTmpDirs(): void {
   for (const dir of dirs) {
     try {
       rmSync(dir, { recursive: true, force: true });
@@ -20,7 +21,7 @@ function removeAll(): void {
 export function tmpDir(prefix = "ferry-test-"): string {
   if (!hooked) {
     hooked = true;
-    process.once("exit", removeAll);
+    process.once("exit", removeAllTmpDirs);
   }
   const dir = mkdtempSync(join(tmpdir(), prefix));
   dirs.add(dir);
