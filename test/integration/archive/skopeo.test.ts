@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createGunzip } from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   compressionOfMediaType,
   createDockerArchiveSink,
@@ -23,18 +23,7 @@ import { parseManifest } from "../../../shared/registry/manifest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
 import type { ImageSource } from "../../../shared/transfer/types.ts";
 import { makeImage, putImage, type TarSpec } from "../../fixtures/archive/tar.ts";
-import { tmpDir as makeTmpDir, removeTmpDir } from "../../helpers/tmp.ts";
-
-/** Temporary directories of this file, removed when it is done (the helper's exit hook may not run in a worker). */
-const made: string[] = [];
-function tmpDir(prefix: string): string {
-  const dir = makeTmpDir(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made.splice(0)) removeTmpDir(dir);
-});
+import { tmpDir } from "../../helpers/tmp.ts";
 
 const SKOPEO = process.env.SKOPEO ?? "/usr/bin/skopeo";
 const run = promisify(execFile);

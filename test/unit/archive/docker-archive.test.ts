@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ArchiveError,
   createDockerArchiveSink,
@@ -29,18 +29,7 @@ import {
   type TarSpec,
   writeTar,
 } from "../../fixtures/archive/tar.ts";
-import { tmpDir as makeTmpDir, removeTmpDir } from "../../helpers/tmp.ts";
-
-/** Temporary directories of this file, removed when it is done (the helper's exit hook may not run in a worker). */
-const made: string[] = [];
-function tmpDir(prefix: string): string {
-  const dir = makeTmpDir(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made.splice(0)) removeTmpDir(dir);
-});
+import { tmpDir } from "../../helpers/tmp.ts";
 
 const L1: TarSpec[] = [
   { name: "etc/", type: "directory" },

@@ -10,19 +10,8 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, it } from "vitest";
-import { tmpDir as makeTmpDir, removeTmpDir } from "../../helpers/tmp.ts";
-
-/** Temporary directories of this file, removed when it is done (the helper's exit hook may not run in a worker). */
-const made: string[] = [];
-function tmpDir(prefix: string): string {
-  const dir = makeTmpDir(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made.splice(0)) removeTmpDir(dir);
-});
+import { describe, expect, it } from "vitest";
+import { tmpDir } from "../../helpers/tmp.ts";
 
 const PROBE = fileURLToPath(new URL("../../fixtures/archive/memory-probe.ts", import.meta.url));
 const LAYER_MIB = 64;

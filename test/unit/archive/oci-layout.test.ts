@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ArchiveError,
   BlobNotFoundError,
@@ -14,18 +14,7 @@ import {
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
 import { bufferOpener, makeImage, putImage, readAll } from "../../fixtures/archive/tar.ts";
-import { tmpDir as makeTmpDir, removeTmpDir } from "../../helpers/tmp.ts";
-
-/** Temporary directories of this file, removed when it is done (the helper's exit hook may not run in a worker). */
-const made: string[] = [];
-function tmpDir(prefix: string): string {
-  const dir = makeTmpDir(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made.splice(0)) removeTmpDir(dir);
-});
+import { tmpDir } from "../../helpers/tmp.ts";
 
 const layerA = [
   { name: "etc/", type: "directory" as const },

@@ -4,7 +4,7 @@ import { join, relative, sep } from "node:path";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ArchiveError,
   ExtractLimitError,
@@ -15,18 +15,7 @@ import {
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
 import { buildTar, gzip, type TarSpec } from "../../fixtures/archive/tar.ts";
-import { tmpDir as makeTmpDir, removeTmpDir } from "../../helpers/tmp.ts";
-
-/** Temporary directories of this file, removed when it is done (the helper's exit hook may not run in a worker). */
-const made: string[] = [];
-function tmpDir(prefix: string): string {
-  const dir = makeTmpDir(prefix);
-  made.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of made.splice(0)) removeTmpDir(dir);
-});
+import { removeTmpDir, tmpDir } from "../../helpers/tmp.ts";
 
 async function layer(entries: TarSpec[], compress: "gzip" | "none" | "zstd" = "gzip"): Promise<LayerInput> {
   const tar = await buildTar(entries);
@@ -341,7 +330,6 @@ describe("extractLayers", () => {
           const real = await realpath(join(root, p));
           expect(real === rootReal || real.startsWith(`${rootReal}/`)).toBe(true);
         }
-        made.splice(made.indexOf(base), 1);
         removeTmpDir(base);
       }),
       { numRuns: Number(process.env.FERRY_FC_RUNS ?? 250) },
