@@ -8,7 +8,8 @@
  *                        -after), then reset (a dropped download, or a truncated body with a correct
  *                        Content-Length)
  *   reset-request        take `after` bytes of the request body, then reset (a PATCH dying mid-chunk)
- *   corrupt              flip one byte of the response body at `at` (bytes that do not match the digest)
+ *   corrupt              flip the byte at offset `at` of the resource (of the blob, also when the request
+ *                        asked for a `Range`): bytes that do not match the digest
  *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
  *   rewrite-response     change response headers (e.g. a stale `Range`, as ECR sends)
  */
@@ -85,11 +86,14 @@ export async function startFaultProxy(
         const headers = f?.kind === "rewrite-response" ? f.headers({ ...up.headers }) : up.headers;
         res.writeHead(up.statusCode ?? 502, headers);
         let sent = 0;
+        // `corrupt.at` is an offset in the resource: a ranged response starts at its Range start
+        const base = Number(/bytes=(\d+)-/.exec(String(req.headers.range ?? ""))?.[1] ?? 0);
         up.on("data", (chunk: Buffer) => {
           let b = chunk;
-          if (f?.kind === "corrupt" && f.at >= sent && f.at < sent + b.length) {
+          const at = f?.kind === "corrupt" ? f.at - base : -1;
+          if (at >= sent && at < sent + b.length) {
             b = Buffer.from(b);
-            b[f.at - sent] = (b[f.at - sent]! + 1) % 256;
+            b[at - sent] = (b[at - sent]! + 1) % 256;
           }
           // a negative `after` counts back from the end of the body (a truncated body)
           const after =

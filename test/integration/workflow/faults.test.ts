@@ -10,15 +10,7 @@ import { StagingError, type StagingStore } from "../../../shared/staging/types.t
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
-import {
-  fsDeps,
-  MiB,
-  pushSampleImage,
-  recorder,
-  removeTempDirs,
-  skopeoDigest,
-  startCorruptingProxy,
-} from "./helpers.ts";
+import { fsDeps, MiB, pushSampleImage, recorder, removeTempDirs, skopeoDigest } from "./helpers.ts";
 
 const regs = registries();
 const anon = clientFor(regs.anon);
@@ -262,7 +254,12 @@ describe("copy workflow under faults", () => {
 
   it("a corrupted source byte is caught by the stage loop: nothing staged, nothing committed", async () => {
     const { src, big } = await sample("wf-corrupt-src");
-    const proxy = await startCorruptingProxy(regs.anon.url, big.digest, 1_500_000);
+    // every read of the big blob (each stage step asks for a Range) flips byte 1,500,000 of it
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.method === "GET" && r.url.includes(`/blobs/${big.digest}`)
+        ? { kind: "corrupt", at: 1_500_000 }
+        : undefined,
+    );
     try {
       const repo = uniqueRepo("wf-corrupt-dst");
       const deps = fsDeps(strict);

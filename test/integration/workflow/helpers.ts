@@ -1,7 +1,5 @@
 /** Shared setup for the workflow tests: sample images on the harness registries, staging, runners. */
 import { createHash } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
@@ -115,53 +113,6 @@ export async function skopeoDigest(reg: RegistryInfo, ref: string): Promise<stri
     `docker://${ref}`,
   );
   return sha256(Buffer.from(raw));
-}
-
-/**
- * An HTTP proxy in front of a registry that flips one byte of one blob's GET response (the byte at
- * `offset` of the blob) — a source that serves corrupted bytes.
- */
-export async function startCorruptingProxy(target: string, digest: string, offset: number) {
-  const upstream = new URL(target);
-  const server = http.createServer((req, res) => {
-    const out = http.request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (up) => {
-        const isBlob = req.method === "GET" && req.url?.includes(`/blobs/${digest}`);
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        if (!isBlob) return void up.pipe(res);
-        const range = /bytes=(\d+)-/.exec(String(req.headers.range ?? ""));
-        let pos = range ? Number(range[1]) : 0;
-        up.on("data", (c: Buffer) => {
-          if (offset >= pos && offset < pos + c.length) {
-            const copy = Buffer.from(c);
-            copy[offset - pos] = copy[offset - pos]! ^ 0xff;
-            res.write(copy);
-          } else res.write(c);
-          pos += c.length;
-        });
-        up.on("end", () => res.end());
-      },
-    );
-    out.on("error", () => res.destroy());
-    req.pipe(out);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
 }
 
 export function hashOf(b: Buffer): string {
