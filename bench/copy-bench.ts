@@ -91,6 +91,24 @@ async function seedImage(reg: RunningDistribution, repository: string, layers: S
 const ferry = (...a: string[]) => timed(FERRY, [...a, "--quiet"]);
 const skopeo = (...a: string[]) => timed(SKOPEO, ["--insecure-policy", ...a]);
 
+/** skopeo copying one image between the two plain-HTTP registries, digests preserved. */
+const skopeoCopy = (from: string, to: string) =>
+  skopeo(
+    "copy",
+    "--all",
+    "--preserve-digests",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${from}`,
+    `docker://${to}`,
+  );
+
+/** ferry and skopeo copying `repo:v1` from the source to a fresh destination. */
+const oneImage = (src: RunningDistribution, repo: string) => ({
+  ferry: (d: RunningDistribution) => ferry("copy", `${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
+  skopeo: (d: RunningDistribution) => skopeoCopy(`${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
+});
+
 interface Row {
   scenario: string;
   tool: string;
@@ -132,19 +150,11 @@ async function main() {
       );
       await seedImage(src, "bench/big", layers);
       rows.push(
-        ...(await compare("1 GiB image, 4 × 256 MiB uncompressed layers", 1024 * MiB, {
-          ferry: (d) => ferry("copy", `${src.host}/bench/big:v1`, `${d.host}/bench/big:v1`),
-          skopeo: (d) =>
-            skopeo(
-              "copy",
-              "--all",
-              "--preserve-digests",
-              "--src-tls-verify=false",
-              "--dest-tls-verify=false",
-              `docker://${src.host}/bench/big:v1`,
-              `docker://${d.host}/bench/big:v1`,
-            ),
-        })),
+        ...(await compare(
+          "1 GiB image, 4 × 256 MiB uncompressed layers",
+          1024 * MiB,
+          oneImage(src, "bench/big"),
+        )),
       );
     }
     if (ONLY.has(2)) {
@@ -154,19 +164,7 @@ async function main() {
       const img = await seedImage(src, "bench/mid", layers);
       const bytes = img.layers.reduce((a, l) => a + l.desc.size, 0);
       rows.push(
-        ...(await compare("100 MiB image, 10 × 10 MiB gzip layers", bytes, {
-          ferry: (d) => ferry("copy", `${src.host}/bench/mid:v1`, `${d.host}/bench/mid:v1`),
-          skopeo: (d) =>
-            skopeo(
-              "copy",
-              "--all",
-              "--preserve-digests",
-              "--src-tls-verify=false",
-              "--dest-tls-verify=false",
-              `docker://${src.host}/bench/mid:v1`,
-              `docker://${d.host}/bench/mid:v1`,
-            ),
-        })),
+        ...(await compare("100 MiB image, 10 × 10 MiB gzip layers", bytes, oneImage(src, "bench/mid"))),
       );
     }
     if (ONLY.has(3) || ONLY.has(4)) {
@@ -215,15 +213,7 @@ async function main() {
           const total: RunStats = { wall: 0, rssMiB: 0, cpu: 0 };
           const t0 = performance.now();
           for (let i = 0; i < N; i++) {
-            const s = await skopeo(
-              "copy",
-              "--all",
-              "--preserve-digests",
-              "--src-tls-verify=false",
-              "--dest-tls-verify=false",
-              `docker://${src.host}/bulk/app${i}:v1`,
-              `docker://${d.host}/bulk/app${i}:v1`,
-            );
+            const s = await skopeoCopy(`${src.host}/bulk/app${i}:v1`, `${d.host}/bulk/app${i}:v1`);
             total.rssMiB = Math.max(total.rssMiB, s.rssMiB);
             total.cpu += s.cpu;
           }
