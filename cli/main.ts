@@ -4,15 +4,25 @@
  */
 import { Command, CommanderError } from "commander";
 import { FerryError } from "../shared/registry/errors.ts";
-import { registerBench } from "./commands/bench.ts";
-import { registerCopy } from "./commands/copy.ts";
-import { registerDemo } from "./commands/demo.ts";
-import { registerInspect } from "./commands/inspect.ts";
-import { registerPullPush } from "./commands/pull-push.ts";
-import { registerServe } from "./commands/serve.ts";
-import { registerWorkflow } from "./commands/workflow.ts";
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each verb's module, loaded only when that verb runs (the bundle splits them into chunks): start-up
+ * counts when ferry runs once per image. In help order; `ferry --help` loads them all.
+ */
+const VERBS: [string[], () => Promise<Register>][] = [
+  [["copy"], async () => (await import("./commands/copy.ts")).registerCopy],
+  [["pull", "push"], async () => (await import("./commands/pull-push.ts")).registerPullPush],
+  [["inspect", "tags", "catalog"], async () => (await import("./commands/inspect.ts")).registerInspect],
+  [["serve"], async () => (await import("./commands/serve.ts")).registerServe],
+  [["demo"], async () => (await import("./commands/demo.ts")).registerDemo],
+  [["workflow", "sync"], async () => (await import("./commands/workflow.ts")).registerWorkflow],
+  [["bench"], async () => (await import("./commands/bench.ts")).registerBench],
+];
+
+/** The program with the verb named in `argv` registered (all of them when none is recognised). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command("ferry")
     .description(
       "Move container images between registries over the OCI Distribution API — no Docker daemon or client.",
@@ -20,20 +30,17 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError("(run ferry <command> --help for usage)")
     .exitOverride();
-  registerCopy(program);
-  registerPullPush(program);
-  registerInspect(program);
-  registerServe(program);
-  registerDemo(program);
-  registerWorkflow(program);
-  registerBench(program);
+  const verb = argv.find((a) => !a.startsWith("-"));
+  const one = VERBS.find(([names]) => verb !== undefined && names.includes(verb));
+  const registers = await Promise.all((one ? [one] : VERBS).map(([, load]) => load()));
+  for (const register of registers) register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
   try {
-    await buildProgram().parseAsync(argv, { from: "user" });
+    await (await buildProgram(argv)).parseAsync(argv, { from: "user" });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

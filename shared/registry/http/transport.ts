@@ -154,6 +154,9 @@ export class Transport {
           headers,
           body: body as Dispatcher.DispatchOptions["body"],
           dispatcher: this.dispatcher,
+          // undici closes the connection after every HEAD (for servers that send a body with it);
+          // registries answer HEAD correctly, and a presence check per blob should not cost a connect.
+          ...(method === "HEAD" ? { reset: false } : {}),
           ...(req.signal ? { signal: req.signal } : {}),
         });
       } catch (err) {

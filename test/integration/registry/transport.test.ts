@@ -3,7 +3,7 @@
  * Retry-After, redirects that must not carry credentials, token refresh.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { RequestEvent } from "../../../shared/registry/options.ts";
 import { parseReference } from "../../../shared/registry/reference.ts";
@@ -117,6 +117,37 @@ describe("redirects", () => {
       await c.close();
       await proxy.close();
       await new Promise((r) => storage.close(r));
+    }
+  });
+});
+
+describe("connections", () => {
+  it("keeps the connection after HEAD requests (undici closes it by default)", async () => {
+    // a TCP relay that counts the connections the client opens
+    const upstream = new URL(regs.anon.url);
+    let connections = 0;
+    const relay = net.createServer((down) => {
+      connections++;
+      const up = net.connect(Number(upstream.port), upstream.hostname);
+      down.pipe(up).on("error", () => down.destroy());
+      up.pipe(down).on("error", () => up.destroy());
+      down.on("error", () => up.destroy());
+      up.on("error", () => down.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const host = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    const c = clientFor({ ...regs.anon, host });
+    const repo = { registry: host, repository: uniqueRepo() };
+    try {
+      for (let i = 0; i < 10; i++) {
+        expect(await c.headBlob(repo, `sha256:${String(i).repeat(64)}`)).toBeUndefined();
+        expect(await c.headManifest({ ...repo, tag: "absent" })).toBeUndefined();
+      }
+      // 20 HEADs; undici's default would open one connection each
+      expect(connections).toBeLessThanOrEqual(2);
+    } finally {
+      await c.close();
+      relay.close();
     }
   });
 });
