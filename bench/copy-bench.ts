@@ -7,12 +7,18 @@
  *   3. 50 small images (5 × 100 KiB layers, 50 repos)       ferry copy --from-file vs skopeo sync, and vs skopeo once per image
  *   4. the same 50 images when the destination has them    (a re-run of a migration)
  *
- * Reports medians of wall time, ratios ferry/skopeo, MB/s, peak RSS and CPU seconds per GiB.
- * Options: --runs N (default 3), --only 1,2,3,4, --json FILE.
+ * Reports medians of wall time, ratios ferry/skopeo, MB/s, peak RSS, the tool's CPU seconds per GiB, the
+ * CPU seconds both registries spent serving the run, and the CPU floor: (tool CPU + registries' CPU) /
+ * cores, the wall time the run could not beat on this machine even with perfect overlap. When a row's
+ * wall time is near its floor, the machine's CPU (shared by the tool and both registries) is the limit.
+ * The registries store in RAM (/dev/shm) unless --disk: the disk's writeback otherwise adds seconds of
+ * noise to the small-image runs.
+ * Options: --runs N (default 3), --only 1,2,3,4, --json FILE, --disk.
  */
 
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
@@ -23,7 +29,7 @@ import { imageOf, type SampleBlob, seededBlob, seededStream, writeSample } from 
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
-import { median, type RunStats, table, timed } from "./lib.ts";
+import { median, processCpuSeconds, type RunStats, table, timed, useRamStorage } from "./lib.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -33,6 +39,8 @@ const opt = (name: string, dflt: string) => {
 const RUNS = Number(opt("runs", "3"));
 const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
 const JSON_OUT = opt("json", "");
+const STORAGE = useRamStorage(args.includes("--disk"));
+const CORES = availableParallelism();
 const MiB = 1024 * 1024;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
 const SKOPEO = "/usr/bin/skopeo";
@@ -118,6 +126,7 @@ interface Row {
 
 /** Runs each tool RUNS times, alternating, each against a fresh destination registry. */
 async function compare(
+  src: RunningDistribution,
   scenario: string,
   bytes: number,
   tools: Record<string, (dst: RunningDistribution) => Promise<RunStats>>,
@@ -129,7 +138,10 @@ async function compare(
       const dst = await startDistribution({ auth: "none" });
       try {
         if (prepare) await prepare(dst);
-        row.runs.push(await tools[row.tool]!(dst));
+        const registries = () => processCpuSeconds(src.pid) + processCpuSeconds(dst.pid);
+        const before = registries();
+        const stats = await tools[row.tool]!(dst);
+        row.runs.push({ ...stats, registryCpu: registries() - before });
       } finally {
         await dst.stop();
       }
@@ -143,7 +155,7 @@ async function main() {
   const src = await startDistribution({ auth: "none" });
   const rows: Row[] = [];
   try {
-    process.stderr.write(`source registry ${src.host}; preparing images…\n`);
+    process.stderr.write(`source registry ${src.host}, storage in ${STORAGE}; preparing images…\n`);
     if (ONLY.has(1)) {
       const layers = await Promise.all(
         [0, 1, 2, 3].map((i) => seededBlob(`big-${i}`, 256 * MiB, MediaType.OciLayer)),
@@ -151,6 +163,7 @@ async function main() {
       await seedImage(src, "bench/big", layers);
       rows.push(
         ...(await compare(
+          src,
           "1 GiB image, 4 × 256 MiB uncompressed layers",
           1024 * MiB,
           oneImage(src, "bench/big"),
@@ -164,7 +177,7 @@ async function main() {
       const img = await seedImage(src, "bench/mid", layers);
       const bytes = img.layers.reduce((a, l) => a + l.desc.size, 0);
       rows.push(
-        ...(await compare("100 MiB image, 10 × 10 MiB gzip layers", bytes, oneImage(src, "bench/mid"))),
+        ...(await compare(src, "100 MiB image, 10 × 10 MiB gzip layers", bytes, oneImage(src, "bench/mid"))),
       );
     }
     if (ONLY.has(3) || ONLY.has(4)) {
@@ -221,14 +234,14 @@ async function main() {
           return total;
         },
       };
-      if (ONLY.has(3)) rows.push(...(await compare("50 small images (bulk migration)", bytes, tools)));
+      if (ONLY.has(3)) rows.push(...(await compare(src, "50 small images (bulk migration)", bytes, tools)));
       if (ONLY.has(4)) {
         // the destination already has every image: prepare it with a ferry copy, then time the re-run
         const prep = async (d: RunningDistribution) => {
           writeLists(d);
           await ferry("copy", "--from-file", list);
         };
-        rows.push(...(await compare("same 50 images again (re-run, all present)", bytes, tools, prep)));
+        rows.push(...(await compare(src, "same 50 images again (re-run, all present)", bytes, tools, prep)));
       }
     }
   } finally {
@@ -239,11 +252,20 @@ async function main() {
 
 function report(rows: Row[]) {
   const out: (string | number)[][] = [
-    ["scenario / tool", "median s", "ratio vs skopeo", "MB/s", "peak RSS MiB", "CPU s/GiB"],
+    [
+      "scenario / tool",
+      "median s",
+      "ratio vs skopeo",
+      "MB/s",
+      "peak RSS MiB",
+      "CPU s/GiB",
+      "registries CPU s",
+      "CPU floor s",
+    ],
   ];
   const summary: Record<string, unknown>[] = [];
   for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
-    out.push([scenario, "", "", "", "", ""]);
+    out.push([scenario, "", "", "", "", "", "", ""]);
     const group = rows.filter((r) => r.scenario === scenario);
     const skopeoRow = group.find((r) => r.tool === "skopeo" || r.tool === "skopeo sync");
     const base = skopeoRow ? median(skopeoRow.runs.map((r) => r.wall)) : Number.NaN;
@@ -258,6 +280,8 @@ function report(rows: Row[]) {
         mbPerSecond: r.bytes / 1e6 / wall,
         peakRssMiB: Math.max(...r.runs.map((x) => x.rssMiB)),
         cpuSecondsPerGiB: median(r.runs.map((x) => x.cpu)) / gib,
+        registriesCpuSeconds: median(r.runs.map((x) => x.registryCpu ?? 0)),
+        cpuFloorSeconds: median(r.runs.map((x) => (x.cpu + (x.registryCpu ?? 0)) / CORES)),
         runs: r.runs,
       };
       summary.push(line);
@@ -268,6 +292,8 @@ function report(rows: Row[]) {
         line.mbPerSecond,
         line.peakRssMiB,
         line.cpuSecondsPerGiB,
+        line.registriesCpuSeconds,
+        line.cpuFloorSeconds,
       ]);
     }
     const per = group.find((r) => r.tool === "skopeo per image");
@@ -280,10 +306,12 @@ function report(rows: Row[]) {
         "",
         "",
         "",
+        "",
+        "",
       ]);
   }
   process.stdout.write(
-    `\nferry bench (${RUNS} runs each, medians; ${new Date().toISOString()})\n${table(out)}\n`,
+    `\nferry bench (${RUNS} runs each, medians; ${CORES} cores; registries' storage in ${STORAGE}; ${new Date().toISOString()})\n${table(out)}\n`,
   );
   const file = JSON_OUT || join(import.meta.dirname, "results", `copy-${Date.now()}.json`);
   mkdirSync(join(file, ".."), { recursive: true });

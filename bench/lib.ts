@@ -1,5 +1,6 @@
 /** Shared pieces of the benchmarks: timing child processes with peak RSS and CPU, medians, tables. */
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 
 export interface RunStats {
   wall: number;
@@ -7,6 +8,26 @@ export interface RunStats {
   rssMiB: number;
   /** User + system CPU seconds. */
   cpu: number;
+  /** CPU seconds the registries spent serving the run (user + system). */
+  registryCpu?: number;
+}
+
+/** User + system CPU seconds of a running process so far (Linux /proc; clock ticks of 1/100 s). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // fields after the parenthesised command name: state is field 3, utime 14, stime 15
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Where the benchmark registries keep their storage: RAM (/dev/shm, tmpfs) unless `disk` is asked.
+ * On a small VM the disk's writeback adds seconds of noise to runs that write thousands of small files;
+ * in RAM the registries' own CPU is what bounds them, the same for every tool.
+ */
+export function useRamStorage(disk: boolean): string {
+  if (!disk && existsSync("/dev/shm")) process.env.TMPDIR = "/dev/shm";
+  return disk || !existsSync("/dev/shm") ? "disk (os.tmpdir())" : "RAM (/dev/shm)";
 }
 
 /** Runs a command under GNU time (`/usr/bin/time`), returning wall seconds, peak RSS and CPU. */

@@ -42,6 +42,8 @@ export interface RunningDistribution {
   token?: TokenServer;
   /** The registry's stdout and stderr. */
   logFile: string;
+  /** The registry's process id (the benchmarks read its CPU time). */
+  pid: number;
   /** SIGTERM, SIGKILL after 3 s; stops the token server; removes the temp dirs. Idempotent. */
   stop(): Promise<void>;
 }
@@ -300,6 +302,7 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
       auth: opts.auth,
       storageDir,
       logFile,
+      pid: running.pid!,
       stop() {
         stopping ??= (async () => {
           await killChild(running);
