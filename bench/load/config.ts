@@ -375,3 +375,15 @@ export function describeModel(model: LoadModel): string {
   ].filter(Boolean);
   return `closed model: ${model.vus} VU${model.vus === 1 ? "" : "s"}${extra.length ? `, ${extra.join(", ")}` : ""}`;
 }
+
+const ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/;
+
+/** The region of a state machine ARN; a clear usage error for anything else. */
+export function stateMachineRegion(arn: string): string {
+  const m = ARN.exec(arn);
+  if (!m)
+    throw usage(
+      `--state-machine: expected arn:aws:states:<region>:<account>:stateMachine:<name> (the stack's BenchFanoutStateMachineArn), got "${arn.slice(0, 200)}"`,
+    );
+  return m[1]!;
+}

@@ -5,8 +5,8 @@
  */
 import { FerryError } from "../../shared/registry/errors.ts";
 import definition from "./fanout.asl.json" with { type: "json" };
-import type { AggregateInput } from "./lambda.ts";
-import type { WorkerInput, WorkerResult } from "./runner.ts";
+import type { AggregateInput, StoredResult } from "./results.ts";
+import type { WorkerInput } from "./runner.ts";
 
 /** Fake ARNs substituted for the placeholders in local runs. */
 export const LOCAL_ARNS: Record<string, string> = {
@@ -23,14 +23,14 @@ export function fanoutDefinition(arns: Record<string, string> = LOCAL_ARNS): Rec
 }
 
 /**
- * Runs the workers through the Map state and returns the Aggregate state's output. The handlers are
- * plain functions (the Lambda handlers, bound to local dependencies).
+ * Runs the workers through the Map state and returns the Aggregate state's output (where the merged
+ * result was written). The handlers are plain functions (lambda.ts, bound to a local staging store).
  */
 export async function runFanout(
   inputs: WorkerInput[],
-  worker: (input: WorkerInput) => Promise<WorkerResult>,
-  aggregate: (input: AggregateInput) => Promise<WorkerResult>,
-): Promise<WorkerResult> {
+  worker: (input: WorkerInput) => Promise<StoredResult>,
+  aggregate: (input: AggregateInput) => Promise<StoredResult>,
+): Promise<StoredResult> {
   // aws-local-stepfunctions is a development dependency: loaded only for --via-workflow, and kept out
   // of the CLI bundle (a computed specifier is not followed by esbuild).
   const specifier = ["aws-local", "stepfunctions"].join("-");
@@ -54,7 +54,7 @@ export async function runFanout(
     },
   });
   try {
-    return (await execution.result) as unknown as WorkerResult;
+    return (await execution.result) as unknown as StoredResult;
   } catch (e) {
     const err = e as Error & { cause?: unknown };
     throw new FerryError("WORKFLOW", `bench fan-out workflow failed: ${err.message}`, { cause: e });

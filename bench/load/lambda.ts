@@ -1,47 +1,46 @@
 /**
- * Lambda entry points for distributed `ferry bench` (the CDK app may wire them to the Task states of
- * fanout.asl.json): plain async functions taking and returning JSON.
+ * The Lambda handlers of distributed `ferry bench` (the Task states of fanout.asl.json, deployed by the CDK
+ * app with `benchWorkers`): JSON in, JSON out; results go to the staging bucket (results.ts).
  *
- * - workerHandler(WorkerInput) → WorkerResult: runs one worker's share of the load; the result carries
- *   serialised HDR histograms (encodeIntoCompressedBase64) and counters, never raw samples.
- * - aggregateHandler({ results }) → WorkerResult: the exact merge (histograms add bucket by bucket,
- *   counters add); its output has the same shape, so aggregations can be merged again.
- *
- * Credentials in Lambda come from the environment (FERRY_USERNAME / FERRY_PASSWORD, limited to
- * FERRY_REGISTRY) or a Docker config file; they are never part of the state machine's input.
+ * Environment: STAGING_BUCKET (STAGING_ENDPOINT for an S3-compatible endpoint). Registry credentials come
+ * from FERRY_USERNAME / FERRY_PASSWORD (limited to FERRY_REGISTRY) or a Docker config file; they are never
+ * part of the state machine's input.
  */
 import {
   ChainCredentials,
   DockerConfigCredentials,
   EnvCredentials,
 } from "../../shared/registry/auth/credentials.ts";
+import { FerryError } from "../../shared/registry/errors.ts";
+import { S3StagingStore } from "../../shared/staging/s3.ts";
+import type { StagingStore } from "../../shared/staging/types.ts";
 import {
-  mergeWorkerResults,
-  runWorker,
-  type WorkerDeps,
-  type WorkerInput,
-  type WorkerResult,
-} from "./runner.ts";
+  type AggregateInput,
+  makeAggregateHandler,
+  makeWorkerHandler,
+  type StoredResult,
+} from "./results.ts";
+import type { WorkerInput } from "./runner.ts";
 
-export type { WorkerInput, WorkerResult };
-
-export interface AggregateInput {
-  results: WorkerResult[];
-}
-
-/** A worker handler bound to local dependencies (credentials, live view): used by the local fan-out. */
-export function makeWorkerHandler(deps: WorkerDeps): (input: WorkerInput) => Promise<WorkerResult> {
-  return (input) => runWorker(input, deps);
-}
-
-export async function workerHandler(input: WorkerInput): Promise<WorkerResult> {
-  return runWorker(input, {
-    clientOptions: { credentials: new ChainCredentials(new EnvCredentials(), new DockerConfigCredentials()) },
+let lambdaStore: StagingStore | undefined;
+function stagingFromEnv(env: NodeJS.ProcessEnv = process.env): StagingStore {
+  if (!env.STAGING_BUCKET) throw new FerryError("USAGE", "bench handlers need STAGING_BUCKET");
+  lambdaStore ??= new S3StagingStore({
+    bucket: env.STAGING_BUCKET,
+    ...(env.STAGING_ENDPOINT ? { endpoint: env.STAGING_ENDPOINT } : {}),
   });
+  return lambdaStore;
 }
 
-export async function aggregateHandler(input: AggregateInput): Promise<WorkerResult> {
-  if (!Array.isArray(input?.results))
-    throw new TypeError("aggregateHandler: expected { results: WorkerResult[] }");
-  return mergeWorkerResults(input.results);
+/** Lambda: one worker, its result to the staging bucket. */
+export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
+  return makeWorkerHandler({
+    clientOptions: { credentials: new ChainCredentials(new EnvCredentials(), new DockerConfigCredentials()) },
+    store: stagingFromEnv(),
+  })(input);
+}
+
+/** Lambda: the merge of the workers' results, to the staging bucket. */
+export async function aggregateHandler(input: AggregateInput): Promise<StoredResult> {
+  return makeAggregateHandler(stagingFromEnv())(input);
 }

@@ -2,15 +2,20 @@
  * `ferry bench` end to end: set up (seed image), run the workers (in process, or through the local
  * Step Functions fan-out), merge their serialised metrics, read back what was pushed, clean up, report.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { RegistryClient } from "../../shared/registry/client.ts";
 import type { ClientOptions } from "../../shared/registry/options.ts";
 import { formatReference } from "../../shared/registry/reference.ts";
+import { FsStagingStore } from "../../shared/staging/fs.ts";
+import { type AwsFanout, runOnAws } from "./aws.ts";
 import { type BenchConfig, needsSeed } from "./config.ts";
 import { runFanout } from "./fanout.ts";
-import { aggregateHandler, makeWorkerHandler } from "./lambda.ts";
 import { type CleanupReport, cleanUp, pushSeed, type ReadbackReport, readBack } from "./lifecycle.ts";
 import type { Metrics } from "./metrics.ts";
 import { type BenchReport, buildReport } from "./report.ts";
+import { makeAggregateHandler, makeWorkerHandler, readResult } from "./results.ts";
 import { mergeWorkerResults, runWorker, type WorkerInput, type WorkerResult } from "./runner.ts";
 import type { CreatedImage } from "./scenarios.ts";
 
@@ -24,6 +29,8 @@ export interface RunDeps {
   onMetrics?: (m: Metrics) => void;
   /** Progress notes (setup, read-back, cleanup) for stderr. */
   log?: (line: string) => void;
+  /** With `viaWorkflow`: run the fan-out on AWS (the deployed state machine) instead of locally. */
+  aws?: AwsFanout;
 }
 
 export async function runBench(config: BenchConfig, deps: RunDeps = {}): Promise<BenchReport> {
@@ -55,12 +62,26 @@ export async function runBench(config: BenchConfig, deps: RunDeps = {}): Promise
       ...(deps.onMetrics ? { onMetrics: deps.onMetrics } : {}),
     };
     let merged: WorkerResult;
-    if (config.viaWorkflow) {
-      merged = await runFanout(inputs, makeWorkerHandler(workerDeps), aggregateHandler);
+    if (config.viaWorkflow && deps.aws) {
+      log(`starting ${config.workers} workers on AWS (${deps.aws.stateMachineArn}) …`);
+      merged = await runOnAws(inputs, deps.aws);
+    } else if (config.viaWorkflow) {
+      // Results travel through a staging store, as on AWS (there: the staging bucket).
+      const dir = await mkdtemp(join(tmpdir(), "ferry-bench-results-"));
+      try {
+        const store = new FsStagingStore(dir);
+        const out = await runFanout(
+          inputs,
+          makeWorkerHandler({ ...workerDeps, store }),
+          makeAggregateHandler(store),
+        );
+        merged = await readResult(store, out.resultKey);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     } else {
       // The same serialise → merge path as the workflow, so one worker and many report alike.
-      const results = await Promise.all(inputs.map((i) => runWorker(i, workerDeps)));
-      merged = results.length === 1 ? mergeWorkerResults(results) : await aggregateHandler({ results });
+      merged = mergeWorkerResults(await Promise.all(inputs.map((i) => runWorker(i, workerDeps))));
     }
     if (seed) merged.created.unshift(seed);
 

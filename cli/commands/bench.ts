@@ -1,12 +1,20 @@
 /** `ferry bench <registry>[/<repo>]`: load-test a registry with clean, measurable load. */
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
+import {
+  type BenchFlags,
+  DEFAULTS,
+  parseBenchConfig,
+  SCENARIOS,
+  stateMachineRegion,
+} from "../../bench/load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import type { RequestEvent } from "../../shared/registry/options.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 
 interface CliFlags extends BenchFlags, ConnectionFlags {
+  stateMachine?: string;
+  s3Endpoint?: string;
   json?: boolean;
   html?: string;
   quiet?: boolean;
@@ -81,12 +89,28 @@ export function registerBench(program: Command): void {
     )
     .option("--workers <n>", "split the load over N workers whose metrics are merged (default 1)")
     .option("--via-workflow", "fan the workers out through the Step Functions definition (run locally)")
+    .option(
+      "--state-machine <arn>",
+      "fan the workers out on AWS: the stack's BenchFanoutStateMachineArn (Lambda workers; AWS credentials from the SDK chain)",
+    )
+    .option("--s3-endpoint <url>", "with --state-machine: an S3-compatible endpoint for the results")
     .option("--run-id <id>", "names this run's tags and content (default: random)")
     .option("--json", "print the report as JSON")
     .option("--html <file>", "also write a self-contained HTML report with charts")
     .option("-q, --quiet", "no live view");
   addConnectionFlags(cmd, "single").action(async (target: string | undefined, flags: CliFlags) => {
-    const config = parseBenchConfig(target, flags);
+    if (flags.stateMachine !== undefined) {
+      if (flags.viaWorkflow) throw new FerryError("USAGE", "--state-machine and --via-workflow: choose one");
+      if (flags.workers === undefined)
+        throw new FerryError("USAGE", "--state-machine fans out --workers N (give --workers)");
+      stateMachineRegion(flags.stateMachine);
+    } else if (flags.s3Endpoint !== undefined) {
+      throw new FerryError("USAGE", "--s3-endpoint applies to --state-machine");
+    }
+    const config = parseBenchConfig(target, {
+      ...flags,
+      ...(flags.stateMachine !== undefined ? { viaWorkflow: true } : {}),
+    });
     // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
     const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }] = await Promise.all([
       import("../../bench/load/html.ts"),
@@ -128,6 +152,14 @@ export function registerBench(program: Command): void {
         },
         onMetrics: (m) => live.add(m),
         log: stderr,
+        ...(flags.stateMachine
+          ? {
+              aws: {
+                stateMachineArn: flags.stateMachine,
+                ...(flags.s3Endpoint ? { s3Endpoint: flags.s3Endpoint } : {}),
+              },
+            }
+          : {}),
       });
     } finally {
       live.stop();

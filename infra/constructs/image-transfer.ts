@@ -29,6 +29,8 @@ interface Access {
   readonly transfers?: readonly StagingAction[];
   /** Staging objects under `bulk/` (migrations: item lists, Distributed Map results, summaries). */
   readonly bulk?: readonly StagingAction[];
+  /** Staging objects under `bench/` (load-test workers' results and their merge). */
+  readonly bench?: readonly StagingAction[];
   /** Talks to registries: reads the registry secrets, may assume ecrRoleArn. */
   readonly registries?: boolean;
   /**
@@ -62,9 +64,9 @@ const ACCESS: Readonly<Record<FunctionName, Access>> = {
   event: {},
   schedule: {},
   // The load-test worker takes registry credentials from FERRY_USERNAME/FERRY_PASSWORD or a Docker
-  // config (bench/load/lambda.ts), never from AWS: it gets no AWS permission at all.
-  benchWorker: {},
-  benchAggregate: {},
+  // config (bench/load/lambda.ts), never from AWS. Both write results under bench/ only.
+  benchWorker: { bench: ["write"] },
+  benchAggregate: { bench: ["read", "write"] },
 };
 
 const STAGING_ACTIONS: Readonly<Record<StagingAction, readonly string[]>> = {
@@ -99,7 +101,7 @@ const REASON_XRAY =
 const REASON_ECR_TOKEN =
   "ecr:GetAuthorizationToken has no resource-level permissions (the token is per registry, account-wide); what the token may do is limited by the repository-scoped ECR statements beside it.";
 const REASON_STAGING =
-  "Staging keys are chosen at run time (execution id, blob digest): access is limited to one prefix of the staging bucket (transfers/ or bulk/), with only the actions this step needs.";
+  "Staging keys are chosen at run time (execution id, blob digest): access is limited to one prefix of the staging bucket (transfers/, bulk/ or bench/), with only the actions this step needs.";
 const REASON_ECR_WILDCARD =
   "Repository patterns with `*` are the operator's own, named in the ecr/promotion props.";
 
@@ -181,7 +183,10 @@ export class ImageTransfer extends Construct {
     const enumerate = make("enumerate", stepEnvironment);
     const summarize = make("summarize", { STAGING_BUCKET: this.stagingBucket.bucketName });
     const bench = p.benchWorkers
-      ? { worker: make("benchWorker", {}).function, aggregate: make("benchAggregate", {}).function }
+      ? {
+          worker: make("benchWorker", { STAGING_BUCKET: this.stagingBucket.bucketName }).function,
+          aggregate: make("benchAggregate", { STAGING_BUCKET: this.stagingBucket.bucketName }).function,
+        }
       : undefined;
 
     const workflows = new Workflows(this, "Workflows", {
@@ -296,7 +301,7 @@ export class ImageTransfer extends Construct {
     let encrypts = false;
     let decrypts = false;
     let lists = false;
-    for (const area of ["transfers", "bulk"] as const) {
+    for (const area of ["transfers", "bulk", "bench"] as const) {
       const actions = access[area] ?? [];
       if (actions.length === 0) continue;
       const objectActions = [...new Set(actions.flatMap((a) => STAGING_ACTIONS[a]))];

@@ -14,10 +14,10 @@ export interface StagingBucketProps {
 
 /**
  * The key prefixes the workflow writes under (shared/workflow/keys.ts: `transfers/<id>/...` for copies,
- * `bulk/<id>/...` for migrations). IAM grants are scoped to one of them per function; a test checks
- * these against keys.ts.
+ * `bulk/<id>/...` for migrations; bench/load/results.ts: `bench/<runId>/...` for load-test results).
+ * IAM grants are scoped to one of them per function; a test checks these against the code.
  */
-export const STAGING_PREFIXES = { transfers: "transfers/", bulk: "bulk/" } as const;
+export const STAGING_PREFIXES = { transfers: "transfers/", bulk: "bulk/", bench: "bench/" } as const;
 export type StagingArea = keyof typeof STAGING_PREFIXES;
 
 /** Access logs are kept this long (the staged data itself lives a day). */

@@ -7,14 +7,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BenchFlags, parseBenchConfig } from "../../../bench/load/config.ts";
+import { runFanout } from "../../../bench/load/fanout.ts";
+import { aggregateHandler, workerHandler } from "../../../bench/load/lambda.ts";
 import type { BenchReport } from "../../../bench/load/report.ts";
 import { runBench } from "../../../bench/load/run.ts";
-import { BENCH_USER_AGENT } from "../../../bench/load/runner.ts";
+import { BENCH_USER_AGENT, type WorkerInput } from "../../../bench/load/runner.ts";
 import { StaticCredentials } from "../../../shared/registry/auth/credentials.ts";
+import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { startS3 } from "../../helpers/s3.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
 /** The ferry operation a request is, from its method and path (as the access log and the proxy see it). */
@@ -427,6 +431,98 @@ describe("ferry bench, distributed and on the command line", () => {
     const page = readFileSync(html, "utf8");
     expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=/i);
     expect(page).toContain("Latency over time");
+  });
+
+  it("on AWS: starts the fan-out state machine, the Lambda handlers hand results over in S3, same report", async () => {
+    // Only the Step Functions control plane is stood in for: StartExecution runs the deployed definition
+    // locally (aws-local-stepfunctions) with the real Lambda handlers, which write to a real S3 server.
+    const s3 = await startS3("ferry-bench-results");
+    const env = { ...process.env };
+    Object.assign(process.env, {
+      STAGING_BUCKET: s3.bucket,
+      STAGING_ENDPOINT: s3.endpoint,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    });
+    const runId = `aws${process.pid}x${Date.now().toString(36)}`;
+    const arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:ferry-bench-fanout";
+    const commands: { name: string; input: Record<string, unknown> }[] = [];
+    let execution: Promise<unknown> | undefined;
+    let output: string | undefined;
+    const sfn = {
+      async send(command: { input: unknown }) {
+        const name = command.constructor.name;
+        const input = command.input as Record<string, unknown>;
+        commands.push({ name, input });
+        if (name === "StartExecutionCommand") {
+          const { workers } = JSON.parse(input.input as string) as { workers: WorkerInput[] };
+          execution = runFanout(workers, workerHandler, aggregateHandler).then((o) => {
+            output = JSON.stringify(o);
+          });
+          execution.catch(() => undefined);
+          return { executionArn: `${arn.replace(":stateMachine:", ":execution:")}:${input.name}` };
+        }
+        if (output) return { status: "SUCCEEDED", output };
+        return { status: "RUNNING" };
+      },
+    };
+    try {
+      const config = parseBenchConfig(`${reg.host}/${uniqueRepo("bench")}`, {
+        scenario: "manifest",
+        workers: "2",
+        viaWorkflow: true,
+        vus: "2",
+        iterations: "6",
+        duration: "10s",
+        runId,
+      });
+      const report = await runBench(config, {
+        aws: { stateMachineArn: arn, sfn, pollMs: 50, s3Endpoint: s3.endpoint },
+      });
+      await execution;
+      expect(commands[0]).toMatchObject({
+        name: "StartExecutionCommand",
+        input: { stateMachineArn: arn, name: `ferry-bench-${runId}` },
+      });
+      expect(commands.at(-1)!.name).toBe("DescribeExecutionCommand");
+      expect(JSON.parse(output!)).toEqual({ resultKey: `bench/${runId}/result.json`, bucket: s3.bucket });
+      const store = new S3StagingStore({ bucket: s3.bucket, endpoint: s3.endpoint });
+      expect(await store.list(`bench/${runId}/`)).toEqual(
+        ["result.json", "worker-0.json", "worker-1.json"].map((f) => `bench/${runId}/${f}`),
+      );
+      expect(report.workers).toBe(2);
+      expect(report.iterations.total).toBe(6);
+      expect(reported(report)).toEqual(tally(await accessLog(runId)));
+    } finally {
+      process.env = env;
+      await s3.stop();
+    }
+  });
+
+  it("--state-machine: a clear error for a bad ARN, a missing --workers, or both fan-outs", async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ["--state-machine", "arn:aws:lambda:eu-west-1:1:function:x", "--workers", "2"],
+        /--state-machine: expected arn:aws:states:/,
+      ],
+      [["--state-machine", "arn:aws:states:eu-west-1:123456789012:stateMachine:f"], /give --workers/],
+      [
+        [
+          "--state-machine",
+          "arn:aws:states:eu-west-1:123456789012:stateMachine:f",
+          "--workers",
+          "2",
+          "--via-workflow",
+        ],
+        /choose one/,
+      ],
+      [["--s3-endpoint", "http://127.0.0.1:1"], /--s3-endpoint applies to --state-machine/],
+    ];
+    for (const [args, expected] of cases) {
+      const out = await ferry(["bench", "localhost:5000", ...args], { FERRY_FROM_SOURCE: "1" });
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stderr.trim().split("\n"), args.join(" ")).toEqual([expect.stringMatching(expected)]);
+    }
   });
 
   it("bad options: exit 2 and one clear line each", async () => {

@@ -1,15 +1,19 @@
 import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { runOnAws, STATES_PAYLOAD_MAX, stateMachineRegion } from "../../../bench/load/aws.ts";
 import { parseBenchConfig } from "../../../bench/load/config.ts";
 import definition from "../../../bench/load/fanout.asl.json" with { type: "json" };
 import { fanoutDefinition, runFanout } from "../../../bench/load/fanout.ts";
 import { renderHtml } from "../../../bench/load/html.ts";
-import { aggregateHandler } from "../../../bench/load/lambda.ts";
 import { Metrics } from "../../../bench/load/metrics.ts";
 import { buildReport, formatReport } from "../../../bench/load/report.ts";
+import { makeAggregateHandler, readResult } from "../../../bench/load/results.ts";
 import { mergeWorkerResults, type WorkerInput, type WorkerResult } from "../../../bench/load/runner.ts";
 import { syntheticImage, syntheticStream } from "../../../bench/load/synth.ts";
+import { FsStagingStore } from "../../../shared/staging/fs.ts";
+import { putJson } from "../../../shared/staging/types.ts";
+import { tmpDir } from "../../helpers/tmp.ts";
 
 async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -105,25 +109,91 @@ describe("Step Functions fan-out", () => {
     expect(r.isValid).toBe(true);
   });
 
-  it("runs N workers through the Map and merges them exactly in the Aggregate state", async () => {
+  it("runs N workers through the Map, hands their results over in the staging store, merges them exactly", async () => {
     const config = parseBenchConfig("localhost:5000", { scenario: "manifest", vus: "3", workers: "3" });
     const inputs: WorkerInput[] = [0, 1, 2].map((worker) => ({ config, worker, workers: 3, targets: [] }));
     const results = inputs.map(fakeWorker);
+    const store = new FsStagingStore(tmpDir("ferry-fanout-"));
     const seen: number[] = [];
     const out = await runFanout(
       inputs,
       async (i) => {
         seen.push(i.worker);
-        return results[i.worker]!;
+        const resultKey = `bench/${config.runId}/worker-${i.worker}.json`;
+        await putJson(store, resultKey, results[i.worker]);
+        return { worker: i.worker, resultKey };
       },
-      aggregateHandler,
+      makeAggregateHandler(store),
     );
     expect(seen.sort()).toEqual([0, 1, 2]);
-    const direct = mergeWorkerResults(results);
-    expect(out).toEqual(direct);
-    expect(out.workers).toBe(3);
-    expect(out.requests["manifest.get"]!.count).toBe(30);
-    expect(out.counters.blobsVerified).toBe(3);
+    // the state machine carries keys only; the merge is in the store
+    expect(out).toEqual({ resultKey: `bench/${config.runId}/result.json` });
+    expect(await store.list(`bench/${config.runId}/`)).toEqual(
+      ["result.json", "worker-0.json", "worker-1.json", "worker-2.json"].map(
+        (f) => `bench/${config.runId}/${f}`,
+      ),
+    );
+    const merged = await readResult(store, out.resultKey);
+    expect(merged).toEqual(mergeWorkerResults(results));
+    expect(merged.workers).toBe(3);
+    expect(merged.requests["manifest.get"]!.count).toBe(30);
+    expect(merged.counters.blobsVerified).toBe(3);
+  });
+
+  it("the Aggregate state refuses bad input with a clear error", async () => {
+    const store = new FsStagingStore(tmpDir("ferry-fanout-"));
+    const aggregate = makeAggregateHandler(store);
+    await expect(aggregate({} as never)).rejects.toThrow(/expected \{ results: \[\{ resultKey \}/);
+    await expect(aggregate({ results: [{ resultKey: 42 }] } as never)).rejects.toThrow(/expected/);
+    await expect(
+      aggregate({
+        results: [{ resultKey: "bench/a/worker-0.json" }, { resultKey: "bench/b/worker-1.json" }],
+      }),
+    ).rejects.toThrow(/results of one run under bench\/<runId>\//);
+    await expect(aggregate({ results: [{ resultKey: "transfers/x/plan.json" }] })).rejects.toThrow(/bench\//);
+    await expect(aggregate({ results: [{ resultKey: "bench/a/worker-0.json" }] })).rejects.toThrow(
+      /bench\/a\/worker-0\.json does not exist/,
+    );
+  });
+});
+
+describe("the fan-out on AWS (Step Functions stood in for)", () => {
+  const arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:ferry-bench-fanout";
+  const config = parseBenchConfig("localhost:5000", { scenario: "manifest", vus: "2", workers: "2" });
+  const inputs: WorkerInput[] = [0, 1].map((worker) => ({ config, worker, workers: 2, targets: [] }));
+  const sfnAnswering = (describe: Record<string, unknown>) => ({
+    send: async (c: { input: unknown }) =>
+      c.constructor.name === "StartExecutionCommand" ? { executionArn: `${arn}:x` } : describe,
+  });
+
+  it("a failed execution ends with its status, error and cause", async () => {
+    const sfn = sfnAnswering({ status: "FAILED", error: "Lambda.Unknown", cause: "worker timed out" });
+    await expect(runOnAws(inputs, { stateMachineArn: arn, sfn, pollMs: 1 })).rejects.toThrow(
+      /ended FAILED: Lambda\.Unknown \(worker timed out\)/,
+    );
+  });
+
+  it("a start that is refused names the state machine", async () => {
+    const sfn = {
+      send: async () => {
+        throw new Error("ExecutionAlreadyExists: Execution Already Exists");
+      },
+    };
+    await expect(runOnAws(inputs, { stateMachineArn: arn, sfn, pollMs: 1 })).rejects.toThrow(
+      /cannot start arn:aws:states:.*ferry-bench-fanout: ExecutionAlreadyExists/,
+    );
+  });
+
+  it("refuses an execution input over 256 KiB, and an ARN that is not a state machine", async () => {
+    const n = Math.ceil(STATES_PAYLOAD_MAX / JSON.stringify(inputs[0]).length) + 1;
+    const many = Array.from({ length: n }, (_, worker) => ({ ...inputs[0]!, worker, workers: n }));
+    await expect(runOnAws(many, { stateMachineArn: arn, sfn: sfnAnswering({}), pollMs: 1 })).rejects.toThrow(
+      /over Step Functions' 256 KiB: use fewer --workers/,
+    );
+    expect(stateMachineRegion(arn)).toBe("eu-west-1");
+    expect(() => stateMachineRegion("arn:aws:states:eu-west-1:123456789012:execution:x:y")).toThrow(
+      /expected arn:aws:states:<region>/,
+    );
   });
 });
 
