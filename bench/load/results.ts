@@ -41,6 +41,19 @@ export function makeWorkerHandler(
   deps: WorkerDeps & { store: StagingStore },
 ): (input: WorkerInput) => Promise<StoredResult> {
   return async (input) => {
+    const ok =
+      typeof input?.config?.runId === "string" &&
+      /^[a-z0-9]+$/.test(input.config.runId) &&
+      Number.isInteger(input.worker) &&
+      Number.isInteger(input.workers) &&
+      input.worker >= 0 &&
+      input.worker < input.workers &&
+      Array.isArray(input.targets);
+    if (!ok)
+      throw new FerryError(
+        "USAGE",
+        "bench worker: expected { config (with runId), worker, workers, targets } as the fan-out passes it",
+      );
     const result = await runWorker(input, deps);
     const resultKey = `${benchPrefix(input.config.runId)}worker-${input.worker}.json`;
     await putJson(deps.store, resultKey, result);

@@ -8,7 +8,7 @@ import { fanoutDefinition, runFanout } from "../../../bench/load/fanout.ts";
 import { renderHtml } from "../../../bench/load/html.ts";
 import { Metrics } from "../../../bench/load/metrics.ts";
 import { buildReport, formatReport } from "../../../bench/load/report.ts";
-import { makeAggregateHandler, readResult } from "../../../bench/load/results.ts";
+import { makeAggregateHandler, makeWorkerHandler, readResult } from "../../../bench/load/results.ts";
 import { mergeWorkerResults, type WorkerInput, type WorkerResult } from "../../../bench/load/runner.ts";
 import { syntheticImage, syntheticStream } from "../../../bench/load/synth.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
@@ -138,6 +138,20 @@ describe("Step Functions fan-out", () => {
     expect(merged.workers).toBe(3);
     expect(merged.requests["manifest.get"]!.count).toBe(30);
     expect(merged.counters.blobsVerified).toBe(3);
+  });
+
+  it("the worker refuses a malformed event with a clear error, before any load", async () => {
+    const worker = makeWorkerHandler({ store: new FsStagingStore(tmpDir("ferry-fanout-")) });
+    const config = parseBenchConfig("localhost:5000", { scenario: "manifest" });
+    for (const bad of [
+      undefined,
+      {},
+      { config: {}, worker: 0, workers: 1, targets: [] },
+      { config, worker: 1, workers: 1, targets: [] },
+      { config: { ...config, runId: "../x" }, worker: 0, workers: 1, targets: [] },
+      { config, worker: 0, workers: 1 },
+    ])
+      await expect(worker(bad as never)).rejects.toThrow(/^bench worker: expected \{ config/);
   });
 
   it("the Aggregate state refuses bad input with a clear error", async () => {
