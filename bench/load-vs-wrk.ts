@@ -121,7 +121,18 @@ async function bareUndici(
   connections: number,
   accept = "",
 ): Promise<{ rps: number; bps: number }> {
-  const argv = ["--input-type=module", "-e", BARE_LOOP, url, String(connections), String(DURATION), accept];
+  // the V8 flags of the ferry executable (cli/ferry.js), so that the control differs from ferry by its code only
+  const argv = [
+    "--max-semi-space-size=1",
+    "--initial-old-space-size=64",
+    "--input-type=module",
+    "-e",
+    BARE_LOOP,
+    url,
+    String(connections),
+    String(DURATION),
+    accept,
+  ];
   const { stdout } = await run(process.execPath, argv);
   return JSON.parse(stdout) as { rps: number; bps: number };
 }
