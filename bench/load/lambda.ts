@@ -2,10 +2,14 @@
  * The Lambda handlers of distributed `ferry bench` (the Task states of fanout.asl.json, deployed by the CDK
  * app with `benchWorkers`): JSON in, JSON out; results go to the staging bucket (results.ts).
  *
- * Environment: STAGING_BUCKET (STAGING_ENDPOINT for an S3-compatible endpoint). Registry credentials come
- * from FERRY_USERNAME / FERRY_PASSWORD (limited to FERRY_REGISTRY) or a Docker config file; they are never
- * part of the state machine's input.
+ * Environment: STAGING_BUCKET (STAGING_ENDPOINT for an S3-compatible endpoint). Registry credentials, in
+ * order: the stack's registry secrets (REGISTRY_SECRETS, as for the transfer steps), ECR tokens (inside
+ * ECR_ROLE_ARN when set: the worker has no ECR permission of its own), FERRY_USERNAME / FERRY_PASSWORD
+ * (limited to FERRY_REGISTRY), a Docker config file. They are never part of the state machine's input.
  */
+
+import { EcrCredentials, SecretsManagerCredentials } from "../../functions/lib/credentials.ts";
+import { registrySecrets } from "../../functions/lib/env.ts";
 import {
   ChainCredentials,
   DockerConfigCredentials,
@@ -35,7 +39,14 @@ function stagingFromEnv(env: NodeJS.ProcessEnv = process.env): StagingStore {
 /** Lambda: one worker, its result to the staging bucket. */
 export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
   return makeWorkerHandler({
-    clientOptions: { credentials: new ChainCredentials(new EnvCredentials(), new DockerConfigCredentials()) },
+    clientOptions: {
+      credentials: new ChainCredentials(
+        new SecretsManagerCredentials({ secrets: registrySecrets(process.env) }),
+        new EcrCredentials({ roleArn: process.env.ECR_ROLE_ARN || undefined }),
+        new EnvCredentials(),
+        new DockerConfigCredentials(),
+      ),
+    },
     store: stagingFromEnv(),
   })(input);
 }

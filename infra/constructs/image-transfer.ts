@@ -63,9 +63,9 @@ const ACCESS: Readonly<Record<FunctionName, Access>> = {
   api: { transfers: ["read"] },
   event: {},
   schedule: {},
-  // The load-test worker takes registry credentials from FERRY_USERNAME/FERRY_PASSWORD or a Docker
-  // config (bench/load/lambda.ts), never from AWS. Both write results under bench/ only.
-  benchWorker: { bench: ["write"] },
+  // The load-test worker talks to registries with the stack's registry secrets (or ecrRoleArn), like the
+  // steps, but gets no ECR permission of its own; both bench functions write results under bench/ only.
+  benchWorker: { registries: true, bench: ["write"] },
   benchAggregate: { bench: ["read", "write"] },
 };
 
@@ -184,7 +184,11 @@ export class ImageTransfer extends Construct {
     const summarize = make("summarize", { STAGING_BUCKET: this.stagingBucket.bucketName });
     const bench = p.benchWorkers
       ? {
-          worker: make("benchWorker", { STAGING_BUCKET: this.stagingBucket.bucketName }).function,
+          worker: make("benchWorker", {
+            STAGING_BUCKET: this.stagingBucket.bucketName,
+            REGISTRY_SECRETS: this.registrySecrets.environmentValue(),
+            ...(p.ecrRoleArn ? { ECR_ROLE_ARN: p.ecrRoleArn } : {}),
+          }).function,
           aggregate: make("benchAggregate", { STAGING_BUCKET: this.stagingBucket.bucketName }).function,
         }
       : undefined;

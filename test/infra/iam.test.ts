@@ -44,7 +44,15 @@ function everyStatement(template: CfnTemplate): Array<Statement & { where: strin
   return out;
 }
 
-const REGISTRY_FUNCTIONS = ["resolve", "stageBlob", "uploadBlob", "putManifests", "cleanup", "enumerate"];
+const REGISTRY_FUNCTIONS = [
+  "resolve",
+  "stageBlob",
+  "uploadBlob",
+  "putManifests",
+  "cleanup",
+  "enumerate",
+  "benchWorker",
+];
 
 describe("IAM: least privilege per function", () => {
   it("no action wildcards anywhere, and Resource '*' only for actions without resource-level permissions", () => {
@@ -266,15 +274,20 @@ describe("IAM: least privilege per function", () => {
     }
   });
 
-  it("the bench functions get no AWS permission beyond their staging prefix; the fan-out invokes them", () => {
-    for (const name of ["benchWorker", "benchAggregate"]) {
+  it("the bench functions: their staging prefix, the worker the registry secrets; no ECR; the fan-out invokes them", () => {
+    const base = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ];
+    const registries = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "sts:AssumeRole"];
+    for (const [name, extra] of [
+      ["benchWorker", registries],
+      ["benchAggregate", []],
+    ] as const) {
       const actions = [...allowedActions(json, roleOf(name))].filter((a) => !/^(s3|kms):/.test(a));
-      expect(actions.sort(), name).toEqual([
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "xray:PutTelemetryRecords",
-        "xray:PutTraceSegments",
-      ]);
+      expect(actions.sort(), name).toEqual([...base, ...extra].sort());
     }
     const fanoutRole = logicalId(stack, t.benchFanout!.role);
     expect(grants(fanoutRole, "lambda:InvokeFunction").map((s) => s.Resource)).toEqual([
