@@ -9,10 +9,14 @@ import type { StartExecutionCommandInput } from "@aws-sdk/client-sfn";
 import { FerryError } from "../../shared/registry/errors.ts";
 import type { StagingStore } from "../../shared/staging/types.ts";
 import { stateMachineRegion } from "./config.ts";
+import { fanoutInput } from "./fanout.ts";
 import { readResult, type StoredResult } from "./results.ts";
 import type { WorkerInput, WorkerResult } from "./runner.ts";
 
 export { stateMachineRegion };
+
+/** How far ahead the workers' common start is set (see runOnAws). */
+export const START_LEAD_MS = 15_000;
 
 /** The largest input or output of a Step Functions execution. */
 export const STATES_PAYLOAD_MAX = 256 * 1024;
@@ -33,16 +37,25 @@ export interface AwsFanout {
   store?: (bucket: string) => StagingStore;
   /** Between DescribeExecution calls, ms (default 2000). */
   pollMs?: number;
+  /** How far ahead the workers' common start is set, ms (default START_LEAD_MS). */
+  startLeadMs?: number;
 }
 
 export async function runOnAws(inputs: WorkerInput[], aws: AwsFanout): Promise<WorkerResult> {
   const region = stateMachineRegion(aws.stateMachineArn);
   const config = inputs[0]!.config;
-  const input = JSON.stringify({ workers: inputs });
-  if (input.length > STATES_PAYLOAD_MAX)
+  // The workers start their load together, START_LEAD_MS from now: time for the Distributed Map to start
+  // its child executions and for Lambda's cold starts (a worker that comes late starts at once).
+  const input = JSON.stringify(fanoutInput(inputs, Date.now() + (aws.startLeadMs ?? START_LEAD_MS)));
+  // The Map's output lists every worker's { worker, resultKey }: it must fit a state's payload too.
+  const results = JSON.stringify(
+    inputs.map((i) => ({ worker: i.worker, resultKey: `bench/${config.runId}/worker-${i.worker}.json` })),
+  );
+  const largest = Math.max(input.length, results.length);
+  if (largest > STATES_PAYLOAD_MAX)
     throw new FerryError(
       "USAGE",
-      `${inputs.length} workers make a ${input.length}-byte execution input, over Step Functions' 256 KiB: use fewer --workers`,
+      `${inputs.length} workers make a ${largest}-byte state payload, over Step Functions' 256 KiB: use fewer --workers`,
     );
   const sdk = await import("@aws-sdk/client-sfn");
   const sfn: SfnLike = aws.sfn ?? new sdk.SFNClient({ region });

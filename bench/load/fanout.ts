@@ -22,12 +22,43 @@ export function fanoutDefinition(arns: Record<string, string> = LOCAL_ARNS): Rec
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** The execution input: the configuration and targets once, the worker indices as the Map's items. */
+export interface FanoutInput {
+  config: WorkerInput["config"];
+  targets: string[];
+  workers: number;
+  items: number[];
+  /** Epoch ms the workers start their load at (aligns workers that start at different times). */
+  startAt: number;
+}
+
+export function fanoutInput(inputs: WorkerInput[], startAt: number): FanoutInput {
+  const first = inputs[0];
+  if (!first) throw new FerryError("USAGE", "bench fan-out: no workers");
+  return {
+    config: first.config,
+    targets: first.targets,
+    workers: inputs.length,
+    items: inputs.map((i) => i.worker),
+    startAt,
+  };
+}
+
 /**
  * Runs the workers through the Map state and returns the Aggregate state's output (where the merged
- * result was written). The handlers are plain functions (lambda.ts, bound to a local staging store).
+ * result was written). The handlers are plain functions (results.ts, bound to a local staging store).
  */
-export async function runFanout(
+export function runFanout(
   inputs: WorkerInput[],
+  worker: (input: WorkerInput) => Promise<StoredResult>,
+  aggregate: (input: AggregateInput) => Promise<StoredResult>,
+): Promise<StoredResult> {
+  return executeFanout(fanoutInput(inputs, Date.now()), worker, aggregate);
+}
+
+/** Executes the definition locally with an execution input as StartExecution would receive it. */
+export async function executeFanout(
+  input: FanoutInput,
   worker: (input: WorkerInput) => Promise<StoredResult>,
   aggregate: (input: AggregateInput) => Promise<StoredResult>,
 ): Promise<StoredResult> {
@@ -43,13 +74,14 @@ export async function runFanout(
       `--via-workflow needs the aws-local-stepfunctions package (a development dependency: run npm ci): ${(e as Error).message}`,
     );
   }
+  // aws-local-stepfunctions runs every Map inline; a Distributed Map's concurrency is AWS's.
   const def = fanoutDefinition() as unknown as ConstructorParameters<typeof mod.StateMachine>[0];
   const sm = new mod.StateMachine(def, { validationOptions: { checkArn: false, checkPaths: false } });
-  const execution = sm.run({ workers: inputs } as unknown as Parameters<typeof sm.run>[0], {
+  const execution = sm.run(input as unknown as Parameters<typeof sm.run>[0], {
     overrides: {
       taskResourceLocalHandlers: {
-        Worker: (input) => worker(input as unknown as WorkerInput) as unknown as Promise<never>,
-        Aggregate: (input) => aggregate(input as unknown as AggregateInput) as unknown as Promise<never>,
+        Worker: (i) => worker(i as unknown as WorkerInput) as unknown as Promise<never>,
+        Aggregate: (i) => aggregate(i as unknown as AggregateInput) as unknown as Promise<never>,
       },
     },
   });

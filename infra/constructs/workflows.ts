@@ -169,9 +169,10 @@ export class Workflows extends Construct {
     ]);
 
     if (props.bench) {
+      const benchName = `${props.namePrefix}-bench-fanout`;
       this.benchFanout = this.stateMachine(
         "BenchFanout",
-        `${props.namePrefix}-bench-fanout`,
+        benchName,
         BENCH_FANOUT_DEFINITION,
         props,
         definitions,
@@ -181,6 +182,36 @@ export class Workflows extends Construct {
         },
       );
       this.allowInvoke(this.benchFanout, [props.bench.worker, props.bench.aggregate]);
+      // The workers are a Distributed Map (an inline Map runs at most 40 at once): its child workflows are
+      // executions of this very state machine, named at run time.
+      const benchRole = this.benchFanout.role;
+      const benchChildren = execution(`${benchName}/*`);
+      benchRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["states:StartExecution"],
+          resources: [
+            stack.formatArn({
+              service: "states",
+              resource: "stateMachine",
+              resourceName: benchName,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
+      benchRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["states:DescribeExecution", "states:StopExecution"],
+          resources: [benchChildren],
+        }),
+      );
+      suppress(this.benchFanout, [
+        [
+          "AwsSolutions-IAM5",
+          "The Distributed Map's child executions are named at run time: DescribeExecution/StopExecution are scoped to this machine's own map-run executions.",
+          [resourceFinding(this, benchChildren)],
+        ],
+      ]);
     }
     this.definitions = definitions;
   }

@@ -157,6 +157,25 @@ describe("state machines", () => {
     }
   });
 
+  it("the bench fan-out runs its workers as a Distributed Map (not 40 at a time) and may run its own children", () => {
+    const bench = deployed(t.benchFanout!, LOCAL_ARNS);
+    const [, workers] = allStates(bench).find(([name]) => name === "Workers")!;
+    expect(workers.ItemProcessor).toMatchObject({
+      ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" },
+    });
+    expect(workers.MaxConcurrency).toBe(0);
+    const statements = roleStatements(json, logicalId(stack, t.benchFanout!.role)).map(
+      (s) => `${asList(s.Action).join(",")} on ${asList(s.Resource).map(flatten).join(",")}`,
+    );
+    const here = "<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>";
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        `states:StartExecution on arn:${here}:stateMachine:Ferry-Transfer-bench-fanout`,
+        `states:DescribeExecution,states:StopExecution on arn:${here}:execution:Ferry-Transfer-bench-fanout/*:*`,
+      ]),
+    );
+  });
+
   it("the bulk machine may run copy-image children (.sync) and its own Distributed Map children", () => {
     const role = logicalId(stack, t.bulkMigrate.role);
     const statements = roleStatements(json, role).map(

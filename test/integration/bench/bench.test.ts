@@ -7,11 +7,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BenchFlags, parseBenchConfig } from "../../../bench/load/config.ts";
-import { runFanout } from "../../../bench/load/fanout.ts";
+import { executeFanout, type FanoutInput } from "../../../bench/load/fanout.ts";
 import { aggregateHandler, workerHandler } from "../../../bench/load/lambda.ts";
 import type { BenchReport } from "../../../bench/load/report.ts";
 import { runBench } from "../../../bench/load/run.ts";
-import { BENCH_USER_AGENT, type WorkerInput } from "../../../bench/load/runner.ts";
+import { BENCH_USER_AGENT } from "../../../bench/load/runner.ts";
 import { StaticCredentials } from "../../../shared/registry/auth/credentials.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
@@ -455,8 +455,9 @@ describe("ferry bench, distributed and on the command line", () => {
         const input = command.input as Record<string, unknown>;
         commands.push({ name, input });
         if (name === "StartExecutionCommand") {
-          const { workers } = JSON.parse(input.input as string) as { workers: WorkerInput[] };
-          execution = runFanout(workers, workerHandler, aggregateHandler).then((o) => {
+          // the execution input exactly as the CLI sent it, through the definition, to the Lambda handlers
+          const started = JSON.parse(input.input as string) as FanoutInput;
+          execution = executeFanout(started, workerHandler, aggregateHandler).then((o) => {
             output = JSON.stringify(o);
           });
           execution.catch(() => undefined);
@@ -477,7 +478,7 @@ describe("ferry bench, distributed and on the command line", () => {
         runId,
       });
       const report = await runBench(config, {
-        aws: { stateMachineArn: arn, sfn, pollMs: 50, s3Endpoint: s3.endpoint },
+        aws: { stateMachineArn: arn, sfn, pollMs: 50, s3Endpoint: s3.endpoint, startLeadMs: 0 },
       });
       await execution;
       expect(commands[0]).toMatchObject({
