@@ -99,22 +99,8 @@ export class Workflows extends Construct {
     );
     this.allowInvoke(this.bulkMigrate, [f.enumerate, f.summarize]);
 
-    const execution = (machineName: string) =>
-      stack.formatArn({
-        service: "states",
-        resource: "execution",
-        resourceName: `${machineName}:*`,
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      });
-    const bulkArn = stack.formatArn({
-      service: "states",
-      resource: "stateMachine",
-      resourceName: bulkName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
     const bulkRole = this.bulkMigrate.role;
-    const childExecutions = execution(copyName);
-    const mapRunExecutions = execution(`${bulkName}/*`);
+    const childExecutions = executionsOf(stack, copyName);
     const bulkObjects = props.stagingBucket.arnForObjects(`${STAGING_PREFIXES.bulk}*`);
     // Children: each item starts a copy-image execution and waits for it (.sync:2).
     bulkRole.addToPrincipalPolicy(
@@ -135,17 +121,11 @@ export class Workflows extends Construct {
         resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: SYNC_RULE_NAME })],
       }),
     );
-    // The Distributed Map runs its child workflows as executions of this very state machine. Its ARN is
-    // built from the fixed name: referencing the resource would make the role depend on itself.
-    bulkRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [bulkArn] }),
-    );
-    bulkRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
-        resources: [mapRunExecutions],
-      }),
-    );
+    const mapRunExecutions = this.allowOwnMapRuns(this.bulkMigrate, bulkName, [
+      "states:DescribeExecution",
+      "states:StopExecution",
+      "states:RedriveExecution",
+    ]);
     // ItemReader reads the item list and ResultWriter writes the results: bulk/<id>/ in staging.
     bulkRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -182,29 +162,11 @@ export class Workflows extends Construct {
         },
       );
       this.allowInvoke(this.benchFanout, [props.bench.worker, props.bench.aggregate]);
-      // The workers are a Distributed Map (an inline Map runs at most 40 at once): its child workflows are
-      // executions of this very state machine, named at run time.
-      const benchRole = this.benchFanout.role;
-      const benchChildren = execution(`${benchName}/*`);
-      benchRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ["states:StartExecution"],
-          resources: [
-            stack.formatArn({
-              service: "states",
-              resource: "stateMachine",
-              resourceName: benchName,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ],
-        }),
-      );
-      benchRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ["states:DescribeExecution", "states:StopExecution"],
-          resources: [benchChildren],
-        }),
-      );
+      // The workers are a Distributed Map (an inline Map runs at most 40 at once).
+      const benchChildren = this.allowOwnMapRuns(this.benchFanout, benchName, [
+        "states:DescribeExecution",
+        "states:StopExecution",
+      ]);
       suppress(this.benchFanout, [
         [
           "AwsSolutions-IAM5",
@@ -214,6 +176,27 @@ export class Workflows extends Construct {
       ]);
     }
     this.definitions = definitions;
+  }
+
+  /**
+   * A Distributed Map runs its child workflows as executions of this very state machine: its role may
+   * start them (the ARN is built from the fixed name: referencing the resource would make the role depend
+   * on itself) and `watch` them. Returns the children's execution ARNs (named at run time).
+   */
+  private allowOwnMapRuns(machine: sfn.StateMachine, name: string, watch: string[]): string {
+    const stack = Stack.of(this);
+    const self = stack.formatArn({
+      service: "states",
+      resource: "stateMachine",
+      resourceName: name,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    machine.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [self] }),
+    );
+    const children = executionsOf(stack, `${name}/*`);
+    machine.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: watch, resources: [children] }));
+    return children;
   }
 
   private stateMachine(
@@ -264,4 +247,14 @@ export class Workflows extends Construct {
       }),
     );
   }
+}
+
+/** The ARNs of a state machine's executions (their names are chosen at run time). */
+function executionsOf(stack: Stack, machineName: string): string {
+  return stack.formatArn({
+    service: "states",
+    resource: "execution",
+    resourceName: `${machineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
