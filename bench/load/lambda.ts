@@ -7,15 +7,13 @@
  * ECR_ROLE_ARN when set: the worker has no ECR permission of its own), FERRY_USERNAME / FERRY_PASSWORD
  * (limited to FERRY_REGISTRY), a Docker config file. They are never part of the state machine's input.
  */
-
-import { EcrCredentials, SecretsManagerCredentials } from "../../functions/lib/credentials.ts";
-import { registrySecrets } from "../../functions/lib/env.ts";
+import { requireEnv } from "../../functions/lib/env.ts";
+import { registryCredentials } from "../../functions/lib/runtime.ts";
 import {
   ChainCredentials,
   DockerConfigCredentials,
   EnvCredentials,
 } from "../../shared/registry/auth/credentials.ts";
-import { FerryError } from "../../shared/registry/errors.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StagingStore } from "../../shared/staging/types.ts";
 import {
@@ -28,9 +26,8 @@ import type { WorkerInput } from "./runner.ts";
 
 let lambdaStore: StagingStore | undefined;
 function stagingFromEnv(env: NodeJS.ProcessEnv = process.env): StagingStore {
-  if (!env.STAGING_BUCKET) throw new FerryError("USAGE", "bench handlers need STAGING_BUCKET");
   lambdaStore ??= new S3StagingStore({
-    bucket: env.STAGING_BUCKET,
+    bucket: requireEnv(env, "STAGING_BUCKET"),
     ...(env.STAGING_ENDPOINT ? { endpoint: env.STAGING_ENDPOINT } : {}),
   });
   return lambdaStore;
@@ -41,8 +38,7 @@ export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
   return makeWorkerHandler({
     clientOptions: {
       credentials: new ChainCredentials(
-        new SecretsManagerCredentials({ secrets: registrySecrets(process.env) }),
-        new EcrCredentials({ roleArn: process.env.ECR_ROLE_ARN || undefined }),
+        ...registryCredentials(process.env),
         new EnvCredentials(),
         new DockerConfigCredentials(),
       ),

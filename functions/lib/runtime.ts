@@ -6,7 +6,7 @@
  *   REGISTRY_SECRETS  JSON: registry host → Secrets Manager secret ARN ({"username","password"})
  *   ECR_ROLE_ARN      a role to assume for ECR GetAuthorizationToken (optional)
  */
-import { ChainCredentials } from "../../shared/registry/auth/credentials.ts";
+import { ChainCredentials, type CredentialProvider } from "../../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../../shared/registry/client.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
@@ -15,6 +15,14 @@ import { bytesEnv, type Env, registrySecrets, requireEnv } from "./env.ts";
 
 let cached: StepDeps | undefined;
 
+/** Where ferry's functions find registry credentials: REGISTRY_SECRETS, then ECR (inside ECR_ROLE_ARN). */
+export function registryCredentials(env: Env = process.env): CredentialProvider[] {
+  return [
+    new SecretsManagerCredentials({ secrets: registrySecrets(env) }),
+    new EcrCredentials({ roleArn: env.ECR_ROLE_ARN || undefined }),
+  ];
+}
+
 export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
   const stepBytes = bytesEnv(env, "STEP_BYTES");
@@ -22,10 +30,7 @@ export function stepDeps(env: Env = process.env): StepDeps {
   cached = {
     staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }),
     client: new RegistryClient({
-      credentials: new ChainCredentials(
-        new SecretsManagerCredentials({ secrets: registrySecrets(env) }),
-        new EcrCredentials({ roleArn: env.ECR_ROLE_ARN || undefined }),
-      ),
+      credentials: new ChainCredentials(...registryCredentials(env)),
       userAgent: "ferry-lambda/0.1",
     }),
     defaults: {
