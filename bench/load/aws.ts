@@ -13,8 +13,6 @@ import { fanoutInput } from "./fanout.ts";
 import { readResult, type StoredResult } from "./results.ts";
 import type { WorkerInput, WorkerResult } from "./runner.ts";
 
-export { stateMachineRegion };
-
 /** How far ahead the workers' common start is set (see runOnAws). */
 export const START_LEAD_MS = 15_000;
 

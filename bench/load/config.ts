@@ -111,6 +111,9 @@ export interface BenchFlags {
   clientPerVu?: boolean;
   workers?: string;
   viaWorkflow?: boolean;
+  /** Fan out on AWS through this state machine (the CLI carries it to runBench; implies viaWorkflow). */
+  stateMachine?: string;
+  s3Endpoint?: string;
   runId?: string;
 }
 
@@ -302,8 +305,15 @@ export function parseBenchConfig(target: string | undefined, flags: BenchFlags):
   }
 
   const workers = flags.workers !== undefined ? parseInteger(flags.workers, "--workers", 1) : 1;
-  if (flags.viaWorkflow && flags.workers === undefined)
-    throw usage("--via-workflow fans out --workers N (give --workers)");
+  if (flags.stateMachine !== undefined) {
+    if (flags.viaWorkflow) throw usage("--state-machine and --via-workflow: choose one");
+    stateMachineRegion(flags.stateMachine);
+  } else if (flags.s3Endpoint !== undefined) {
+    throw usage("--s3-endpoint applies to --state-machine");
+  }
+  const fanOut =
+    flags.stateMachine !== undefined ? "--state-machine" : flags.viaWorkflow ? "--via-workflow" : undefined;
+  if (fanOut && flags.workers === undefined) throw usage(`${fanOut} fans out --workers N (give --workers)`);
   if (model.kind === "closed" && model.vus < workers)
     throw usage(`--workers ${workers} splits --vus ${model.vus}: give at least one VU per worker`);
   if (model.kind === "open" && model.maxVus < workers)
@@ -336,7 +346,7 @@ export function parseBenchConfig(target: string | undefined, flags: BenchFlags):
     graceMs: parseDuration(flags.grace ?? DEFAULTS.grace, "--grace", true),
     clientPerVu: flags.clientPerVu === true,
     workers,
-    viaWorkflow: flags.viaWorkflow === true,
+    viaWorkflow: fanOut !== undefined,
     runId,
   };
 }

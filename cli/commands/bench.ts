@@ -1,20 +1,12 @@
 /** `ferry bench <registry>[/<repo>]`: load-test a registry with clean, measurable load. */
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import {
-  type BenchFlags,
-  DEFAULTS,
-  parseBenchConfig,
-  SCENARIOS,
-  stateMachineRegion,
-} from "../../bench/load/config.ts";
+import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import type { RequestEvent } from "../../shared/registry/options.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 
 interface CliFlags extends BenchFlags, ConnectionFlags {
-  stateMachine?: string;
-  s3Endpoint?: string;
   json?: boolean;
   html?: string;
   quiet?: boolean;
@@ -99,18 +91,7 @@ export function registerBench(program: Command): void {
     .option("--html <file>", "also write a self-contained HTML report with charts")
     .option("-q, --quiet", "no live view");
   addConnectionFlags(cmd, "single").action(async (target: string | undefined, flags: CliFlags) => {
-    if (flags.stateMachine !== undefined) {
-      if (flags.viaWorkflow) throw new FerryError("USAGE", "--state-machine and --via-workflow: choose one");
-      if (flags.workers === undefined)
-        throw new FerryError("USAGE", "--state-machine fans out --workers N (give --workers)");
-      stateMachineRegion(flags.stateMachine);
-    } else if (flags.s3Endpoint !== undefined) {
-      throw new FerryError("USAGE", "--s3-endpoint applies to --state-machine");
-    }
-    const config = parseBenchConfig(target, {
-      ...flags,
-      ...(flags.stateMachine !== undefined ? { viaWorkflow: true } : {}),
-    });
+    const config = parseBenchConfig(target, flags);
     // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
     const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }] = await Promise.all([
       import("../../bench/load/html.ts"),

@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { runOnAws, stateMachineRegion } from "../../../bench/load/aws.ts";
-import { parseBenchConfig } from "../../../bench/load/config.ts";
+import { runOnAws } from "../../../bench/load/aws.ts";
+import { parseBenchConfig, stateMachineRegion } from "../../../bench/load/config.ts";
 import definition from "../../../bench/load/fanout.asl.json" with { type: "json" };
 import { fanoutDefinition, runFanout } from "../../../bench/load/fanout.ts";
 import { renderHtml } from "../../../bench/load/html.ts";
