@@ -10,7 +10,7 @@ import { FerryError } from "../../shared/registry/errors.ts";
 import type { StagingStore } from "../../shared/staging/types.ts";
 import { stateMachineRegion } from "./config.ts";
 import { fanoutInput } from "./fanout.ts";
-import { readResult, type StoredResult } from "./results.ts";
+import { readResult, type StoredResult, workerResultKey } from "./results.ts";
 import type { WorkerInput, WorkerResult } from "./runner.ts";
 
 /** How far ahead the workers' common start is set (see runOnAws). */
@@ -47,7 +47,7 @@ export async function runOnAws(inputs: WorkerInput[], aws: AwsFanout): Promise<W
   const input = JSON.stringify(fanoutInput(inputs, Date.now() + (aws.startLeadMs ?? START_LEAD_MS)));
   // The Map's output lists every worker's { worker, resultKey }: it must fit a state's payload too.
   const results = JSON.stringify(
-    inputs.map((i) => ({ worker: i.worker, resultKey: `bench/${config.runId}/worker-${i.worker}.json` })),
+    inputs.map((i) => ({ worker: i.worker, resultKey: workerResultKey(config.runId, i.worker) })),
   );
   const largest = Math.max(input.length, results.length);
   if (largest > STATES_PAYLOAD_MAX)

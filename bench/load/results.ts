@@ -36,6 +36,10 @@ export interface AggregateInput {
 /** The staging prefix of one run's results. */
 export const benchPrefix = (runId: string): string => `bench/${runId}/`;
 
+/** Where worker `worker` of run `runId` writes its result. */
+export const workerResultKey = (runId: string, worker: number): string =>
+  `${benchPrefix(runId)}worker-${worker}.json`;
+
 /** A worker handler writing its result to `store` (local fan-out: a temporary directory). */
 export function makeWorkerHandler(
   deps: WorkerDeps & { store: StagingStore },
@@ -55,7 +59,7 @@ export function makeWorkerHandler(
         "bench worker: expected { config (with runId), worker, workers, targets } as the fan-out passes it",
       );
     const result = await runWorker(input, deps);
-    const resultKey = `${benchPrefix(input.config.runId)}worker-${input.worker}.json`;
+    const resultKey = workerResultKey(input.config.runId, input.worker);
     await putJson(deps.store, resultKey, result);
     return { worker: input.worker, resultKey };
   };
