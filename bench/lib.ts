@@ -26,8 +26,9 @@ export function processCpuSeconds(pid: number): number {
  * in RAM the registries' own CPU is what bounds them, the same for every tool.
  */
 export function useRamStorage(disk: boolean): string {
-  if (!disk && existsSync("/dev/shm")) process.env.TMPDIR = "/dev/shm";
-  return disk || !existsSync("/dev/shm") ? "disk (os.tmpdir())" : "RAM (/dev/shm)";
+  if (disk || !existsSync("/dev/shm")) return "disk (os.tmpdir())";
+  process.env.TMPDIR = "/dev/shm";
+  return "RAM (/dev/shm)";
 }
 
 /** Runs a command under GNU time (`/usr/bin/time`), returning wall seconds, peak RSS and CPU. */

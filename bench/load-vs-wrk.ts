@@ -14,7 +14,7 @@
  * --blob-mib M (512), --blob-connections 1,4, --json FILE.
  */
 import { execFile, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { RegistryClient } from "../shared/registry/client.ts";
@@ -38,6 +38,11 @@ const BLOB_MIB = Number(opt("blob-mib", "512"));
 const BLOB_CONNECTIONS = opt("blob-connections", "1,4").split(",").map(Number);
 const JSON_OUT = opt("json", "");
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
+/** The Node flags on the ferry executable's shebang line (`#!/usr/bin/env -S node --flag …`). */
+const FERRY_NODE_FLAGS = readFileSync(FERRY, "utf8")
+  .split("\n", 1)[0]!
+  .split(/\s+/)
+  .filter((a) => a.startsWith("--"));
 
 function run(cmd: string, argv: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -121,10 +126,9 @@ async function bareUndici(
   connections: number,
   accept = "",
 ): Promise<{ rps: number; bps: number }> {
-  // the V8 flags of the ferry executable (cli/ferry.js), so that the control differs from ferry by its code only
+  // the V8 flags of the ferry executable, so that the control differs from ferry by its code only
   const argv = [
-    "--max-semi-space-size=1",
-    "--initial-old-space-size=64",
+    ...FERRY_NODE_FLAGS,
     "--input-type=module",
     "-e",
     BARE_LOOP,
