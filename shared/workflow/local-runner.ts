@@ -119,12 +119,24 @@ async function run(
   const name = opts.executionName ?? newName(machine.replace(/^ferry-/, ""));
   const arn = executionArn(machine, name);
   const handlers: Record<string, LocalHandler> = {};
+  // A failed Map or Parallel stops its other branches after their current state, but a Task already
+  // running finishes (as an invoked Lambda does on AWS). The run returns once those have settled too.
+  const running = new Set<Promise<Json>>();
+  const tracked =
+    (h: LocalHandler): LocalHandler =>
+    (i) => {
+      const p = h(i);
+      running.add(p);
+      const forget = () => running.delete(p);
+      p.then(forget, forget);
+      return p;
+    };
   for (const [state, fn] of Object.entries(tasks)) {
     const step: LocalHandler = async (i) => (await STEPS[fn](i, opts.deps)) as Json;
-    handlers[state] = opts.wrapStep ? opts.wrapStep(state, step) : step;
+    handlers[state] = tracked(opts.wrapStep ? opts.wrapStep(state, step) : step);
   }
   for (const [state, h] of Object.entries(extra))
-    handlers[state] = opts.wrapStep ? opts.wrapStep(state, h) : h;
+    handlers[state] = tracked(opts.wrapStep ? opts.wrapStep(state, h) : h);
   const retryIntervalOverrides: Record<string, number> = {};
   if (opts.retryIntervalMs !== undefined)
     for (const state of taskStates(definition)) retryIntervalOverrides[state] = opts.retryIntervalMs;
@@ -145,6 +157,7 @@ async function run(
     return { status: "SUCCEEDED", executionName: name, executionArn: arn, output };
   } catch (err) {
     await drained.catch(() => {});
+    while (running.size > 0) await Promise.allSettled([...running]);
     const failure = (err as { cause?: unknown }).cause ?? err;
     const f = failure as { name?: string; message?: string };
     return {

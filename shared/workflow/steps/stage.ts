@@ -75,6 +75,8 @@ export const stageBlob = guard(async (event: unknown, deps: StepDeps): Promise<S
       hash.update(buf);
       if (pending) parts.push(await pending);
       pending = staging.uploadPart(key, uploadId, pos / partBytes + 1, buf);
+      // It may fail while the next part is read: marked handled now, its error surfaces at the await.
+      pending.catch(() => {});
       pos += len;
     }
     if (pending) {

@@ -201,6 +201,79 @@ describe("copy workflow under faults", () => {
     expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
   });
 
+  it("a part upload that fails while the next part is still being read: the step fails with it, no unhandled rejection", async () => {
+    // The stage loop reads part n+1 from the source while part n uploads. A part upload that fails
+    // during that read (in CI: a sibling's cleanup aborted the multipart upload) must be handled by
+    // the step, not surface as an unhandled rejection of the process.
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-fault-race"), tag: "v1" };
+    await pushSampleImage(anon, src, { bigSize: 2 * MiB, platforms: 2 });
+    const base = fsDeps(strict);
+    const staging = new Proxy(base.staging, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop !== "uploadPart") return typeof v === "function" ? v.bind(target) : v;
+        return async () => {
+          throw new StagingError("injected: multipart upload aborted underneath");
+        };
+      },
+    }) as StagingStore;
+    // the source stream hands out its bytes slowly, so the failed upload settles during a read
+    const client = new Proxy(strict, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop !== "openBlob") return typeof v === "function" ? v.bind(target) : v;
+        return async (...args: unknown[]) => {
+          const body = (await (v as (...a: unknown[]) => Promise<Readable>).apply(target, args)) as Readable;
+          const { Readable: R } = await import("node:stream");
+          const { setTimeout: sleep } = await import("node:timers/promises");
+          return R.from(
+            (async function* () {
+              for await (const c of body) {
+                for (let i = 0; i < (c as Buffer).length; i += 16 * 1024) {
+                  await sleep(2);
+                  yield (c as Buffer).subarray(i, i + 16 * 1024);
+                }
+              }
+            })(),
+          );
+        };
+      },
+    });
+    let running = 0;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const r = await runCopyWorkflow(
+        {
+          source: formatReference(src),
+          destination: `${regs.token.host}/${uniqueRepo("wf-fault-racedst")}:v1`,
+        },
+        {
+          deps: { ...base, client, staging },
+          retryIntervalMs: 1,
+          // count the steps still running
+          wrapStep: (_state, step) => async (input) => {
+            running++;
+            try {
+              return await step(input);
+            } finally {
+              running--;
+            }
+          },
+        },
+      );
+      // the run returns only once the other blob's stage step, already running, has settled too
+      expect(running).toBe(0);
+      await new Promise((res) => setTimeout(res, 50));
+      expect(r.status).toBe("FAILED");
+      expect(r.cause).toContain("injected: multipart upload aborted underneath");
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("a permanent destination failure cleans up and fails with a cause naming image, blob and registry; no manifest", async () => {
     const { src, big } = await sample("wf-perm");
     let patches = 0;
