@@ -10,8 +10,17 @@
  *
  * The tools take turns (the order alternates between runs); medians of --runs runs are printed with the
  * ratios ferry / reference (target ≥ 0.8). ferry runs as users run it (cli/ferry.js), in its own process,
- * as wrk and curl do. Options: --runs N (3), --duration S (5), --connections C (8), --wrk-threads T (2),
- * --blob-mib M (512), --blob-connections 1,4, --json FILE.
+ * as wrk and curl do.
+ *
+ * CPUs: a load generator must not share CPUs with the system it measures, or the tool that spends more CPU
+ * per request is measured as slowing the registry down rather than as failing to load it. With
+ * `--cpus split` (the default on 2+ CPUs) the registry runs on the upper half of the CPUs and every tool on
+ * the lower half (taskset), so each tool gets the same CPUs and the registry the same capacity: the question
+ * "does the tool deliver the load the registry can take?" then has a clean answer. `--cpus shared` runs all
+ * of them on all CPUs (the registry and the tool compete; a tool's CPU per request shows in its figure).
+ *
+ * Options: --runs N (3), --duration S (5), --connections C (8), --wrk-threads T (2), --blob-mib M (512),
+ * --blob-connections 1,4, --cpus split|shared, --json FILE.
  */
 import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -37,6 +46,15 @@ const WRK_THREADS = Number(opt("wrk-threads", "2"));
 const BLOB_MIB = Number(opt("blob-mib", "512"));
 const BLOB_CONNECTIONS = opt("blob-connections", "1,4").split(",").map(Number);
 const JSON_OUT = opt("json", "");
+const CPU_COUNT = cpus().length;
+const CPUS = opt("cpus", CPU_COUNT >= 2 ? "split" : "shared");
+if (CPUS !== "split" && CPUS !== "shared") throw new Error(`--cpus must be split or shared, not ${CPUS}`);
+if (CPUS === "split" && CPU_COUNT < 2) throw new Error("--cpus split needs at least 2 CPUs");
+const HALF = Math.floor(CPU_COUNT / 2);
+/** taskset CPU lists: the tools on the lower half, the registry on the upper half (split), or none. */
+const TOOL_CPUS = CPUS === "split" ? (HALF > 1 ? `0-${HALF - 1}` : "0") : undefined;
+const REGISTRY_CPUS =
+  CPUS === "split" ? (CPU_COUNT - HALF > 1 ? `${HALF}-${CPU_COUNT - 1}` : String(HALF)) : undefined;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
 /** The Node flags on the ferry executable's shebang line (`#!/usr/bin/env -S node --flag …`). */
 const FERRY_NODE_FLAGS = readFileSync(FERRY, "utf8")
@@ -44,7 +62,13 @@ const FERRY_NODE_FLAGS = readFileSync(FERRY, "utf8")
   .split(/\s+/)
   .filter((a) => a.startsWith("--"));
 
-function run(cmd: string, argv: string[]): Promise<{ stdout: string; stderr: string }> {
+/** A tool's command line, on the tools' CPUs when they are split from the registry's. */
+function onToolCpus(cmd: string, argv: string[]): [string, string[]] {
+  return TOOL_CPUS ? ["taskset", ["-c", TOOL_CPUS, cmd, ...argv]] : [cmd, argv];
+}
+
+function run(tool: string, toolArgv: string[]): Promise<{ stdout: string; stderr: string }> {
+  const [cmd, argv] = onToolCpus(tool, toolArgv);
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${argv.join(" ")} failed: ${err.message}\n${stderr.slice(-2000)}`));
@@ -83,7 +107,9 @@ async function curlLoop(url: string): Promise<number> {
   const end = performance.now() + DURATION * 1000;
   while (performance.now() < end) {
     const out = await new Promise<string>((resolve, reject) => {
-      const c = spawn("curl", ["-s", "-f", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url]);
+      const c = spawn(
+        ...onToolCpus("curl", ["-s", "-f", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url]),
+      );
       let text = "";
       c.stdout.on("data", (d: Buffer) => {
         text += d.toString();
@@ -141,7 +167,7 @@ async function bareUndici(
   return JSON.parse(stdout) as { rps: number; bps: number };
 }
 
-const reg = await startDistribution({ auth: "none" });
+const reg = await startDistribution({ auth: "none", ...(REGISTRY_CPUS ? { cpus: REGISTRY_CPUS } : {}) });
 try {
   const repo = { registry: reg.host, repository: "load/bench" };
   const client = new RegistryClient();
@@ -153,8 +179,9 @@ try {
   const manifestUrl = `${reg.url}/v2/${repo.repository}/manifests/bench`;
   const blobUrl = `${reg.url}/v2/${repo.repository}/blobs/${layer.desc.digest}`;
   const accept = MANIFEST_ACCEPT.join(", ");
+  const cpuNote = TOOL_CPUS ? `registry on CPU ${REGISTRY_CPUS}, tools on CPU ${TOOL_CPUS}` : "shared CPUs";
   process.stderr.write(
-    `registry ${reg.host}; ${RUNS} runs of ${DURATION} s; ${CONNECTIONS} connections; blob ${BLOB_MIB} MiB\n`,
+    `registry ${reg.host}; ${RUNS} runs of ${DURATION} s; ${CONNECTIONS} connections; blob ${BLOB_MIB} MiB; ${cpuNote}\n`,
   );
 
   const results: Record<string, number[]> = {};
@@ -247,7 +274,7 @@ try {
   }
   process.stdout.write(
     `\nmedians of ${RUNS} runs of ${DURATION} s; ratios = medians of the per-run ratios ` +
-      `(reference: wrk -t${WRK_THREADS} / curl; ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)})\n${table(rows)}\n`,
+      `(reference: wrk -t${WRK_THREADS} / curl; ${CPU_COUNT} CPUs, ${cpuNote}; load average ${loadavg()[0]!.toFixed(1)})\n${table(rows)}\n`,
   );
   if (JSON_OUT) {
     const medians = Object.fromEntries(Object.keys(results).map((k) => [k, med(k)]));
@@ -255,6 +282,7 @@ try {
       runs: RUNS,
       duration: DURATION,
       connections: CONNECTIONS,
+      cpus: CPUS,
       blobMiB: BLOB_MIB,
       results,
       medians,

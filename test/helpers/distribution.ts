@@ -26,6 +26,11 @@ export interface DistributionOptions {
   username?: string;
   /** For "basic" and "token". Default random. */
   password?: string;
+  /**
+   * Run the registry on these CPUs only (a `taskset -c` list such as "1" or "2-3"), so that a benchmark's
+   * load generator does not take CPU from the registry it measures. Default: all CPUs.
+   */
+  cpus?: string;
 }
 
 export interface RunningDistribution {
@@ -199,11 +204,21 @@ class PortInUse extends Error {}
  * Spawns the registry and waits until GET /v2/ answers 200 or 401. Throws PortInUse if the
  * registry died because the port was taken.
  */
-async function launch(bin: string, configPath: string, logFile: string, port: number): Promise<ChildProcess> {
+async function launch(
+  bin: string,
+  configPath: string,
+  logFile: string,
+  port: number,
+  cpus?: string,
+): Promise<ChildProcess> {
   const fd = openSync(logFile, "a");
   let child: ChildProcess;
   try {
-    child = spawn(bin, ["serve", configPath], { stdio: ["ignore", fd, fd] });
+    // taskset execs the registry: the child's pid is the registry's own
+    const [cmd, argv] = cpus
+      ? ["taskset", ["-c", cpus, bin, "serve", configPath]]
+      : [bin, ["serve", configPath]];
+    child = spawn(cmd as string, argv as string[], { stdio: ["ignore", fd, fd] });
   } finally {
     closeSync(fd);
   }
@@ -282,7 +297,7 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
         configYaml({ port, storageDir, accessLog: opts.accessLog ?? false, htpasswdPath, token }),
       );
       try {
-        child = await launch(bin, configPath, logFile, port);
+        child = await launch(bin, configPath, logFile, port, opts.cpus);
       } catch (err) {
         if (!(err instanceof PortInUse) || attempt >= PORT_ATTEMPTS) {
           throw err instanceof PortInUse
