@@ -19,6 +19,9 @@
  * "does the tool deliver the load the registry can take?" then has a clean answer. `--cpus shared` runs all
  * of them on all CPUs (the registry and the tool compete; a tool's CPU per request shows in its figure).
  *
+ * ferry's rows also show how busy its event loop was (the report's `client` section): a loop far from
+ * saturated means the registry, not ferry, set the pace.
+ *
  * Options: --runs N (3), --duration S (5), --connections C (8), --wrk-threads T (2), --blob-mib M (512),
  * --blob-connections 1,4, --cpus split|shared, --json FILE.
  */
@@ -206,6 +209,7 @@ try {
         const op = r.requests.find((o) => o.name === "manifest.get")!;
         if (op.failed || r.iterations.failed) throw new Error("ferry saw errors on manifest GETs");
         push("ferryRps", op.opsPerSec);
+        push("ferryRpsLoop", r.client?.busiestEventLoop ?? Number.NaN);
       },
       ...BLOB_CONNECTIONS.flatMap((c) => [
         async () => {
@@ -220,22 +224,25 @@ try {
         async () => {
           const r = await ferryBench([...common, "-s", "pull", "--vus", String(c), "--no-verify"]);
           push(`ferryRaw${c}`, r.requests.find((o) => o.name === "blob.get")!.bytesPerSec);
+          push(`ferryRaw${c}Loop`, r.client?.busiestEventLoop ?? Number.NaN);
         },
         async () => {
           const r = await ferryBench([...common, "-s", "pull", "--vus", String(c)]);
           if (r.verification.verifyFailures) throw new Error("verification failures");
           push(`ferryVerified${c}`, r.requests.find((o) => o.name === "blob.get")!.bytesPerSec);
+          push(`ferryVerified${c}Loop`, r.client?.busiestEventLoop ?? Number.NaN);
         },
       ]),
     ];
     // The tools take turns; the order alternates between runs so that none always goes first.
     for (const turn of i % 2 ? turns.reverse() : turns) await turn();
     const last = (k: string, scale = 1) => (results[k]!.at(-1)! / scale).toFixed(0);
+    const loop = (k: string) => `${(results[`${k}Loop`]!.at(-1)! * 100).toFixed(0)}%`;
     process.stderr.write(
-      `run ${i + 1}: manifest GET/s wrk ${last("wrk")}, undici ${last("undiciRps")}, ferry ${last("ferryRps")}` +
+      `run ${i + 1}: manifest GET/s wrk ${last("wrk")}, undici ${last("undiciRps")}, ferry ${last("ferryRps")} (loop ${loop("ferryRps")})` +
         BLOB_CONNECTIONS.map(
           (c) =>
-            `; ${c} conn MB/s curl ${last(`curl${c}`, 1e6)}, undici ${last(`undici${c}`, 1e6)}, ferry ${last(`ferryRaw${c}`, 1e6)} (verified ${last(`ferryVerified${c}`, 1e6)})`,
+            `; ${c} conn MB/s curl ${last(`curl${c}`, 1e6)}, undici ${last(`undici${c}`, 1e6)}, ferry ${last(`ferryRaw${c}`, 1e6)} (loop ${loop(`ferryRaw${c}`)}; verified ${last(`ferryVerified${c}`, 1e6)})`,
         ).join("") +
         ` [load ${loadavg()[0]!.toFixed(1)}]\n`,
     );
@@ -244,8 +251,10 @@ try {
   // Ratios are paired: each run's ferry figure over the same run's reference, then the median of those
   // (the tools ran back to back in the same conditions; the machine's load varies between runs).
   const ratio = (a: string, b: string) => median(results[a]!.map((v, i) => v / results[b]![i]!));
+  /** Median share of the run ferry's event loop was busy (the report's client section). */
+  const busy = (k: string) => `${(median(results[`${k}Loop`]!) * 100).toFixed(0)}%`;
   const rows: (string | number)[][] = [
-    ["", "reference", "bare undici", "ferry bench", "ferry/ref", "ferry/undici", "target"],
+    ["", "reference", "bare undici", "ferry bench", "ferry/ref", "ferry/undici", "ferry loop busy", "target"],
     [
       `manifest GET req/s (${CONNECTIONS} conn)`,
       med("wrk"),
@@ -253,6 +262,7 @@ try {
       med("ferryRps"),
       ratio("ferryRps", "wrk"),
       ratio("ferryRps", "undiciRps"),
+      busy("ferryRps"),
       "≥ 0.8 × wrk",
     ],
   ];
@@ -268,6 +278,7 @@ try {
         med(k) / 1e6,
         ratio(k, `curl${c}`),
         ratio(k, `undici${c}`),
+        busy(k),
         label === "--no-verify" ? "≥ 0.8 × curl" : "",
       ]);
     }

@@ -7,7 +7,14 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { FerryError } from "../../shared/registry/errors.ts";
-import { type BenchReport, formatMBps, formatMs, formatRate, type OpSummary } from "./report.ts";
+import {
+  type BenchReport,
+  formatClient,
+  formatMBps,
+  formatMs,
+  formatRate,
+  type OpSummary,
+} from "./report.ts";
 
 function uplotAssets(): { js: string; css: string } {
   try {
@@ -98,6 +105,7 @@ ${r.images.length ? `<div class="meta">images: ${esc(r.images.join(", "))}</div>
 <p><b>${r.iterations.total}</b> iterations (${formatRate(r.iterations.perSec)}/s): ${r.iterations.ok} ok,
 <span class="${r.iterations.failed ? "bad" : "ok"}">${r.iterations.failed} failed</span>${r.iterations.dropped ? `, ${r.iterations.dropped} dropped` : ""}${r.iterations.aborted ? `, ${r.iterations.aborted} aborted` : ""};
 <b>${r.totals.requests}</b> requests, <span class="${r.totals.failedRequests ? "bad" : "ok"}">${r.totals.failedRequests} failed</span>; ${formatMBps(r.totals.bytesPerSec)} MB/s.</p>
+${r.client ? `<p class="${r.client.saturated ? "bad" : "meta"}">${esc(formatClient(r.client)).replace("\n", "<br>")}</p>` : ""}
 <h2>Latency over time (ms) <select id="op"></select></h2><div id="lat" class="chart"></div>
 <h2>Throughput (ops/s)</h2><div id="tput" class="chart"></div>
 <h2>Transfer (MB/s)</h2><div id="bytes" class="chart"></div>

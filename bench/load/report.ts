@@ -4,6 +4,7 @@
  */
 import * as hdr from "hdr-histogram-js";
 import { formatRepository } from "../../shared/registry/reference.ts";
+import { type ClientSummary, SATURATED, summariseClients } from "./client-load.ts";
 import { type BenchConfig, describeModel, type LoadModel } from "./config.ts";
 import type { CleanupReport, ReadbackReport } from "./lifecycle.ts";
 import { type LatencySummary, latencySummary, type SerializedOp } from "./metrics.ts";
@@ -62,6 +63,8 @@ export interface BenchReport {
   };
   requests: OpSummary[];
   totals: { requests: number; failedRequests: number; bytes: number; bytesPerSec: number };
+  /** What generating the load cost the client (absent in results from before it was measured). */
+  client?: ClientSummary;
   errors: {
     requests: { byStatus: Record<string, number>; byCode: Record<string, number> };
     iterations: { byStatus: Record<string, number>; byCode: Record<string, number> };
@@ -188,6 +191,8 @@ export function buildReport(
   const mapSeries = (m: Record<string, SerializedOp>) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, seriesOf(v, length)]));
   const bytes = requests.reduce((a, o) => a + o.bytes, 0);
+  const requestCount = requests.reduce((a, o) => a + o.count, 0);
+  const client = summariseClients(result.clients ?? [], requestCount);
   return {
     tool: "ferry bench",
     target: { registry: config.registry, repository: config.repository },
@@ -211,11 +216,12 @@ export function buildReport(
     },
     requests,
     totals: {
-      requests: requests.reduce((a, o) => a + o.count, 0),
+      requests: requestCount,
       failedRequests: requests.reduce((a, o) => a + o.failed, 0),
       bytes,
       bytesPerSec: seconds > 0 ? bytes / seconds : 0,
     },
+    ...(client ? { client } : {}),
     errors: {
       requests: {
         byStatus: sumMaps(requests.map((o) => o.failedStatuses)),
@@ -296,6 +302,18 @@ function counts(m: Record<string, number>): string {
     .join(", ");
 }
 
+/** One line on what the load cost the client, and a warning when the client may have been the limit. */
+export function formatClient(c: ClientSummary): string {
+  const per = c.cpuPerRequestUs !== undefined ? ` (${c.cpuPerRequestUs.toFixed(0)} µs per request)` : "";
+  const line =
+    `client: ${c.cpuSeconds.toFixed(2)} CPU-s in ${c.processes} process${c.processes > 1 ? "es" : ""}${per}; ` +
+    `busiest event loop ${(c.busiestEventLoop * 100).toFixed(0)}% busy, ${c.busiestCores.toFixed(2)} cores`;
+  return c.saturated
+    ? `${line}\nwarning: an event loop was busy over ${(SATURATED * 100).toFixed(0)}% of the run: the client, not ` +
+        "the registry, may have set this load (spread it over more workers or machines)"
+    : line;
+}
+
 /** The final table. */
 export function formatReport(r: BenchReport): string {
   const lines: string[] = [];
@@ -327,6 +345,7 @@ export function formatReport(r: BenchReport): string {
   lines.push(
     `requests: ${r.totals.requests}, ${r.totals.failedRequests} failed; ${formatMBps(r.totals.bytesPerSec)} MB/s (${r.totals.bytes} bytes)`,
   );
+  if (r.client) lines.push(formatClient(r.client));
   const reqErr = r.errors.requests;
   const itErr = r.errors.iterations;
   if (r.totals.failedRequests || r.iterations.failed) {

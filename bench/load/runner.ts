@@ -18,6 +18,7 @@ import { Agent } from "undici";
 import { RegistryClient } from "../../shared/registry/client.ts";
 import type { ClientOptions } from "../../shared/registry/options.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
+import { type ClientLoad, measureClient, mergeClientLoads } from "./client-load.ts";
 import { type BenchConfig, type IterationKind, iterationKinds, workerShare } from "./config.ts";
 import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
 import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
@@ -39,6 +40,8 @@ export interface WorkerInput {
 
 export interface WorkerResult extends MetricsResult {
   created: CreatedImage[];
+  /** The load-generating processes: CPU and event loop use over the load phase (one per process). */
+  clients: ClientLoad[];
 }
 
 export interface WorkerDeps {
@@ -50,7 +53,11 @@ export interface WorkerDeps {
 
 /** Exact merge of worker results (metrics merged, created images concatenated). */
 export function mergeWorkerResults(results: WorkerResult[]): WorkerResult {
-  return { ...mergeResults(results), created: results.flatMap((r) => r.created) };
+  return {
+    ...mergeResults(results),
+    created: results.flatMap((r) => r.created),
+    clients: mergeClientLoads(results.flatMap((r) => r.clients ?? [])),
+  };
 }
 
 /** Smooth weighted round robin: deterministic, and after k picks each kind is within one of k·w/W. */
@@ -130,6 +137,8 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   }
 
   metrics.start();
+  const clientLoad = measureClient();
+  let client: ClientLoad | undefined;
   const t0 = metrics.t0;
   const deadline = t0 + config.durationMs;
   const cap = share.iterations;
@@ -235,14 +244,16 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   if (!finished) {
     aborting = true;
     metrics.end();
+    client = clientLoad.stop();
     metrics.closed = true;
     await agent.destroy().catch(() => {});
     await done.catch(() => {}); // every in-flight iteration fails fast once its connection is gone
   } else {
     metrics.end();
+    client = clientLoad.stop();
     metrics.closed = true;
   }
   await Promise.allSettled(clients.map((c) => c.close()));
   if (!agent.destroyed) await agent.close().catch(() => {});
-  return { ...metrics.result(), created: ctx.created };
+  return { ...metrics.result(), created: ctx.created, clients: client ? [client] : [] };
 }

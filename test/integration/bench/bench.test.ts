@@ -121,6 +121,12 @@ describe("ferry bench scenarios: the report matches what the registry received",
     expect(r.series.requests["blob.get"]!.count.reduce((a, b) => a + b, 0)).toBe(op("blob.get").count);
     expect(r.created).toHaveLength(1); // the seed image, listed
     expect(r.created[0]!.seed).toBe(true);
+    // what the load cost this process, measured over the load phase
+    expect(r.client!.processes).toBe(1);
+    expect(r.client!.cpuSeconds).toBeGreaterThan(0);
+    expect(r.client!.cpuPerRequestUs).toBeCloseTo((r.client!.cpuSeconds / r.totals.requests) * 1e6, 6);
+    expect(r.client!.busiestEventLoop).toBeGreaterThan(0);
+    expect(r.client!.busiestEventLoop).toBeLessThanOrEqual(1);
   });
 
   it("push with reused layers across repositories: uploads, dedupe, mounts, read-back and cleanup", async () => {
@@ -428,6 +434,8 @@ describe("ferry bench, distributed and on the command line", () => {
     });
     expect(reported(r)).toEqual(tally(await accessLog(runId)));
     expect(r.verification.readback).toMatchObject({ manifests: 4, failures: 0 }); // 3 pushes + the seed
+    // three in-process workers share one process: its CPU is counted once
+    expect(r.client!.processes).toBe(1);
     const page = readFileSync(html, "utf8");
     expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=/i);
     expect(page).toContain("Latency over time");
