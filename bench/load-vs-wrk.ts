@@ -59,21 +59,28 @@ const TOOL_CPUS = CPUS === "split" ? (HALF > 1 ? `0-${HALF - 1}` : "0") : undefi
 const REGISTRY_CPUS =
   CPUS === "split" ? (CPU_COUNT - HALF > 1 ? `${HALF}-${CPU_COUNT - 1}` : String(HALF)) : undefined;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
-/** The Node flags on the ferry executable's shebang line (`#!/usr/bin/env -S node --flag …`). */
-const FERRY_NODE_FLAGS = readFileSync(FERRY, "utf8")
-  .split("\n", 1)[0]!
-  .split(/\s+/)
-  .filter((a) => a.startsWith("--"));
+/** The ferry executable's shebang line: `#!/usr/bin/env -S NAME=VALUE … node --flag …`. */
+const FERRY_SHEBANG = readFileSync(FERRY, "utf8").split("\n", 1)[0]!.split(/\s+/);
+/** Its Node flags and its environment settings (malloc), which the bare control gets too. */
+const FERRY_NODE_FLAGS = FERRY_SHEBANG.filter((a) => a.startsWith("--"));
+const FERRY_ENV = Object.fromEntries(
+  FERRY_SHEBANG.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => a.split("=") as [string, string]),
+);
 
 /** A tool's command line, on the tools' CPUs when they are split from the registry's. */
 function onToolCpus(cmd: string, argv: string[]): [string, string[]] {
   return TOOL_CPUS ? ["taskset", ["-c", TOOL_CPUS, cmd, ...argv]] : [cmd, argv];
 }
 
-function run(tool: string, toolArgv: string[]): Promise<{ stdout: string; stderr: string }> {
+function run(
+  tool: string,
+  toolArgv: string[],
+  env: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
   const [cmd, argv] = onToolCpus(tool, toolArgv);
   return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const options = { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...env } };
+    execFile(cmd, argv, options, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${argv.join(" ")} failed: ${err.message}\n${stderr.slice(-2000)}`));
       else resolve({ stdout, stderr });
     });
@@ -155,7 +162,7 @@ async function bareUndici(
   connections: number,
   accept = "",
 ): Promise<{ rps: number; bps: number }> {
-  // the V8 flags of the ferry executable, so that the control differs from ferry by its code only
+  // the V8 flags and malloc setting of the ferry executable: the control differs from ferry by its code only
   const argv = [
     ...FERRY_NODE_FLAGS,
     "--input-type=module",
@@ -166,7 +173,7 @@ async function bareUndici(
     String(DURATION),
     accept,
   ];
-  const { stdout } = await run(process.execPath, argv);
+  const { stdout } = await run(process.execPath, argv, FERRY_ENV);
   return JSON.parse(stdout) as { rps: number; bps: number };
 }
 

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Duration } from "aws-cdk-lib";
 import { describe, expect, it } from "vitest";
+import { STREAMING_ENVIRONMENT } from "../../infra/constructs/ferry-function.ts";
 import { wildcardsToRegex } from "../../infra/constructs/image-transfer.ts";
 import { STEP_TIME_FRACTION } from "../../infra/constructs/props.ts";
 import { FULL, logicalId, synth } from "./helpers.ts";
@@ -101,7 +103,9 @@ describe("functions", () => {
       ).Variables;
     const stagingRef = { Ref: logicalId(full.stack, full.stack.transfer.stagingBucket) };
     for (const step of ["resolve", "stageBlob", "uploadBlob", "putManifests", "cleanup", "enumerate"]) {
+      const streams = step === "stageBlob" || step === "uploadBlob";
       expect(env(step), step).toEqual({
+        ...(streams ? { MALLOC_TRIM_THRESHOLD_: String(64 * MiB) } : {}),
         STAGING_BUCKET: stagingRef,
         STEP_BYTES: String(2240 * MiB),
         DIRECT_MAX_BYTES: String(32 * MiB),
@@ -110,6 +114,8 @@ describe("functions", () => {
       });
     }
     expect(env("summarize")).toEqual({ STAGING_BUCKET: stagingRef });
+    expect(env("benchWorker")).toMatchObject({ MALLOC_TRIM_THRESHOLD_: String(64 * MiB) });
+    expect(env("benchAggregate")).toEqual({ STAGING_BUCKET: stagingRef });
     expect(env("api")).toEqual({
       COPY_STATE_MACHINE_ARN: { Ref: logicalId(full.stack, full.stack.transfer.copyImage) },
       STAGING_BUCKET: stagingRef,
@@ -123,6 +129,21 @@ describe("functions", () => {
       PROMOTION_REPOSITORY_FILTER: "app|team-.*",
       PROMOTION_TAG_FILTER: "v.*|latest",
     });
+  });
+
+  it("the blob-streaming functions and the ferry executable keep the same malloc setting", () => {
+    // cli/ferry.js: #!/usr/bin/env -S NAME=VALUE … node --flags
+    const shebang = readFileSync(path.join(import.meta.dirname, "../../cli/ferry.js"), "utf8").split(
+      "\n",
+      1,
+    )[0]!;
+    const assignments = Object.fromEntries(
+      shebang
+        .split(/\s+/)
+        .filter((w) => /^[A-Z_]+=/.test(w))
+        .map((w) => w.split("=") as [string, string]),
+    );
+    expect(assignments).toEqual(STREAMING_ENVIRONMENT);
   });
 
   it("promotion filters become the whole-name regular expressions the event function applies", () => {
