@@ -138,7 +138,6 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
 
   metrics.start();
   const clientLoad = measureClient();
-  let client: ClientLoad | undefined;
   const t0 = metrics.t0;
   const deadline = t0 + config.durationMs;
   const cap = share.iterations;
@@ -241,19 +240,16 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     if (left <= 0) break;
     await Promise.race([done, sleep(Math.min(left, 250))]);
   }
+  // What is still in flight now is aborted: counted as such, not as a failure.
+  if (!finished) aborting = true;
+  metrics.end();
+  const client = clientLoad.stop();
+  metrics.closed = true;
   if (!finished) {
-    aborting = true;
-    metrics.end();
-    client = clientLoad.stop();
-    metrics.closed = true;
     await agent.destroy().catch(() => {});
     await done.catch(() => {}); // every in-flight iteration fails fast once its connection is gone
-  } else {
-    metrics.end();
-    client = clientLoad.stop();
-    metrics.closed = true;
   }
   await Promise.allSettled(clients.map((c) => c.close()));
   if (!agent.destroyed) await agent.close().catch(() => {});
-  return { ...metrics.result(), created: ctx.created, clients: client ? [client] : [] };
+  return { ...metrics.result(), created: ctx.created, clients: [client] };
 }
