@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmarks: timing child processes with peak RSS and CPU, medians, tables. */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 export interface RunStats {
   wall: number;
@@ -10,6 +11,23 @@ export interface RunStats {
   cpu: number;
   /** CPU seconds the registries spent serving the run (user + system). */
   registryCpu?: number;
+}
+
+/**
+ * What the `ferry` executable's shebang line (`#!/usr/bin/env -S NAME=VALUE … node --flag …`) gives Node:
+ * its flags and its environment settings. A control run with these differs from ferry by its code only.
+ */
+export function ferryShebang(file = join(import.meta.dirname, "..", "cli", "ferry.js")): {
+  nodeFlags: string[];
+  env: Record<string, string>;
+} {
+  const words = readFileSync(file, "utf8").split("\n", 1)[0]!.split(/\s+/);
+  return {
+    nodeFlags: words.filter((w) => w.startsWith("--")),
+    env: Object.fromEntries(
+      words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split("=") as [string, string]),
+    ),
+  };
 }
 
 /** User + system CPU seconds of a running process so far (Linux /proc; clock ticks of 1/100 s). */

@@ -26,7 +26,7 @@
  * --blob-connections 1,4, --cpus split|shared, --json FILE.
  */
 import { execFile, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { RegistryClient } from "../shared/registry/client.ts";
@@ -34,7 +34,7 @@ import { MANIFEST_ACCEPT, MediaType } from "../shared/registry/media-types.ts";
 import { imageOf, seededBlob, writeSample } from "../shared/sample/image.ts";
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { startDistribution } from "../test/helpers/distribution.ts";
-import { median, table } from "./lib.ts";
+import { ferryShebang, median, table } from "./lib.ts";
 import type { BenchReport } from "./load/report.ts";
 
 const args = process.argv.slice(2);
@@ -59,13 +59,8 @@ const TOOL_CPUS = CPUS === "split" ? (HALF > 1 ? `0-${HALF - 1}` : "0") : undefi
 const REGISTRY_CPUS =
   CPUS === "split" ? (CPU_COUNT - HALF > 1 ? `${HALF}-${CPU_COUNT - 1}` : String(HALF)) : undefined;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
-/** The ferry executable's shebang line: `#!/usr/bin/env -S NAME=VALUE … node --flag …`. */
-const FERRY_SHEBANG = readFileSync(FERRY, "utf8").split("\n", 1)[0]!.split(/\s+/);
-/** Its Node flags and its environment settings (malloc), which the bare control gets too. */
-const FERRY_NODE_FLAGS = FERRY_SHEBANG.filter((a) => a.startsWith("--"));
-const FERRY_ENV = Object.fromEntries(
-  FERRY_SHEBANG.filter((a) => /^[A-Z_]+=/.test(a)).map((a) => a.split("=") as [string, string]),
-);
+/** The Node flags and environment settings (malloc) of the ferry executable, which the bare control gets too. */
+const { nodeFlags: FERRY_NODE_FLAGS, env: FERRY_ENV } = ferryShebang(FERRY);
 
 /** A tool's command line, on the tools' CPUs when they are split from the registry's. */
 function onToolCpus(cmd: string, argv: string[]): [string, string[]] {

@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Duration } from "aws-cdk-lib";
 import { describe, expect, it } from "vitest";
+import { ferryShebang } from "../../bench/lib.ts";
 import { STREAMING_ENVIRONMENT } from "../../infra/constructs/ferry-function.ts";
 import { wildcardsToRegex } from "../../infra/constructs/image-transfer.ts";
 import { STEP_TIME_FRACTION } from "../../infra/constructs/props.ts";
@@ -133,17 +133,7 @@ describe("functions", () => {
 
   it("the blob-streaming functions and the ferry executable keep the same malloc setting", () => {
     // cli/ferry.js: #!/usr/bin/env -S NAME=VALUE … node --flags
-    const shebang = readFileSync(path.join(import.meta.dirname, "../../cli/ferry.js"), "utf8").split(
-      "\n",
-      1,
-    )[0]!;
-    const assignments = Object.fromEntries(
-      shebang
-        .split(/\s+/)
-        .filter((w) => /^[A-Z_]+=/.test(w))
-        .map((w) => w.split("=") as [string, string]),
-    );
-    expect(assignments).toEqual(STREAMING_ENVIRONMENT);
+    expect(ferryShebang().env).toEqual(STREAMING_ENVIRONMENT);
   });
 
   it("promotion filters become the whole-name regular expressions the event function applies", () => {
