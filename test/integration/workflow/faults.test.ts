@@ -3,7 +3,8 @@
  * once): the retried step resumes from the offset the previous step recorded, never from zero, and the
  * result is exact. Permanent failures and corrupted bytes: cleanup, a clear cause, no manifest.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
 import { StagingError, type StagingStore } from "../../../shared/staging/types.ts";
@@ -31,49 +32,54 @@ async function sample(prefix: string, bigSize = 2 * MiB) {
 const rangeStart = (h: unknown) => Number(/bytes=(\d+)-/.exec(String(h ?? ""))?.[1] ?? 0);
 const contentRangeStart = (h: unknown) => Number(/^(\d+)-/.exec(String(h ?? ""))?.[1] ?? -1);
 
+type Method = (...args: never[]) => Promise<unknown>;
+
+/** `target` with its method `name` replaced by `replace(original)`; its other methods stay bound to it. */
+function withMethod<T extends object, K extends keyof T & string>(
+  target: T,
+  name: K,
+  replace: (original: T[K] & Method) => T[K],
+): T {
+  const replacement = replace((target[name] as T[K] & Method).bind(target) as T[K] & Method);
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (prop === name) return replacement;
+      const v = Reflect.get(t, prop, receiver);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+}
+
 /** A staging store whose method `name` fails (retryably) on its `nth` call, once. */
-function failOnce(
-  store: StagingStore,
-  name: "uploadPart" | "openRange",
-  nth: number,
-): StagingStore & { calls: number } {
+function failOnce(store: StagingStore, name: "uploadPart" | "openRange", nth: number): StagingStore {
   let calls = 0;
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === "calls") return calls;
-      const v = Reflect.get(target, prop, receiver);
-      if (prop !== name || typeof v !== "function") return typeof v === "function" ? v.bind(target) : v;
-      return async (...args: unknown[]) => {
+  return withMethod(
+    store,
+    name,
+    (original) =>
+      (async (...args: never[]) => {
         calls++;
         if (calls === nth) throw new StagingError(`injected ${name} failure`, { retryable: true });
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  }) as StagingStore & { calls: number };
+        return original(...args);
+      }) as StagingStore[typeof name],
+  );
 }
 
 /** A staging store that flips the byte at `offset` of the staged object when it is read back. */
 function corruptReads(store: StagingStore, offset: number): StagingStore {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver);
-      if (prop !== "openRange") return typeof v === "function" ? v.bind(target) : v;
-      return async (key: string, start: number, end?: number) => {
-        const s = (await target.openRange(key, start, end)) as Readable;
-        const { Readable: R } = await import("node:stream");
-        let pos = start;
-        return R.from(
-          (async function* () {
-            for await (const c of s) {
-              const b = Buffer.from(c as Buffer);
-              if (offset >= pos && offset < pos + b.length) b[offset - pos] = b[offset - pos]! ^ 0x01;
-              pos += b.length;
-              yield b;
-            }
-          })(),
-        );
-      };
-    },
+  return withMethod(store, "openRange", (openRange) => async (key, start, end) => {
+    const s = await openRange(key, start, end);
+    let pos = start;
+    return Readable.from(
+      (async function* () {
+        for await (const c of s) {
+          const b = Buffer.from(c as Buffer);
+          if (offset >= pos && offset < pos + b.length) b[offset - pos] = b[offset - pos]! ^ 0x01;
+          pos += b.length;
+          yield b;
+        }
+      })(),
+    );
   });
 }
 
@@ -208,36 +214,22 @@ describe("copy workflow under faults", () => {
     const src = { registry: regs.anon.host, repository: uniqueRepo("wf-fault-race"), tag: "v1" };
     await pushSampleImage(anon, src, { bigSize: 2 * MiB, platforms: 2 });
     const base = fsDeps(strict);
-    const staging = new Proxy(base.staging, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver);
-        if (prop !== "uploadPart") return typeof v === "function" ? v.bind(target) : v;
-        return async () => {
-          throw new StagingError("injected: multipart upload aborted underneath");
-        };
-      },
-    }) as StagingStore;
+    const staging = withMethod(base.staging, "uploadPart", () => async () => {
+      throw new StagingError("injected: multipart upload aborted underneath");
+    });
     // the source stream hands out its bytes slowly, so the failed upload settles during a read
-    const client = new Proxy(strict, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver);
-        if (prop !== "openBlob") return typeof v === "function" ? v.bind(target) : v;
-        return async (...args: unknown[]) => {
-          const body = (await (v as (...a: unknown[]) => Promise<Readable>).apply(target, args)) as Readable;
-          const { Readable: R } = await import("node:stream");
-          const { setTimeout: sleep } = await import("node:timers/promises");
-          return R.from(
-            (async function* () {
-              for await (const c of body) {
-                for (let i = 0; i < (c as Buffer).length; i += 16 * 1024) {
-                  await sleep(2);
-                  yield (c as Buffer).subarray(i, i + 16 * 1024);
-                }
-              }
-            })(),
-          );
-        };
-      },
+    const client = withMethod(strict, "openBlob", (openBlob) => async (...args) => {
+      const body = await openBlob(...args);
+      return Readable.from(
+        (async function* () {
+          for await (const c of body) {
+            for (let i = 0; i < (c as Buffer).length; i += 16 * 1024) {
+              await sleep(2);
+              yield (c as Buffer).subarray(i, i + 16 * 1024);
+            }
+          }
+        })(),
+      );
     });
     let running = 0;
     const unhandled: unknown[] = [];
