@@ -33,9 +33,12 @@ function stagingFromEnv(env: NodeJS.ProcessEnv = process.env): StagingStore {
   return lambdaStore;
 }
 
+/** Built once per sandbox, as the transfer steps' dependencies are (functions/lib/runtime.ts). */
+let worker: ((input: WorkerInput) => Promise<StoredResult>) | undefined;
+
 /** Lambda: one worker, its result to the staging bucket. */
 export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
-  return makeWorkerHandler({
+  worker ??= makeWorkerHandler({
     clientOptions: {
       credentials: new ChainCredentials(
         ...registryCredentials(process.env),
@@ -44,7 +47,8 @@ export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
       ),
     },
     store: stagingFromEnv(),
-  })(input);
+  });
+  return worker(input);
 }
 
 /** Lambda: the merge of the workers' results, to the staging bucket. */
