@@ -2,12 +2,12 @@
 // (glibc's malloc hands freed memory at the top of its heap back to the kernel once 128 KiB are free; a
 // stream of 64 KiB socket buffers then faults its pages in again and again: 50,000-370,000 page faults
 // and up to half the CPU of a 3 GB download. Keeping up to 64 MiB cuts that to ~25,000 faults and 15-40 %
-// of the CPU per byte (the peak RSS grows by ~17 MiB). infra sets the same for the Lambdas.)
+// of the CPU per byte (the peak RSS grows by 10-17 MiB). infra sets the same for the Lambdas.)
 // (A 1 MiB young generation keeps the peak RSS of long streaming copies flat, ~95 MiB instead of
 // ~120 MiB for 1 GiB: blob bytes live outside the V8 heap, only short-lived wrappers live in it.
 // A 64 MiB initial old-generation limit: with the lean CLI bundle the heap starts small, and V8 then
 // ran a full mark-compact every few MB of promoted wrappers (~60 in 3 s of blob reads, a third of the
-// download rate lost); it is a limit, not memory taken: the peak RSS of a 1 GiB copy stays ~100 MiB.)
+// download rate lost); it is a limit, not memory taken: the peak RSS of a 1 GiB copy stayed ~100 MiB.)
 // ferry's executable. The CLI is TypeScript run directly by Node's type stripping (Node ≥ 22.18),
 // so there is no build step; `npm ci` brings that Node into node_modules/.bin for npx and npm scripts.
 const [major, minor] = process.versions.node.split(".").map(Number);
