@@ -14,9 +14,9 @@
  * and counted as `aborted`, not as registry failures.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent } from "undici";
 import { RegistryClient } from "../../shared/registry/client.ts";
-import type { ClientOptions } from "../../shared/registry/options.ts";
+import { registryAgent } from "../../shared/registry/http/transport.ts";
+import { type ClientOptions, resolveOptions } from "../../shared/registry/options.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
 import { type ClientLoad, measureClient, mergeClientLoads } from "./client-load.ts";
 import { type BenchConfig, type IterationKind, iterationKinds, workerShare } from "./config.ts";
@@ -91,15 +91,10 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     ),
   );
   const slots = model.kind === "closed" ? model.vus : model.maxVus;
-  const agent = new Agent({
+  const agent = registryAgent(resolveOptions(base), {
     connections: slots * perIteration,
-    keepAliveTimeout: 30_000,
-    headersTimeout: config.timeoutMs,
-    bodyTimeout: config.timeoutMs,
-    connect: {
-      rejectUnauthorized: base.tlsVerify !== false,
-      ...(base.ca ? { ca: base.ca } : {}),
-    },
+    headersTimeoutMs: config.timeoutMs,
+    bodyTimeoutMs: config.timeoutMs,
   });
   const chunk = config.push.chunkSize;
   const makeClient = () =>

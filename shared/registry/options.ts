@@ -3,6 +3,7 @@
  */
 import type { Dispatcher } from "undici";
 import type { CredentialProvider } from "./auth/credentials.ts";
+import type { NetworkPolicy } from "./http/network.ts";
 import { isLoopbackHost } from "./reference.ts";
 
 /** One HTTP exchange, reported to `observer` when its response headers arrive (or it fails). */
@@ -64,6 +65,12 @@ export interface ClientOptions {
   dispatcher?: Dispatcher;
   /** Seconds of validity a bearer token must have left to be reused. Default 15. */
   tokenMarginSeconds?: number;
+  /**
+   * Which addresses connections may go to, checked at connect time on the resolved address (see
+   * http/network.ts). Default: any — a CLI reaches what its user names. The Lambda functions set
+   * `publicOnly`.
+   */
+  network?: NetworkPolicy;
 }
 
 export interface ResolvedOptions {
@@ -82,6 +89,7 @@ export interface ResolvedOptions {
   readonly observer?: (e: RequestEvent) => void;
   readonly dispatcher?: Dispatcher;
   readonly tokenMarginSeconds: number;
+  readonly network?: NetworkPolicy;
 }
 
 /** How to upload to one registry. */
@@ -167,5 +175,6 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     ...(opts.observer ? { observer: opts.observer } : {}),
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
     tokenMarginSeconds: opts.tokenMarginSeconds ?? 15,
+    ...(opts.network ? { network: Object.freeze({ ...opts.network }) } : {}),
   });
 }

@@ -24,6 +24,7 @@ import {
   TransportError,
 } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
+import { addressNotAllowed, policyConnector } from "./network.ts";
 
 /** A body that can be produced again for a retry, or a one-shot stream (no automatic retry). */
 export type RequestBody = Uint8Array | string | (() => AsyncIterable<Uint8Array> | Readable);
@@ -83,15 +84,7 @@ export class Transport {
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.ownsDispatcher = !options.dispatcher;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({
-        connections: options.connections,
-        keepAliveTimeout: 30_000,
-        headersTimeout: options.headersTimeoutMs,
-        bodyTimeout: options.bodyTimeoutMs,
-        connect: { rejectUnauthorized: options.tlsVerify, ...(options.ca ? { ca: options.ca } : {}) },
-      });
+    this.dispatcher = options.dispatcher ?? registryAgent(options);
   }
 
   async close(): Promise<void> {
@@ -161,6 +154,8 @@ export class Transport {
         });
       } catch (err) {
         this.observe(req, method, url, 0, started, attempt, { error: describeError(err), failed: true });
+        const blocked = addressNotAllowed(err);
+        if (blocked) throw blocked; // the network policy refused: retrying cannot help
         const refused = (err as { code?: string }).code === "ECONNREFUSED";
         if (replayable && isNetworkError(err) && attempt < (refused ? Math.min(2, o.retries) : o.retries)) {
           attempt++;
@@ -405,6 +400,25 @@ export class Transport {
     const ttl = typeof json.expires_in === "number" && json.expires_in > 0 ? json.expires_in : 60;
     return { value, expiresAt: Date.now() + ttl * 1000 };
   }
+}
+
+/**
+ * The undici Agent for a client's options: keep-alive, timeouts, TLS settings and the network policy
+ * (a connector that checks each resolved address). Callers that tune the pool (ferry bench) pass
+ * `tuning` instead of building an Agent of their own, so the policy always applies.
+ */
+export function registryAgent(
+  o: ResolvedOptions,
+  tuning: { connections?: number; headersTimeoutMs?: number; bodyTimeoutMs?: number } = {},
+): Agent {
+  const tls = { rejectUnauthorized: o.tlsVerify, ...(o.ca ? { ca: o.ca } : {}) };
+  return new Agent({
+    connections: tuning.connections ?? o.connections,
+    keepAliveTimeout: 30_000,
+    headersTimeout: tuning.headersTimeoutMs ?? o.headersTimeoutMs,
+    bodyTimeout: tuning.bodyTimeoutMs ?? o.bodyTimeoutMs,
+    connect: policyConnector(o.network, tls) ?? tls,
+  });
 }
 
 /** Reads and discards a body so the connection returns to the pool. */
