@@ -3,7 +3,7 @@
  * into one clear line on stderr and a non-zero exit code (no stack trace unless --debug).
  */
 import { Command, CommanderError } from "commander";
-import { FerryError } from "../shared/registry/errors.ts";
+import { FerryError, printable } from "../shared/registry/errors.ts";
 
 type Register = (program: Command) => void;
 
@@ -54,8 +54,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** An error message as one printable line (see cli/output.ts); bulk failures list one image per line. */
 function oneLine(s: string): string {
-  return s.length > 4000 ? `${s.slice(0, 4000)}…` : s;
+  return printable(s.length > 4000 ? `${s.slice(0, 4000)}…` : s, true);
 }
 
 if (import.meta.main) {

@@ -9,6 +9,7 @@ import { formatReport, type ImageReport } from "../../shared/transfer/report.ts"
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 import { type Location, parseLocation } from "../endpoints.ts";
 import { locationTags, openSink, openSource } from "../open.ts";
+import { writeText } from "../output.ts";
 import { createProgress } from "../progress.ts";
 import { addWorkflowOptions, runWorkflowCopy, type WorkflowFlags } from "./workflow.ts";
 
@@ -164,7 +165,7 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
       process.stdout.write(
         `${JSON.stringify(pairs.length === 1 ? reports[0] : { images: reports, failures, seconds }, null, 2)}\n`,
       );
-    else if (!flags.quiet) process.stdout.write(`${formatReport(reports, seconds)}\n`);
+    else if (!flags.quiet) writeText(`${formatReport(reports, seconds)}\n`);
     if (failures.length) {
       throw new FerryError(
         "PARTIAL_FAILURE",

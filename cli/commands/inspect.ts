@@ -16,6 +16,7 @@ import {
 } from "../../shared/registry/reference.ts";
 import { formatBytes } from "../../shared/transfer/report.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
+import { writeText } from "../output.ts";
 
 interface InspectFlags extends ConnectionFlags {
   raw?: boolean;
@@ -46,7 +47,7 @@ export function registerInspect(program: Command): void {
         return;
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-      else process.stdout.write(formatSummary(summary));
+      else writeText(formatSummary(summary));
     } finally {
       await client.close();
     }
@@ -63,7 +64,7 @@ export function registerInspect(program: Command): void {
       try {
         const all: string[] = [];
         for await (const t of client.tags(repo)) all.push(t);
-        process.stdout.write(all.length ? `${all.join("\n")}\n` : "");
+        writeText(all.length ? `${all.join("\n")}\n` : "");
       } finally {
         await client.close();
       }
@@ -79,7 +80,7 @@ export function registerInspect(program: Command): void {
       throw new FerryError("USAGE", `catalog takes a registry host, e.g. localhost:5000 (got "${registry}")`);
     const client = makeClient(flags, { single: registry });
     try {
-      for await (const r of client.catalog(registry)) process.stdout.write(`${r}\n`);
+      for await (const r of client.catalog(registry)) writeText(`${r}\n`);
     } finally {
       await client.close();
     }

@@ -18,8 +18,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError, printable } from "../../shared/registry/errors.ts";
 import { addConnectionFlags, type ConnectionFlags, parseSize } from "../client-options.ts";
+import { writeText } from "../output.ts";
 
 type Runner = typeof import("../../shared/workflow/local-runner.ts");
 type Staging = typeof import("../../shared/staging/index.ts");
@@ -271,7 +272,7 @@ function finish(
     throw new FerryError("WORKFLOW_FAILED", `${r.error}: ${r.cause}`);
   }
   if (flags.json) process.stdout.write(`${JSON.stringify(r.output, null, 2)}\n`);
-  else if (!flags.quiet) process.stdout.write(`${human(r.output)}\n`);
+  else if (!flags.quiet) writeText(`${human(r.output)}\n`);
 }
 
 /** One line per finished step on stderr. */
@@ -310,7 +311,7 @@ function progressPrinter() {
         line = `enumerated: ${o.count} image(s) in ${o.repositories} repositories, ${o.skipped} immutable tag(s) skipped`;
         break;
     }
-    if (line) process.stderr.write(`${line}\n`);
+    if (line) process.stderr.write(`${printable(line)}\n`);
   };
 }
 

@@ -197,3 +197,20 @@ export function describeError(err: unknown): string {
   const msg = e?.message ?? String(err);
   return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
 }
+
+/**
+ * Text from outside (a registry's error message, a tag, a label) made safe to print: every control
+ * character — C0, DEL, C1 (U+0080–U+009F, where an 8-bit CSI hides) — and every bidirectional override
+ * becomes a visible escape (`\x1b`, `\u202e`), so an ANSI or OSC sequence is shown, never executed by the
+ * terminal. `keepNewlines` keeps `\n` for multi-line output; a one-line message escapes it too.
+ */
+export function printable(text: string, keepNewlines = false): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    if (keepNewlines && c === "\n") return c;
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
+}
+
+// C0 controls, DEL, C1 controls, and the bidi embeddings/overrides/isolates (U+202A–U+202E, U+2066–U+2069).
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;

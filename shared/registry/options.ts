@@ -34,8 +34,9 @@ export interface ClientOptions {
   /** Where credentials come from. Default: none (anonymous). */
   credentials?: CredentialProvider;
   /**
-   * Plain HTTP: `true` for every registry, a list of hosts, or a predicate.
-   * Default: loopback hosts only (as Docker and skopeo treat localhost).
+   * Plain HTTP: `true` for every registry, `false` for none (https even on loopback), a list of hosts
+   * (loopback ones included), or a predicate. Default: loopback hosts only (as Docker and skopeo treat
+   * localhost).
    */
   plainHttp?: boolean | readonly string[] | ((registry: string) => boolean);
   /** Verify TLS certificates. Default true. */
@@ -137,6 +138,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
   const plain = opts.plainHttp;
   let isPlainHttp: (registry: string) => boolean;
   if (plain === true) isPlainHttp = () => true;
+  else if (plain === false) isPlainHttp = () => false;
   else if (typeof plain === "function") isPlainHttp = plain;
   else if (Array.isArray(plain)) {
     const set = new Set(plain);

@@ -205,14 +205,48 @@ export function runCredentialHelper(helper: string, server: string): Promise<str
 }
 
 /**
- * Credentials from the environment: `FERRY_USERNAME`/`FERRY_PASSWORD` apply to `FERRY_REGISTRY`
- * (or to any registry when FERRY_REGISTRY is unset).
+ * Credentials from the environment: `FERRY_USERNAME`/`FERRY_PASSWORD` for the registries named in
+ * `FERRY_REGISTRY` (one, or several separated by commas) and no other. A username and password with no
+ * registry named is an error, not "every registry": a password must not go to whichever host a
+ * reference, redirect or token realm names.
  */
 export class EnvCredentials implements CredentialProvider {
-  async get(registry: string): Promise<Credential | undefined> {
-    const { FERRY_USERNAME: username, FERRY_PASSWORD: password, FERRY_REGISTRY: only } = process.env;
-    if (!username || !password) return undefined;
-    if (only && only !== registry) return undefined;
-    return { username, password };
+  private readonly credential?: Credential;
+  private readonly registries: ReadonlySet<string>;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    const { FERRY_USERNAME: username, FERRY_PASSWORD: password, FERRY_REGISTRY: only } = env;
+    const names = (only ?? "")
+      .split(",")
+      .map((r) => normaliseRegistryName(r))
+      .filter(Boolean);
+    this.registries = new Set(names);
+    if (!username && !password) return;
+    if (!username || !password) {
+      throw new CredentialsError(
+        `${username ? "FERRY_USERNAME" : "FERRY_PASSWORD"} is set but ${username ? "FERRY_PASSWORD" : "FERRY_USERNAME"} is not: set both, or neither`,
+      );
+    }
+    if (names.length === 0) {
+      throw new CredentialsError(
+        "FERRY_USERNAME and FERRY_PASSWORD are set but FERRY_REGISTRY is not: name the registry they belong to " +
+          "(e.g. FERRY_REGISTRY=registry.example.com, several separated by commas); ferry does not send them to every registry",
+      );
+    }
+    this.credential = { username, password };
   }
+
+  async get(registry: string): Promise<Credential | undefined> {
+    return this.credential && this.registries.has(registry) ? this.credential : undefined;
+  }
+}
+
+/** A registry as FERRY_REGISTRY may spell it (`https://host/`, `index.docker.io`) → as references name it. */
+function normaliseRegistryName(text: string): string {
+  const host = text
+    .trim()
+    .replace(/^[a-z]+:\/\//i, "")
+    .replace(/\/.*$/, "")
+    .toLowerCase();
+  return host === "index.docker.io" || host === "registry-1.docker.io" ? DOCKER_HUB : host;
 }

@@ -1,9 +1,14 @@
 /**
- * The one place HTTP happens. Every request goes through `Transport.request`, which in order:
- * 1. adds `Authorization` for the registry (Basic, or a Bearer token cached per registry and scope set);
- * 2. sends with undici on a shared keep-alive Agent;
- * 3. on `401` learns the challenge (or the missing scope), fetches a token and replays once;
- * 4. follows redirects itself, dropping `Authorization` when the origin changes;
+ * The one place HTTP happens. Every request goes through `Transport.request`, which on every hop:
+ * 1. decides whether credentials go with it: a registry's (Basic, or a Bearer token from auth/bearer.ts)
+ *    only when the hop's origin is the registry's own API origin; credentials bound to another origin
+ *    (a token endpoint's Basic header) only to that origin. A `Link` page, an upload `Location` or a
+ *    redirect on another host gets none — credentials belong to an origin, not to a request;
+ * 2. sends with undici on a shared keep-alive Agent (which applies the network policy, network.ts);
+ * 3. on `401` at the registry's origin learns the challenge (or the missing scope), fetches a token and
+ *    replays;
+ * 4. follows redirects itself: never from https to http, never with a request body to another origin
+ *    (303, and 301/302 after a POST, become a GET without body, as in the Fetch standard);
  * 5. retries temporary failures (5xx, 429, 408, dropped connections) with exponential backoff and full
  *    jitter, honouring `Retry-After` — only when the body can be replayed;
  * 6. turns any unexpected status into a RegistryError (OCI error codes, redacted URL).
@@ -12,18 +17,21 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request as undiciRequest } from "undici";
-import { type Challenge, mergeScopes, parseChallenges, pickChallenge } from "../auth/challenge.ts";
-import type { Credential } from "../auth/credentials.ts";
+import { Authenticator } from "../auth/bearer.ts";
+import { mergeScopes } from "../auth/challenge.ts";
 import {
   describeError,
+  FerryError,
   isNetworkError,
   isTemporaryStatus,
   type OciErrorEntry,
+  printable,
   RegistryError,
   redactUrl,
   TransportError,
 } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
+import { apiHost } from "../reference.ts";
 import { addressNotAllowed, policyConnector } from "./network.ts";
 
 /** A body that can be produced again for a retry, or a one-shot stream (no automatic retry). */
@@ -46,8 +54,13 @@ export interface HttpRequest {
   expect: readonly number[];
   /** Prefix for error messages, e.g. `pull localhost:5000/app:1`. */
   context: string;
-  /** Skip authentication (token endpoint requests). */
+  /** Send no registry credentials (token endpoint requests, the first ping). */
   noAuth?: boolean;
+  /**
+   * Credentials bound to one origin (a token endpoint's Basic header): sent on hops to that origin only.
+   * Never put credentials in `headers`: those go wherever the request goes.
+   */
+  credentials?: { origin: string; authorization: string };
   /** Follow 3xx. Default true. */
   followRedirects?: boolean;
   signal?: AbortSignal;
@@ -67,24 +80,35 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 export { describeError, isNetworkError } from "../errors.ts";
 
-interface CachedToken {
-  value: string;
-  expiresAt: number;
+/** Headers that carry credentials: never taken from `headers` onto a hop to another origin. */
+const SENSITIVE = new Set(["authorization", "cookie", "proxy-authorization"]);
+
+/** A redirect ferry will not follow (a downgrade to plain HTTP, a body sent to another origin). */
+export class RedirectRefusedError extends FerryError {
+  constructor(message: string) {
+    super("REDIRECT_REFUSED", message);
+    this.name = "RedirectRefusedError";
+  }
 }
 
 export class Transport {
   readonly options: ResolvedOptions;
   readonly dispatcher: Dispatcher;
+  readonly auth: Authenticator;
   private readonly ownsDispatcher: boolean;
-  private readonly challenges = new Map<string, Challenge>();
-  private readonly tokens = new Map<string, Promise<CachedToken>>();
-  private readonly credentials = new Map<string, Promise<Credential | undefined>>();
   private readonly pings = new Map<string, Promise<void>>();
+  private readonly origins = new Map<string, string>();
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.ownsDispatcher = !options.dispatcher;
     this.dispatcher = options.dispatcher ?? registryAgent(options);
+    this.auth = new Authenticator({
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      tokenMarginSeconds: options.tokenMarginSeconds,
+      isPlainHttp: options.isPlainHttp,
+      send: (req) => this.request(req),
+    });
   }
 
   async close(): Promise<void> {
@@ -94,6 +118,16 @@ export class Transport {
   /** `http` or `https` base URL for a registry's API host. */
   baseUrl(registry: string, apiHost: string): string {
     return `${this.options.isPlainHttp(registry) ? "http" : "https"}://${apiHost}`;
+  }
+
+  /** The origin a registry's credentials belong to: its API host, over the scheme ferry speaks to it. */
+  registryOrigin(registry: string): string {
+    let o = this.origins.get(registry);
+    if (o === undefined) {
+      o = new URL(this.baseUrl(registry, apiHost(registry))).origin;
+      this.origins.set(registry, o);
+    }
+    return o;
   }
 
   /** Learns a registry's auth challenge with `GET /v2/` once, so that one-shot bodies go out authorised. */
@@ -110,8 +144,8 @@ export class Transport {
         noAuth: true,
       }).then(async (res) => {
         await drain(res.body);
-        const ch = pickChallenge(parseChallenges(res.headers["www-authenticate"]));
-        if (res.status === 401 && ch) this.challenges.set(registry, ch);
+        const ch = Authenticator.challengeOf(res.headers["www-authenticate"]);
+        if (res.status === 401 && ch) this.auth.learn(registry, ch);
       });
       p.catch(() => this.pings.delete(registry));
       this.pings.set(registry, p);
@@ -123,18 +157,26 @@ export class Transport {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const o = this.options;
     const replayable = req.oneShotBody === undefined;
+    const home = req.noAuth ? undefined : this.registryOrigin(req.registry);
     let url = req.url;
     let method: string = req.method;
-    let sameOrigin = true;
     let attempt = 0;
     let authReplays = 0;
     let redirects = 0;
     let scopes = req.scopes ?? [];
     for (;;) {
-      const headers: Record<string, string> = { "user-agent": o.userAgent, ...req.headers };
-      if (sameOrigin && !req.noAuth) {
-        const auth = await this.authorization(req.registry, scopes);
+      // Decided per hop: what may go to this URL's origin.
+      const origin = url.origin;
+      const headers: Record<string, string> = { "user-agent": o.userAgent };
+      for (const [k, v] of Object.entries(req.headers ?? {})) {
+        if (origin === req.url.origin || !SENSITIVE.has(k.toLowerCase())) headers[k] = v;
+      }
+      const atHome = origin === home;
+      if (atHome) {
+        const auth = await this.auth.authorization(req.registry, scopes);
         if (auth) headers.authorization = auth;
+      } else if (req.credentials && origin === req.credentials.origin) {
+        headers.authorization = req.credentials.authorization;
       }
       const body =
         req.oneShotBody ??
@@ -169,12 +211,12 @@ export class Transport {
       }
       const status = res.statusCode;
 
-      if (status === 401 && sameOrigin && !req.noAuth && replayable && authReplays < 2) {
-        const ch = pickChallenge(parseChallenges(res.headers["www-authenticate"]));
+      if (status === 401 && atHome && replayable && authReplays < 2) {
+        const ch = Authenticator.challengeOf(res.headers["www-authenticate"]);
         if (ch) {
           await drain(res.body);
-          const known = this.challenges.get(req.registry);
-          this.challenges.set(req.registry, ch);
+          const known = this.auth.challenge(req.registry);
+          this.auth.learn(req.registry, ch);
           const extra = ch.params.scope ? ch.params.scope.split(" ") : [];
           const before = mergeScopes(scopes).join(" ");
           scopes = mergeScopes([...scopes, ...extra]);
@@ -184,9 +226,7 @@ export class Transport {
             throw await this.toError(req, method, url, res, status, started, attempt);
           }
           this.observe(req, method, url, status, started, attempt);
-          // Drop the cached token only if it is the one this request was refused with: requests that
-          // met the first 401 together then share one new token instead of fetching one each.
-          if (headers.authorization) await this.forgetToken(req.registry, scopes, headers.authorization);
+          if (headers.authorization) await this.auth.forget(req.registry, scopes, headers.authorization);
           authReplays++;
           continue;
         }
@@ -199,15 +239,30 @@ export class Transport {
           throw new TransportError(`${req.context}: too many redirects from ${redactUrl(req.url)}`);
         }
         const next = new URL(String(res.headers.location), url);
-        // Never forward credentials to another host (object storage, CDN).
-        if (next.origin !== req.url.origin) sameOrigin = false;
-        if (status === 303) method = "GET";
+        const where = `${req.context}: ${method} ${redactUrl(url)} redirected to ${redactUrl(next)}`;
+        if (next.protocol !== "https:" && next.protocol !== "http:") {
+          throw new RedirectRefusedError(`${where}: refused, not an http(s) URL`);
+        }
+        if (url.protocol === "https:" && next.protocol !== "https:") {
+          throw new RedirectRefusedError(`${where}: refused, a redirect from https to plain http`);
+        }
+        // Fetch standard: 303 always, and 301/302 after a POST, continue as a GET without body.
+        if (status === 303 || ((status === 301 || status === 302) && method === "POST")) method = "GET";
+        const sendsBody = method === req.method && (req.body !== undefined || !replayable);
+        if (sendsBody && next.origin !== origin) {
+          throw new RedirectRefusedError(
+            `${where}: refused, ferry does not send a request body to another origin`,
+          );
+        }
+        if (sendsBody && !replayable) {
+          throw new RedirectRefusedError(`${where}: refused, a streamed body cannot be sent twice`);
+        }
         url = next;
         continue;
       }
 
-      if (status === 401 && !replayable && headers.authorization) {
-        await this.forgetToken(req.registry, scopes, headers.authorization);
+      if (status === 401 && !replayable && headers.authorization && atHome) {
+        await this.auth.forget(req.registry, scopes, headers.authorization);
       }
       if (!req.expect.includes(status)) {
         if (replayable && isTemporaryStatus(status) && attempt < o.retries) {
@@ -277,129 +332,6 @@ export class Transport {
     const cap = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (attempt - 1));
     return cap / 2 + Math.random() * (cap / 2);
   }
-
-  private credential(registry: string): Promise<Credential | undefined> {
-    let p = this.credentials.get(registry);
-    if (!p) {
-      p = this.options.credentials ? this.options.credentials.get(registry) : Promise.resolve(undefined);
-      p.catch(() => this.credentials.delete(registry));
-      this.credentials.set(registry, p);
-    }
-    return p;
-  }
-
-  /** Forgets the cached token for (registry, scopes) when it is the one in `refused`. */
-  private async forgetToken(registry: string, scopes: readonly string[], refused: string): Promise<void> {
-    const key = this.tokenKey(registry, scopes);
-    const entry = this.tokens.get(key);
-    if (!entry) return;
-    const t = await entry.catch(() => undefined);
-    if (!t || `Bearer ${t.value}` === refused) {
-      if (this.tokens.get(key) === entry) this.tokens.delete(key);
-    }
-  }
-
-  private tokenKey(registry: string, scopes: readonly string[]): string {
-    return `${registry} ${mergeScopes(scopes).join(" ")}`;
-  }
-
-  /** The Authorization header for a registry and scope set, once its challenge is known. */
-  private async authorization(registry: string, scopes: readonly string[]): Promise<string | undefined> {
-    const ch = this.challenges.get(registry);
-    if (!ch) return undefined;
-    const cred = await this.credential(registry);
-    if (ch.scheme === "basic") {
-      if (!cred?.username || cred.password === undefined) return undefined;
-      return `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
-    }
-    if (ch.scheme !== "bearer") return undefined;
-    if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
-    const key = this.tokenKey(registry, scopes);
-    const margin = this.options.tokenMarginSeconds * 1000;
-    let entry = this.tokens.get(key);
-    if (entry) {
-      const t = await entry.catch(() => undefined);
-      if (!t || t.expiresAt - margin <= Date.now()) {
-        this.tokens.delete(key);
-        entry = undefined;
-      }
-    }
-    if (!entry) {
-      entry = this.fetchToken(registry, ch, mergeScopes(scopes), cred);
-      entry.catch(() => this.tokens.delete(key));
-      this.tokens.set(key, entry);
-    }
-    return `Bearer ${(await entry).value}`;
-  }
-
-  /** Docker token protocol: GET realm?service=&scope= (Basic credentials if any), or OAuth2 refresh for identity tokens. */
-  private async fetchToken(
-    registry: string,
-    ch: Challenge,
-    scopes: string[],
-    cred?: Credential,
-  ): Promise<CachedToken> {
-    const realm = ch.params.realm;
-    if (!realm) throw new TransportError(`${registry} asked for a bearer token but gave no realm`);
-    let realmUrl: URL;
-    try {
-      realmUrl = new URL(realm);
-    } catch {
-      throw new TransportError(`${registry} gave an invalid token realm`);
-    }
-    const context = `authenticate to ${registry}${cred?.username ? ` as ${cred.username}` : ""}`;
-    let res: HttpResponse;
-    if (cred?.identityToken) {
-      const form = new URLSearchParams({
-        grant_type: "refresh_token",
-        refresh_token: cred.identityToken,
-        client_id: "ferry",
-      });
-      if (ch.params.service) form.set("service", ch.params.service);
-      if (scopes.length) form.set("scope", scopes.join(" "));
-      res = await this.request({
-        op: "token",
-        method: "POST",
-        registry: realmUrl.host,
-        url: realmUrl,
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: form.toString(),
-        expect: [200],
-        context,
-        noAuth: true,
-      });
-    } else {
-      const url = new URL(realmUrl);
-      if (ch.params.service) url.searchParams.set("service", ch.params.service);
-      for (const s of scopes) url.searchParams.append("scope", s);
-      const headers: Record<string, string> = {};
-      if (cred?.username && cred.password !== undefined) {
-        headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
-      }
-      res = await this.request({
-        op: "token",
-        method: "GET",
-        registry: url.host,
-        url,
-        headers,
-        expect: [200],
-        context,
-        noAuth: true,
-      });
-    }
-    const text = await res.body.text();
-    let json: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new TransportError(`${context}: token endpoint returned malformed JSON`);
-    }
-    const value = json.token ?? json.access_token;
-    if (!value) throw new TransportError(`${context}: token endpoint returned no token`);
-    // Token spec: expires_in defaults to 60 s when absent.
-    const ttl = typeof json.expires_in === "number" && json.expires_in > 0 ? json.expires_in : 60;
-    return { value, expiresAt: Date.now() + ttl * 1000 };
-  }
 }
 
 /**
@@ -453,16 +385,19 @@ export async function readErrorBody(body: Dispatcher.ResponseData["body"]): Prom
   try {
     const json = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { errors?: unknown };
     if (!Array.isArray(json.errors)) return [];
-    return json.errors
-      .filter(
-        (e): e is Record<string, unknown> =>
-          typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string",
-      )
-      .map((e) => ({
-        code: e.code as string,
-        ...(typeof e.message === "string" ? { message: e.message.slice(0, 300) } : {}),
-        ...(e.detail !== undefined ? { detail: e.detail } : {}),
-      }));
+    return (
+      json.errors
+        .filter(
+          (e): e is Record<string, unknown> =>
+            typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string",
+        )
+        // Registry text reaches terminals and logs: its control characters are escaped here, once.
+        .map((e) => ({
+          code: printable((e.code as string).slice(0, 100)),
+          ...(typeof e.message === "string" ? { message: printable(e.message.slice(0, 300)) } : {}),
+          ...(e.detail !== undefined ? { detail: e.detail } : {}),
+        }))
+    );
   } catch {
     return [];
   }
