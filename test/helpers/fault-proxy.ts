@@ -11,6 +11,7 @@
  *   corrupt              flip the byte at offset `at` of the resource (of the blob, also when the request
  *                        asked for a `Range`): bytes that do not match the digest
  *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
+ *   hold                 wait until a promise settles before forwarding (a transfer paused at a known point)
  *   rewrite-response     change response headers (e.g. a stale `Range`, as ECR sends)
  */
 import http from "node:http";
@@ -31,6 +32,7 @@ export type Fault =
   | { kind: "reset-request"; after: number }
   | { kind: "corrupt"; at: number }
   | { kind: "stall"; ms: number }
+  | { kind: "hold"; until: Promise<unknown> }
   | { kind: "rewrite-response"; headers: (h: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }
   | undefined;
 
@@ -69,6 +71,7 @@ export async function startFaultProxy(
       return;
     }
     if (f?.kind === "stall") await new Promise((r) => setTimeout(r, f.ms));
+    if (f?.kind === "hold") await f.until.catch(() => {});
     const out = http.request(
       {
         host: upstream.hostname,

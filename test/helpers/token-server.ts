@@ -64,6 +64,14 @@ export interface TokenServer extends TokenServerInfo {
   readonly requests: TokenRequest[];
   /** Lifetime of new tokens (`exp - iat` and `expires_in`). Mutable, for refresh tests. */
   ttlSeconds: number;
+  /**
+   * Added to the signed `exp` only, not to `expires_in`: a negative value issues tokens the client
+   * believes valid for `ttlSeconds` while the registry stops accepting them sooner (distribution allows
+   * 60 s of leeway past `exp`). Mutable, for tests of tokens that expire mid-transfer.
+   */
+  expOffsetSeconds: number;
+  /** The last token issued (in-process only, never served over HTTP). */
+  readonly lastToken: string | undefined;
   reset(): void;
   close(): Promise<void>;
 }
@@ -183,7 +191,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const privateKey = await importPKCS8(readFileSync(material.keyPath, "utf8"), "ES256");
 
   const requests: TokenRequest[] = [];
-  const state = { ttlSeconds: opts.ttlSeconds ?? 300 };
+  const state: { ttlSeconds: number; expOffsetSeconds: number; lastToken?: string } = {
+    ttlSeconds: opts.ttlSeconds ?? 300,
+    expOffsetSeconds: 0,
+  };
 
   async function handleToken(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const rawScopes = url.searchParams
@@ -242,11 +253,12 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       .setAudience(service)
       .setIssuedAt(now)
       .setNotBefore(now)
-      .setExpirationTime(now + ttl)
+      .setExpirationTime(now + ttl + state.expOffsetSeconds)
       .setJti(randomUUID())
       .sign(privateKey);
     record.status = 200;
     record.granted = granted;
+    state.lastToken = token;
     sendJson(res, 200, {
       token,
       access_token: token,
@@ -301,6 +313,15 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     },
     set ttlSeconds(v: number) {
       state.ttlSeconds = v;
+    },
+    get expOffsetSeconds() {
+      return state.expOffsetSeconds;
+    },
+    set expOffsetSeconds(v: number) {
+      state.expOffsetSeconds = v;
+    },
+    get lastToken() {
+      return state.lastToken;
     },
     reset() {
       requests.length = 0;
