@@ -15,7 +15,10 @@ export function registerPullPush(program: Command): void {
     .command("pull")
     .description("pull an image into an OCI layout, a docker-archive tar, or an unpacked root filesystem")
     .argument("<ref>", "image reference")
-    .argument("<dest>", "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir>");
+    .argument(
+      "<dest>",
+      "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir> (a new or empty directory)",
+    );
   addTransferFlags(pull).action(async (ref: string, dest: string, flags: TransferFlags) => {
     const src = parseLocation(ref);
     const dst = parseLocation(dest, null);

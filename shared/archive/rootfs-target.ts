@@ -71,7 +71,10 @@ export async function stageDir(dir: string): Promise<StagedDir> {
     await mkdir(tmp);
   } catch (err) {
     await removeCreatedParents(createdParents);
-    throw err;
+    throw new ArchiveError(
+      `${given}: cannot create the directory to unpack into next to it (${(err as Error).message})`,
+      { cause: err },
+    );
   }
   return { tmp, target, given, keepMode, createdParents };
 }
