@@ -3,7 +3,7 @@
  *   docker://host/repo:tag  (or a bare reference)   a registry
  *   oci:<dir>[:tag]                                 an OCI image layout
  *   docker-archive:<file>[:name:tag]                a `docker save` tar
- *   rootfs:<dir>                                    a directory to unpack into (pull only)
+ *   rootfs:<dir>                                    a new or empty directory to unpack into (pull only)
  */
 import { InvalidReferenceError } from "../shared/registry/errors.ts";
 import { parseReference, type Reference } from "../shared/registry/reference.ts";

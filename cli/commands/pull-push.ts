@@ -1,11 +1,9 @@
 /** `ferry pull <ref> <oci:|docker-archive:|rootfs:>` and `ferry push <oci:|docker-archive:> <ref>`. */
-import type { Readable } from "node:stream";
 import type { Command } from "commander";
-import { extractLayers } from "../../shared/archive/rootfs.ts";
-import { VerifyingStream } from "../../shared/registry/digest.ts";
+import { extractLayers, type LayerInput } from "../../shared/archive/rootfs.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { parsePlatform } from "../../shared/registry/manifest.ts";
-import { formatReference } from "../../shared/registry/reference.ts";
+import { formatReference, type Reference } from "../../shared/registry/reference.ts";
 import { planTransfer } from "../../shared/transfer/plan.ts";
 import { RegistrySource } from "../../shared/transfer/registry-endpoints.ts";
 import { makeClient } from "../client-options.ts";
@@ -17,7 +15,10 @@ export function registerPullPush(program: Command): void {
     .command("pull")
     .description("pull an image into an OCI layout, a docker-archive tar, or an unpacked root filesystem")
     .argument("<ref>", "image reference")
-    .argument("<dest>", "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir>");
+    .argument(
+      "<dest>",
+      "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir> (a new or empty directory)",
+    );
   addTransferFlags(pull).action(async (ref: string, dest: string, flags: TransferFlags) => {
     const src = parseLocation(ref);
     const dst = parseLocation(dest, null);
@@ -47,13 +48,22 @@ export function registerPullPush(program: Command): void {
   });
 }
 
-/** Unpacks one platform's layers, in order, verifying each layer's digest while it streams. */
-async function pullRootfs(
-  ref: import("../../shared/registry/reference.ts").Reference,
-  dir: string,
-  flags: TransferFlags,
-) {
+/**
+ * Unpacks one platform's layers, in order, verifying each layer's digest while it streams. All or
+ * nothing (shared/archive/rootfs.ts): the tree is built next to `dir` and renamed into place once every
+ * layer matched its digest; on any failure, or Ctrl-C / SIGTERM, `dir` stays as it was.
+ */
+async function pullRootfs(ref: Reference, dir: string, flags: TransferFlags) {
   const client = makeClient(flags, { src: ref.registry });
+  const image = formatReference(ref);
+  // a signal aborts the extraction, which then removes its temporary tree; a second one kills as usual
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) =>
+    interrupt.abort(
+      new FerryError("INTERRUPTED", `${image}: interrupted by ${signal}; ${dir} left as it was`),
+    );
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const source = new RegistrySource(client, ref);
     const platforms = (flags.platform ?? []).map(parsePlatform);
@@ -63,24 +73,15 @@ async function pullRootfs(
     });
     const m = plan.root.manifest;
     if (m.kind !== "manifest")
-      throw new FerryError("UNSUPPORTED", `${formatReference(ref)}: cannot unpack a ${m.mediaType}`);
+      throw new FerryError("UNSUPPORTED", `${image}: cannot unpack a ${m.mediaType}`);
     const t0 = performance.now();
-    const layers = m.layers.map((desc) => ({
-      desc,
-      open: async (): Promise<Readable> => {
-        const raw = await client.openBlob(ref, desc);
-        const verify = new VerifyingStream({
-          digest: desc.digest,
-          size: desc.size,
-          what: `layer ${desc.digest} of ${formatReference(ref)}`,
-        });
-        raw.on("error", (e) => verify.destroy(e));
-        return raw.pipe(verify);
-      },
-    }));
-    const summary = await extractLayers(dir, layers);
+    const layers = m.layers.map((desc, i): LayerInput => {
+      const what = `${image}: layer ${i + 1}/${m.layers.length} (${desc.digest})`;
+      return { desc, what, open: () => client.getBlob(ref, desc, what) };
+    });
+    const summary = await extractLayers(dir, layers, { signal: interrupt.signal });
     const out = {
-      image: formatReference(ref),
+      image,
       digest: plan.root.raw.digest,
       dir,
       layerCount: layers.length,
@@ -95,6 +96,8 @@ async function pullRootfs(
       );
     }
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await client.close();
   }
 }

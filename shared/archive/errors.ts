@@ -55,6 +55,19 @@ export class ExtractLimitError extends FerryError {
   }
 }
 
+/**
+ * A rootfs destination that is not a new or empty directory: ferry unpacks into a fresh tree and puts it
+ * in place only once every layer was verified, so it neither merges into nor replaces existing files.
+ */
+export class DestinationNotEmptyError extends FerryError {
+  readonly path: string;
+  constructor(message: string, path: string) {
+    super("DESTINATION_NOT_EMPTY", message);
+    this.name = "DestinationNotEmptyError";
+    this.path = path;
+  }
+}
+
 /** A manifest this destination cannot hold (an index into a docker-archive, a schema 1 manifest). */
 export class UnsupportedManifestError extends FerryError {
   constructor(message: string) {

@@ -15,6 +15,7 @@ export {
 export {
   ArchiveError,
   BlobNotFoundError,
+  DestinationNotEmptyError,
   ExtractLimitError,
   ImageNotFoundError,
   UnsafePathError,
@@ -34,5 +35,6 @@ export {
   type ExtractSummary,
   extractLayers,
   type LayerInput,
+  type WorkCounters,
 } from "./rootfs.ts";
 export { indexTar, openTarEntry, resolveTarEntry, type TarEntryInfo, type TarIndex } from "./tar-index.ts";

@@ -1,6 +1,13 @@
 /**
  * Applies image layers, in order, into a directory: the root filesystem a container would see.
  *
+ * All or nothing (rootfs-target.ts): the tree is built in a temporary sibling of the destination and
+ * renamed into place only after the last layer was applied, each layer's stream having ended without
+ * error — for a pull that means its digest and size matched (the caller's VerifyingStream fails at the
+ * end otherwise). Any failure (digest, corrupt tar or gzip, network, path safety, abort) removes the
+ * temporary tree: the destination stays absent, or the empty directory it was. A non-empty destination
+ * is refused before any layer is read.
+ *
  * Layers are streamed (never buffered): source → decompressor (gzip or zstd, detected from the magic
  * bytes, the media type being only a hint) → byte budget → tar-stream's extract → one entry at a time.
  *
@@ -46,16 +53,27 @@ import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { FerryError } from "../registry/errors.ts";
+import { describeError, FerryError, isNetworkError, TransportError } from "../registry/errors.ts";
 import type { Descriptor } from "../registry/manifest.ts";
 import { compressionOfMediaType, decompressor, detectCompression } from "./compression.ts";
+import { DirIndex, type DirNode, type WorkCounters } from "./dir-index.ts";
 import { ArchiveError, ExtractLimitError, UnsafePathError } from "./errors.ts";
 import { errnoCode } from "./io.ts";
+import { commitDir, discardDir, stageDir } from "./rootfs-target.ts";
+
+export type { WorkCounters } from "./dir-index.ts";
 
 /** One layer to apply: its descriptor (media type as a compression hint, digest for messages) and its bytes. */
 export interface LayerInput {
   desc: Descriptor;
+  /**
+   * The layer's bytes. For untrusted sources, a stream that fails at its end unless the digest matched
+   * (a VerifyingStream): the tree is committed only when every layer's stream ended cleanly. Destroying
+   * the returned stream must release its source (its HTTP response).
+   */
   open(): Promise<Readable>;
+  /** Names the layer in messages (default `layer <index> (<digest>)`). */
+  what?: string;
 }
 
 export interface ExtractOptions {
@@ -63,6 +81,10 @@ export interface ExtractOptions {
   maxBytes?: number;
   /** Called for each skipped entry (devices, fifos, unknown types). */
   onWarning?: (message: string) => void;
+  /** Stops the extraction (the temporary tree is removed); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Incremented with the bookkeeping work done (for tests that check it stays linear in the entries). */
+  counters?: WorkCounters;
 }
 
 export interface ExtractSummary {
@@ -108,28 +130,60 @@ type Header = tar.Header;
 type EntryBody = AsyncIterable<unknown> & { readonly destroyed: boolean };
 
 /**
- * Applies `layers` in order into `dir` (created if needed). See the module comment for the exact
- * semantics and the path-safety rules. Throws UnsafePathError, ArchiveError or ExtractLimitError
- * naming the layer and entry; what was extracted before the error stays.
+ * Applies `layers` in order into `dir`, all or nothing (see the module comment): `dir` must be absent
+ * (its missing parents are created) or an empty directory, else DestinationNotEmptyError before any
+ * layer is opened. Throws UnsafePathError, ArchiveError, ExtractLimitError or the layer stream's own
+ * error (DigestMismatchError, ...) naming the layer and entry; `dir` is then as it was.
  */
 export async function extractLayers(
   dir: string,
   layers: AsyncIterable<LayerInput> | Iterable<LayerInput>,
   opts: ExtractOptions = {},
 ): Promise<ExtractSummary> {
-  await mkdir(dir, { recursive: true });
-  const root = await realpath(dir);
-  const x = new Extractor(root, opts);
-  let i = 0;
-  for await (const layer of layers as AsyncIterable<LayerInput>) {
-    await x.applyLayer(layer, i++);
+  opts.signal?.throwIfAborted();
+  const staged = await stageDir(dir);
+  try {
+    const x = new Extractor(await realpath(staged.tmp), opts);
+    let i = 0;
+    for await (const layer of layers as AsyncIterable<LayerInput>) {
+      opts.signal?.throwIfAborted();
+      await x.applyLayer(layer, i++);
+    }
+    opts.signal?.throwIfAborted();
+    await x.finish();
+    await commitDir(staged);
+    return x.summary;
+  } catch (err) {
+    await discardDir(staged);
+    // an abort surfaces as whatever stream it broke: report the abort itself
+    throw opts.signal?.aborted ? opts.signal.reason : err;
   }
-  await x.finish();
-  return x.summary;
 }
 
 function isAbort(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { name?: unknown }).name === "AbortError";
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts (a late result is then destroyed). */
+function abortable(promise: Promise<Readable>, signal: AbortSignal | undefined): Promise<Readable> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (s) => {
+        signal.removeEventListener("abort", onAbort);
+        // an abandoned response must still be released, or the client's close() would wait for it
+        if (signal.aborted) s.destroy();
+        else resolve(s);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 class Extractor {
@@ -147,28 +201,50 @@ class Extractor {
   private readonly root: string;
   private readonly maxBytes: number;
   private readonly onWarning: ((message: string) => void) | undefined;
-  /** Relative paths known to be real directories (not symlinks). Cleared when anything is removed. */
-  private realDirs = new Set<string>();
+  private readonly signal: AbortSignal | undefined;
+  private readonly work: WorkCounters;
+  /** Directories seen under the root: real ones (no lstat needed), and modes/mtimes for the end. */
+  private readonly dirs: DirIndex;
   /** Relative paths written by the current layer, with their ancestors (for opaque directories). */
   private touched = new Set<string>();
-  /** Directory modes and mtimes, applied at the end (a read-only directory must stay writable until then). */
-  private readonly dirMeta = new Map<string, { mode: number; mtime: Date | undefined }>();
   private what = "";
 
   constructor(root: string, opts: ExtractOptions) {
     this.root = root;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES;
     this.onWarning = opts.onWarning;
+    this.signal = opts.signal;
+    this.work = opts.counters ?? { indexVisits: 0, fsCalls: 0 };
+    this.dirs = new DirIndex(this.work);
   }
 
   async applyLayer(layer: LayerInput, index: number): Promise<void> {
-    this.what = `layer ${index} (${layer.desc.digest})`;
+    this.what = layer.what ?? `layer ${index} (${layer.desc.digest})`;
     this.touched = new Set();
-    const src = await layer.open();
+    const src = await abortable(layer.open(), this.signal);
+    // Ctrl-C while a read or a write waits: breaking the source fails every stage after it
+    const onAbort = () => src.destroy(this.signal?.reason);
+    this.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await this.unpack(src, layer.desc.mediaType);
+    } catch (err) {
+      throw this.wrap(err);
+    } finally {
+      this.signal?.removeEventListener("abort", onAbort);
+      // Whatever happened, release the source. (A failed layer once left its HTTP response paused
+      // mid-body: the client's close() then waited for it forever and Node exited with 13, "unsettled
+      // top-level await", instead of printing the error.)
+      src.destroy();
+    }
+    this.summary.layers++;
+  }
+
+  /** Streams one layer's tar through the entry handler; resolves once its source ended cleanly. */
+  private async unpack(src: Readable, mediaType: string | undefined): Promise<void> {
     const { head, rest } = await peek(src, 6);
     // the magic bytes decide (docker-archive layers are often mislabelled); the media type only
     // decides for a layer too short to tell
-    const kind = head.length >= 4 ? detectCompression(head) : compressionOfMediaType(layer.desc.mediaType);
+    const kind = head.length >= 4 ? detectCompression(head) : compressionOfMediaType(mediaType);
     const stages: Transform[] = [];
     const dec = decompressor(kind, this.what);
     if (dec) stages.push(dec);
@@ -184,11 +260,12 @@ class Extractor {
     const feeding = (pipeline as unknown as (...args: unknown[]) => Promise<void>)(
       rest,
       ...stages,
-      async (chunks: AsyncIterable<Buffer>) => {
+      async (chunks: AsyncIterable<Buffer>, { signal }: { signal: AbortSignal }) => {
         for await (const chunk of chunks) {
           if (extract.destroyed) return;
-          if (!extract.write(chunk)) await writable(extract);
+          if (!extract.write(chunk)) await writable(extract, signal);
         }
+        // only now, after the source ended — its digest verified — may the tar parser finish
         extract.end(undefined);
       },
       { signal: ac.signal },
@@ -204,17 +281,16 @@ class Extractor {
     } catch (err) {
       ac.abort();
       await feeding;
-      src.destroy();
       // the root cause: a source/decompression/budget failure, else a tar parse error (an entry's body
       // then only says "destroyed"), else the entry handler's own error
-      throw this.wrap(feedError !== undefined && !isAbort(feedError) ? feedError : (parseError ?? err));
+      throw feedError !== undefined && !isAbort(feedError) ? feedError : (parseError ?? err);
     }
     await feeding;
-    if (feedError !== undefined) throw this.wrap(feedError);
-    this.summary.layers++;
+    if (feedError !== undefined) throw feedError;
   }
 
   private wrap(err: unknown): Error {
+    if (this.signal?.aborted) return this.signal.reason as Error;
     if (err instanceof FerryError) return err;
     const e = err instanceof Error ? err : new Error(String(err));
     const code = errnoCode(err) ?? "";
@@ -230,6 +306,8 @@ class Extractor {
         cause: err,
       });
     }
+    // a download that broke for good (the client already resumed what it could): name the layer
+    if (isNetworkError(err)) return new TransportError(`${this.what}: ${describeError(err)}`, { cause: err });
     return e;
   }
 
@@ -302,7 +380,7 @@ class Extractor {
       if (base === OPAQUE) {
         const parent = await this.makeDir(parentComps, h.name);
         this.touch(parent);
-        await this.prune(parent.join("/"));
+        await this.prune(parent);
         this.summary.whiteouts++;
         return;
       }
@@ -312,7 +390,7 @@ class Extractor {
         throw new UnsafePathError(`${this.what}: invalid whiteout "${h.name}"`, h.name);
       }
       const parent = await this.resolveDir(parentComps, false, h.name);
-      if (parent) await this.remove([...parent, victim].join("/"));
+      if (parent) await this.remove([...parent, victim]);
       this.summary.whiteouts++;
       return;
     }
@@ -340,19 +418,21 @@ class Extractor {
 
     switch (h.type) {
       case "directory": {
-        const existing = await lstatOrNull(abs);
+        const existing = await this.lstat(abs);
         if (!existing?.isDirectory()) {
-          if (existing) await this.remove(rel);
+          if (existing) await this.remove(relParts);
+          this.work.fsCalls++;
           await mkdir(abs, { mode: 0o700 });
         }
-        this.realDirs.add(rel);
-        this.dirMeta.set(rel, { mode: (h.mode ?? 0o755) & MODE_MASK, mtime: h.mtime });
+        const node = this.dirs.at(relParts, true);
+        node.real = true;
+        node.meta = { mode: (h.mode ?? 0o755) & MODE_MASK, mtime: h.mtime };
         this.summary.dirs++;
         return;
       }
       case "file":
       case "contiguous-file": {
-        await this.clear(rel, abs);
+        await this.clear(relParts, abs);
         const fh = await open(abs, CREATE_FILE, 0o600);
         try {
           // batch the small chunks tar-stream and zlib hand over into fewer, larger writes
@@ -383,7 +463,7 @@ class Extractor {
         if (target === "" || target.includes("\0")) {
           throw new ArchiveError(`${this.what}: symlink "${h.name}" has an empty or invalid target`);
         }
-        await this.clear(rel, abs);
+        await this.clear(relParts, abs);
         await symlink(target, abs);
         if (h.mtime) await lutimes(abs, h.mtime, h.mtime).catch(() => {});
         this.summary.symlinks++;
@@ -395,7 +475,7 @@ class Extractor {
           throw new ArchiveError(`${this.what}: hardlink "${h.name}" has an empty target`);
         const tparent = await this.resolveDir(tcomps.slice(0, -1), false, h.linkname ?? "");
         const tabs = tparent ? join(this.root, ...tparent, tcomps.at(-1)!) : undefined;
-        const tstat = tabs ? await lstatOrNull(tabs) : null;
+        const tstat = tabs ? await this.lstat(tabs) : null;
         if (!tabs || !tstat) {
           throw new ArchiveError(
             `${this.what}: hardlink "${h.name}" -> "${h.linkname}": target not extracted (must come earlier)`,
@@ -411,7 +491,7 @@ class Extractor {
             `${this.what}: hardlink "${h.name}" -> "${h.linkname}": target is inside the entry it replaces`,
           );
         }
-        await this.clear(rel, abs);
+        await this.clear(relParts, abs);
         await link(tabs, abs);
         this.summary.hardlinks++;
         return;
@@ -421,7 +501,11 @@ class Extractor {
 
   /** Marks a path and its ancestors as written by this layer. */
   private touch(parts: string[]): void {
-    for (let i = 1; i <= parts.length; i++) this.touched.add(parts.slice(0, i).join("/"));
+    let rel = "";
+    for (const p of parts) {
+      rel = rel ? `${rel}/${p}` : p;
+      this.touched.add(rel);
+    }
   }
 
   /**
@@ -435,89 +519,103 @@ class Extractor {
 
   private async resolveDir(comps: string[], create: boolean, entryName: string): Promise<string[] | null> {
     const resolved: string[] = [];
+    // nodes[i] is the index node of resolved[0..i) (nodes[0] the root): each step looks up one child
+    const nodes: DirNode[] = [this.dirs.root];
     const queue = [...comps];
     let hops = 0;
     while (queue.length > 0) {
       const c = queue.shift()!;
       if (c === "" || c === ".") continue;
       if (c === "..") {
-        resolved.pop();
+        if (resolved.length > 0) {
+          resolved.pop();
+          nodes.pop();
+        }
         continue;
       }
-      const rel = resolved.length ? `${resolved.join("/")}/${c}` : c;
-      if (this.realDirs.has(rel)) {
+      const here = nodes.at(-1)!;
+      const known = this.dirs.child(here, c);
+      if (known?.real) {
         resolved.push(c);
+        nodes.push(known);
         continue;
       }
-      const abs = join(this.root, rel);
-      const st = await lstatOrNull(abs);
+      const abs = join(this.root, ...resolved, c);
+      const st = await this.lstat(abs);
       if (!st) {
         if (!create) return null;
+        this.work.fsCalls++;
         await mkdir(abs, { mode: 0o755 });
-        this.realDirs.add(rel);
-        resolved.push(c);
-        continue;
-      }
-      if (st.isSymbolicLink()) {
+      } else if (st.isSymbolicLink()) {
         if (++hops > MAX_SYMLINK_HOPS) {
           throw new UnsafePathError(
             `${this.what}: entry "${entryName}": too many levels of symlinks`,
             entryName,
           );
         }
+        this.work.fsCalls++;
         const target = await readlink(abs);
-        if (target.startsWith("/")) resolved.length = 0;
+        if (target.startsWith("/")) {
+          resolved.length = 0;
+          nodes.length = 1;
+        }
         queue.unshift(...target.split("/"));
         continue;
+      } else if (!st.isDirectory()) {
+        if (!create) return null;
+        throw new ArchiveError(
+          `${this.what}: entry "${entryName}": "${[...resolved, c].join("/")}" is not a directory`,
+        );
       }
-      if (st.isDirectory()) {
-        this.realDirs.add(rel);
-        resolved.push(c);
-        continue;
-      }
-      if (!create) return null;
-      throw new ArchiveError(`${this.what}: entry "${entryName}": "${rel}" is not a directory`);
+      const node = this.dirs.child(here, c, true);
+      node.real = true;
+      resolved.push(c);
+      nodes.push(node);
     }
     return resolved;
   }
 
-  /** Makes room for a non-directory entry: removes whatever is at `rel` (never following a symlink). */
-  private async clear(rel: string, abs: string): Promise<void> {
-    const st = await lstatOrNull(abs);
-    if (st) await this.remove(rel, st.isDirectory());
+  /** Makes room for a non-directory entry: removes whatever is at `parts` (never following a symlink). */
+  private async clear(parts: string[], abs: string): Promise<void> {
+    if (await this.lstat(abs)) await this.remove(parts);
   }
 
-  /** Removes `rel` (recursively, without following symlinks) and forgets cached directories under it. */
-  private async remove(rel: string, wasDir = true): Promise<void> {
-    await rm(join(this.root, rel), { recursive: true, force: true });
-    if (wasDir) {
-      this.realDirs = new Set();
-      for (const key of this.dirMeta.keys())
-        if (key === rel || key.startsWith(`${rel}/`)) this.dirMeta.delete(key);
-    }
+  /**
+   * Removes `parts` (recursively, without following symlinks) and forgets what the index knew under
+   * it: one walk as deep as the path, whatever the number of directories seen so far.
+   */
+  private async remove(parts: string[]): Promise<void> {
+    this.work.fsCalls++;
+    await rm(join(this.root, ...parts), { recursive: true, force: true });
+    this.dirs.remove(parts);
   }
 
-  /** Opaque directory: removes what earlier layers put under `rel`, keeping this layer's entries. */
-  private async prune(rel: string): Promise<void> {
-    const abs = rel ? join(this.root, rel) : this.root;
-    const children = await readdir(abs, { withFileTypes: true });
+  /** Opaque directory: removes what earlier layers put under `parts`, keeping this layer's entries. */
+  private async prune(parts: string[]): Promise<void> {
+    this.work.fsCalls++;
+    const children = await readdir(join(this.root, ...parts), { withFileTypes: true });
     for (const child of children) {
-      const childRel = rel ? `${rel}/${child.name}` : child.name;
-      if (!this.touched.has(childRel)) await this.remove(childRel, child.isDirectory());
-      else if (child.isDirectory()) await this.prune(childRel);
+      const childParts = [...parts, child.name];
+      if (!this.touched.has(childParts.join("/"))) await this.remove(childParts);
+      else if (child.isDirectory()) await this.prune(childParts);
     }
   }
 
   /** Applies directory modes and mtimes, deepest first. */
   async finish(): Promise<void> {
-    const dirs = [...this.dirMeta.entries()].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
-    for (const [rel, meta] of dirs) {
-      const abs = join(this.root, rel);
-      const st = await lstatOrNull(abs);
-      if (!st?.isDirectory()) continue;
+    for (const [parts, meta] of this.dirs.metaDeepestFirst()) {
+      const abs = join(this.root, ...parts);
+      // removals forget their subtree, so this is a directory; checked anyway, as chmod and utimes
+      // follow symlinks and one pointing outside the root must never be touched
+      if (!(await this.lstat(abs))?.isDirectory()) continue;
       await chmod(abs, meta.mode);
       if (meta.mtime) await utimes(abs, meta.mtime, meta.mtime);
     }
+  }
+
+  private lstat(path: string) {
+    this.work.fsCalls++;
+    return lstatOrNull(path);
   }
 }
 
@@ -540,16 +638,19 @@ async function lstatOrNull(path: string) {
   }
 }
 
-/** Waits until a streamx writable drains (or closes). */
-function writable(stream: tar.Extract): Promise<void> {
+/** Waits until a streamx writable drains, closes, or the pipeline is aborted. */
+function writable(stream: tar.Extract, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);
       stream.off("close", done);
+      signal.removeEventListener("abort", done);
       resolve();
     };
     stream.on("drain", done);
     stream.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
+    if (signal.aborted) done();
   });
 }
 

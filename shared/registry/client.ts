@@ -2,7 +2,7 @@
  * RegistryClient: the OCI Distribution API over one shared Transport (connections, tokens, retries).
  * Manifests are returned as exact bytes; blobs as streams. Upload algorithms live in uploads.ts.
  */
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { repositoryScope } from "./auth/challenge.ts";
 import { type Digest, digestOf, parseDigest, VerifyingStream } from "./digest.ts";
 import {
@@ -245,16 +245,21 @@ export class RegistryClient {
     return stream;
   }
 
-  /** A blob's bytes verified on the fly: the stream errors at the end on a size or digest mismatch. */
-  async getBlob(repo: Repository, desc: Descriptor): Promise<Readable> {
+  /**
+   * A blob's bytes verified on the fly: the stream errors at the end on a size or digest mismatch.
+   * `what` names the blob in those errors. Destroying the returned stream releases the response.
+   */
+  async getBlob(repo: Repository, desc: Descriptor, what?: string): Promise<Readable> {
     const src = await this.openBlob(repo, desc);
     const verify = new VerifyingStream({
       digest: desc.digest,
       size: desc.size,
-      what: `blob ${desc.digest} from ${formatRepository(repo)}`,
+      what: what ?? `blob ${desc.digest} from ${formatRepository(repo)}`,
     });
-    src.on("error", (e) => verify.destroy(e));
-    return src.pipe(verify);
+    // pipeline, not pipe: a consumer that gives up destroys `verify`, and that must reach the response
+    // too — a body left paused mid-way keeps its request open, and close() would wait for it forever
+    pipeline(src, verify, () => {});
+    return verify;
   }
 
   /** Reads a small blob (a config) whole, verified. */

@@ -12,6 +12,8 @@
  *                        asked for a `Range`): bytes that do not match the digest
  *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
  *   hold                 wait until a promise settles before forwarding (a transfer paused at a known point)
+ *   hang-response        forward headers and the first `after` body bytes, then send nothing more and keep
+ *                        the connection open until the proxy closes (a download that stops; no timer)
  *   rewrite-response     change response headers (e.g. a stale `Range`, as ECR sends)
  */
 import http from "node:http";
@@ -33,6 +35,7 @@ export type Fault =
   | { kind: "corrupt"; at: number }
   | { kind: "stall"; ms: number }
   | { kind: "hold"; until: Promise<unknown> }
+  | { kind: "hang-response"; after: number }
   | { kind: "rewrite-response"; headers: (h: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }
   | undefined;
 
@@ -105,6 +108,14 @@ export async function startFaultProxy(
               : f?.kind === "reset-response"
                 ? f.after
                 : 0;
+          if (f?.kind === "hang-response" && sent + b.length > f.after) {
+            const part = b.subarray(0, Math.max(0, f.after - sent));
+            bytes.down += part.length;
+            sent += part.length;
+            res.write(part);
+            up.destroy();
+            return;
+          }
           if (f?.kind === "reset-response" && sent + b.length > after) {
             const part = b.subarray(0, Math.max(0, after - sent));
             bytes.down += part.length;

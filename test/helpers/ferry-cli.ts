@@ -1,15 +1,20 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
-/** Runs the real `ferry` executable (cli/ferry.js) with this Node; never throws: returns code and output. */
+/**
+ * Runs the real `ferry` executable (cli/ferry.js) with this Node; never throws: returns code and output.
+ * `signal` is the signal that killed it (then `code` is 1), null when it exited by itself. `onSpawn`
+ * gets the child process (to signal it).
+ */
 export function ferry(
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
+  opts: { onSpawn?: (child: ChildProcess) => void } = {},
+): Promise<{ code: number; stdout: string; stderr: string; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [join(ROOT, "cli", "ferry.js"), ...args],
       { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
@@ -19,8 +24,10 @@ export function ferry(
             ? (err as { code: number }).code
             : 1
           : 0;
-        resolve({ code, stdout, stderr });
+        const signal = (err as { signal?: NodeJS.Signals | null } | null)?.signal ?? null;
+        resolve({ code, stdout, stderr, signal });
       },
     );
+    opts.onSpawn?.(child);
   });
 }

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat, writeFile } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import fc from "fast-check";
@@ -14,59 +14,13 @@ import {
 } from "../../../shared/archive/index.ts";
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
+import { layer, sandbox, tree } from "../../fixtures/archive/layers.ts";
 import { buildTar, gzip, type TarSpec } from "../../fixtures/archive/tar.ts";
 import { removeTmpDir, tmpDir } from "../../helpers/tmp.ts";
-
-async function layer(entries: TarSpec[], compress: "gzip" | "none" | "zstd" = "gzip"): Promise<LayerInput> {
-  const tar = await buildTar(entries);
-  const bytes =
-    compress === "gzip"
-      ? gzip(tar)
-      : compress === "zstd"
-        ? (zlib as unknown as { zstdCompressSync: (b: Buffer) => Buffer }).zstdCompressSync(tar)
-        : tar;
-  const mediaType =
-    compress === "gzip"
-      ? MediaType.OciLayerGzip
-      : compress === "zstd"
-        ? MediaType.OciLayerZstd
-        : MediaType.OciLayer;
-  return {
-    desc: { mediaType, digest: sha256(bytes), size: bytes.length },
-    open: async () => Readable.from([bytes]),
-  };
-}
-
-/** A target dir and an empty sibling that must stay empty, in a fresh base dir. */
-async function sandbox() {
-  const base = tmpDir("ferry-archive-rootfs-");
-  const root = join(base, "root");
-  const outside = join(base, "outside");
-  await mkdir(outside);
-  return { base, root, outside };
-}
 
 async function expectContained(base: string, outside: string): Promise<void> {
   expect((await readdir(base)).sort()).toEqual(["outside", "root"].filter((n) => existsSync(join(base, n))));
   expect(await readdir(outside)).toEqual([]);
-}
-
-/** Every path under dir, relative, sorted ("/" suffix for directories, "-> target" for symlinks). */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const rel = relative(dir, p).split(sep).join("/");
-      if (e.isSymbolicLink()) out.push(`${rel} -> ${await readlink(p)}`);
-      else if (e.isDirectory()) {
-        out.push(`${rel}/`);
-        await walk(p);
-      } else out.push(rel);
-    }
-  };
-  await walk(dir);
-  return out.sort();
 }
 
 describe("extractLayers", () => {
@@ -246,8 +200,8 @@ describe("extractLayers", () => {
     expect((err as ExtractLimitError).code).toBe("EXTRACT_LIMIT");
   });
 
-  it("reports corrupt compressed data and truncated tars clearly", async () => {
-    const { root } = await sandbox();
+  it("reports corrupt compressed data and truncated tars clearly, leaving no directory", async () => {
+    const { base, root } = await sandbox();
     const good = await buildTar([{ name: "f", content: Buffer.alloc(4096, 1) }]);
     const gz = gzip(good);
     const cut = (bytes: Buffer, mediaType: string): LayerInput => ({
@@ -266,6 +220,7 @@ describe("extractLayers", () => {
     await expect(extractLayers(root, [cut(bz, MediaType.OciLayer)])).rejects.toThrow(
       /bzip2-compressed layers are not supported/,
     );
+    expect(await readdir(base)).toEqual(["outside"]);
   });
 
   it("property: random entry names and links never produce anything outside the target", async () => {
@@ -314,15 +269,19 @@ describe("extractLayers", () => {
         await rm(decoy, { recursive: true, force: true }); // fresh for every run, so shrinking stays honest
         await mkdir(decoy);
         const inputs = await Promise.all(layers.map((l) => layer(l, "none")));
+        let failed = false;
         try {
           await extractLayers(root, inputs);
         } catch (err) {
           if (!(err instanceof UnsafePathError || err instanceof ArchiveError)) throw err;
+          failed = true;
         }
         expect(await readdir(outside)).toEqual([]);
         expect(await readdir(decoy)).toEqual([]);
-        expect((await readdir(base)).sort()).toEqual(["outside", "root"]);
+        // all or nothing: the target exists only after a success, and no temporary tree is left
+        expect((await readdir(base)).sort()).toEqual(failed ? ["outside"] : ["outside", "root"]);
         for (const n of ["fca", "fcb", "fcc"]) expect(existsSync(join("/", n))).toBe(false);
+        if (failed) return removeTmpDir(base);
         // every non-symlink path under the target really is under it
         const rootReal = await realpath(root);
         for (const p of await tree(root)) {
