@@ -10,7 +10,9 @@
  *   reset-request        take `after` bytes of the request body, then reset (a PATCH dying mid-chunk)
  *   corrupt              flip the byte at offset `at` of the resource (of the blob, also when the request
  *                        asked for a `Range`): bytes that do not match the digest
- *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
+ *   stall                wait `ms` before forwarding (a registry slower than the client's timeout); a
+ *                        client that gives up first ends the wait, and the request is counted in
+ *                        `abandoned`, not forwarded
  *   rewrite-response     change response headers (e.g. a stale `Range`, as ECR sends)
  */
 import http from "node:http";
@@ -42,6 +44,8 @@ export interface FaultProxy {
   bytes: { down: number; up: number };
   /** Faults actually injected. */
   injected: number;
+  /** Stalled requests whose client closed the connection before the stall ended. */
+  abandoned: number;
   close(): Promise<void>;
 }
 
@@ -54,7 +58,7 @@ export async function startFaultProxy(
   const counts = new Map<string, number>();
   const requests: ProxiedRequest[] = [];
   const bytes = { down: 0, up: 0 };
-  const state = { injected: 0 };
+  const state = { injected: 0, abandoned: 0 };
   const server = http.createServer(async (req, res) => {
     const n = (counts.get(req.method!) ?? 0) + 1;
     counts.set(req.method!, n);
@@ -68,7 +72,24 @@ export async function startFaultProxy(
       res.end(f.body ?? "");
       return;
     }
-    if (f?.kind === "stall") await new Promise((r) => setTimeout(r, f.ms));
+    if (f?.kind === "stall") {
+      // an event, not a guess: the stall ends when the client closes the connection, or after `ms`
+      const gone = await new Promise<boolean>((resolve) => {
+        const onClose = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          res.off("close", onClose);
+          resolve(false);
+        }, f.ms);
+        res.once("close", onClose);
+      });
+      if (gone) {
+        state.abandoned++;
+        return;
+      }
+    }
     const out = http.request(
       {
         host: upstream.hostname,
@@ -142,6 +163,9 @@ export async function startFaultProxy(
     bytes,
     get injected() {
       return state.injected;
+    },
+    get abandoned() {
+      return state.abandoned;
     },
     close: () =>
       new Promise<void>((resolve) => {
