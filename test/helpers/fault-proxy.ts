@@ -40,8 +40,11 @@ export interface FaultProxy {
   url: string;
   host: string;
   requests: ProxiedRequest[];
-  /** Response body bytes forwarded to the client, and request body bytes forwarded to the registry. */
-  bytes: { down: number; up: number };
+  /**
+   * Response body bytes forwarded to the client, and request body bytes forwarded to the registry; `cut`:
+   * the part of `down` that went out in responses a reset-response fault then broke off.
+   */
+  bytes: { down: number; up: number; cut: number };
   /** Faults actually injected. */
   injected: number;
   /** Stalled requests whose client closed the connection before the stall ended. */
@@ -57,7 +60,7 @@ export async function startFaultProxy(
   const upstream = new URL(target);
   const counts = new Map<string, number>();
   const requests: ProxiedRequest[] = [];
-  const bytes = { down: 0, up: 0 };
+  const bytes = { down: 0, up: 0, cut: 0 };
   const state = { injected: 0, abandoned: 0 };
   const server = http.createServer(async (req, res) => {
     const n = (counts.get(req.method!) ?? 0) + 1;
@@ -126,6 +129,7 @@ export async function startFaultProxy(
           if (f?.kind === "reset-response" && sent + b.length > after) {
             const part = b.subarray(0, Math.max(0, after - sent));
             bytes.down += part.length;
+            bytes.cut += sent + part.length;
             res.write(part, () => res.socket?.destroy());
             up.destroy();
             return;
