@@ -70,6 +70,7 @@ describeWithSkopeo("archives and skopeo", () => {
     expect(diffIds).toEqual(image.layers.map((l) => l.diffId));
     // skopeo stores layers uncompressed: their digests are the diff_ids, and the bytes hash to them
     expect(m.layers.map((l) => l.digest)).toEqual(diffIds);
+    expect(m.layers.length).toBeGreaterThan(0);
     expect(m.layers.every((l) => l.mediaType === MediaType.DockerLayer)).toBe(true);
     for (const l of m.layers) expect(await diffIdOf(src, l)).toBe(l.digest);
   });

@@ -123,6 +123,7 @@ describe("ferry bench scenarios: the report matches what the registry received",
     expect(r.iterations.total).toBe(6);
     expect(r.iterations.failed).toBe(0);
     expect(reported(r)).toEqual(tally(log));
+    expect(log.length).toBeGreaterThan(0);
     expect(log.every((l) => l.status === 200)).toBe(true);
     const op = (n: string) => r.requests.find((o) => o.name === n)!;
     expect(op("manifest.head").count).toBe(r.iterations.total);

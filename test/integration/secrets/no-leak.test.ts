@@ -148,6 +148,7 @@ describe("token scopes are the least needed", () => {
     const forDest = scopes.filter((s) => s.startsWith(`repository:${to}:`));
     expect(forSource.length).toBeGreaterThan(0);
     expect(forSource.every((s) => s === `repository:${from}:pull`)).toBe(true);
+    expect(forDest.length).toBeGreaterThan(0);
     expect(forDest.every((s) => /:pull,push$/.test(s))).toBe(true);
   });
 });
