@@ -27,20 +27,38 @@ export const SATURATED = 0.9;
 
 const PROCESS_ID = randomUUID();
 
+/** Where the figures come from: this process by default; tests give fixed readings. */
+export interface LoadSources {
+  /** CPU used so far (µs), as process.cpuUsage(). */
+  cpuUsage(): { user: number; system: number };
+  /** Event loop idle and active time so far (ms), as performance.eventLoopUtilization(). */
+  eventLoop(): { idle: number; active: number };
+  /** A monotonic clock (ms). */
+  now(): number;
+}
+
+const THIS_PROCESS: LoadSources = {
+  cpuUsage: () => process.cpuUsage(),
+  eventLoop: () => performance.eventLoopUtilization(),
+  now: () => performance.now(),
+};
+
 /** Starts measuring this process; `stop()` returns what it used since. */
-export function measureClient(): { stop(): ClientLoad } {
-  const cpu0 = process.cpuUsage();
-  const elu0 = performance.eventLoopUtilization();
-  const t0 = performance.now();
+export function measureClient(sources: LoadSources = THIS_PROCESS): { stop(): ClientLoad } {
+  const cpu0 = sources.cpuUsage();
+  const elu0 = sources.eventLoop();
+  const t0 = sources.now();
   return {
     stop() {
-      const cpu = process.cpuUsage(cpu0);
-      const elu = performance.eventLoopUtilization(elu0);
+      const cpu = sources.cpuUsage();
+      const elu = sources.eventLoop();
+      const idle = elu.idle - elu0.idle;
+      const active = elu.active - elu0.active;
       return {
         process: PROCESS_ID,
-        cpuSeconds: (cpu.user + cpu.system) / 1e6,
-        wallSeconds: (performance.now() - t0) / 1000,
-        eventLoopBusy: elu.utilization,
+        cpuSeconds: (cpu.user - cpu0.user + cpu.system - cpu0.system) / 1e6,
+        wallSeconds: (sources.now() - t0) / 1000,
+        eventLoopBusy: idle + active > 0 ? active / (idle + active) : 0,
       };
     },
   };

@@ -5,7 +5,9 @@
  *   2. copy it to the destination with the engine (digest preserved) and print the report;
  *   3. copy it again: nothing moves; and copy it through the Step Functions workflow, run locally;
  *   4. pull it into an OCI layout and unpack linux/amd64 into a root filesystem;
- *   5. verify every manifest and blob digest at the destination (and with skopeo, when installed).
+ *   5. verify every manifest and blob digest at the destination (and with skopeo, when installed:
+ *      FERRY_SKOPEO, else /usr/bin/skopeo).
+ * Every check prints ✓ or ✗; any ✗ makes the demo fail (exit 1) after it printed everything.
  */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -41,6 +43,12 @@ export async function runDemo(keep: boolean): Promise<void> {
   const src = await startRegistry({ root: join(work, "registry-a") });
   const dst = await startRegistry({ root: join(work, "registry-b") });
   const client = new RegistryClient();
+  // A check that fails is printed with ✗ and reported at the end: the demo then exits 1.
+  const failed: string[] = [];
+  const check = (ok: boolean, what: string): string => {
+    if (!ok) failed.push(what);
+    return ok ? "✓" : "✗";
+  };
   try {
     say(
       `ferry demo — two embedded registries: ${src.host} (source) and ${dst.host} (destination); files in ${work}\n`,
@@ -65,8 +73,9 @@ export async function runDemo(keep: boolean): Promise<void> {
       new RegistrySink(client, dstRepo),
       { tags: ["1.0"] },
     );
+    const idle = again.upToDate && again.totals.bytesSent === 0;
     say(
-      `3. copied again: ${again.upToDate ? "already up to date" : "NOT up to date"}, ${again.totals.bytesSent} blob bytes moved`,
+      `3. copied again: ${again.upToDate ? "already up to date" : "NOT up to date"}, ${again.totals.bytesSent} blob bytes moved ${check(idle, "the second copy moved bytes")}`,
     );
 
     // the same copy through the serverless workflow definition, run locally, with staging on disk
@@ -90,7 +99,7 @@ export async function runDemo(keep: boolean): Promise<void> {
     const wfOut = wf.output as { digest: string; blobs: Record<string, number> };
     say(
       `   through the Step Functions workflow (run locally, staging on disk): ${dst.host}/via-workflow/app:1.0 ` +
-        `${wfOut.digest === index.digest ? "same digest ✓" : `DIFFERENT digest ${wfOut.digest}`}, ${wfOut.blobs.total} blobs`,
+        `${wfOut.digest === index.digest ? "same digest" : `DIFFERENT digest ${wfOut.digest}`} ${check(wfOut.digest === index.digest, "the workflow's copy has another digest")}, ${wfOut.blobs.total} blobs`,
     );
 
     const ociDir = join(work, "oci");
@@ -108,9 +117,8 @@ export async function runDemo(keep: boolean): Promise<void> {
       parsed.layers.map((desc) => ({ desc, open: () => client.getBlob(dstRepo, desc) })),
     );
     const hello = readFileSync(join(rootfs, "usr/share/ferry.txt"), "utf8").trim();
-    const whiteout = existsSync(join(rootfs, "tmp/scratch.txt"))
-      ? "still there (wrong)"
-      : "removed by the upper layer's whiteout";
+    const whitedOut = !existsSync(join(rootfs, "tmp/scratch.txt"));
+    const whiteout = `${whitedOut ? "removed by the upper layer's whiteout" : "still there"} ${check(whitedOut, "a whiteout was not applied")}`;
     say(
       `4. pulled to oci:${ociDir}:1.0 (${ociReport.blobs.length} blobs) and unpacked linux/amd64 into ${rootfs}`,
     );
@@ -131,17 +139,20 @@ export async function runDemo(keep: boolean): Promise<void> {
     say(
       `5. verified at the destination: index, ${images.length} manifests and ${checked} blob references, every digest matches`,
     );
-    if (existsSync("/usr/bin/skopeo")) {
+    const skopeo = process.env.FERRY_SKOPEO || "/usr/bin/skopeo";
+    if (existsSync(skopeo)) {
       // asynchronously: the registries run in this process
       const { stdout: raw } = await promisify(execFile)(
-        "/usr/bin/skopeo",
+        skopeo,
         ["inspect", "--raw", "--tls-verify=false", `docker://${dst.host}/promoted/app:stable`],
         { encoding: "buffer" },
       );
       say(
-        `   skopeo (an independent client) reads ${dst.host}/promoted/app:stable as ${sha256(raw)} ${sha256(raw) === index.digest ? "✓" : "✗"}`,
+        `   skopeo (an independent client) reads ${dst.host}/promoted/app:stable as ${sha256(raw)} ${check(sha256(raw) === index.digest, "skopeo reads another digest")}`,
       );
     }
+    if (failed.length)
+      throw new FerryError("DEMO", `${failed.length} check(s) failed (✗ above): ${failed.join("; ")}`);
     say("\ndone: no Docker daemon or client was used.");
   } finally {
     await client.close();

@@ -10,7 +10,9 @@
  *   reset-request        take `after` bytes of the request body, then reset (a PATCH dying mid-chunk)
  *   corrupt              flip the byte at offset `at` of the resource (of the blob, also when the request
  *                        asked for a `Range`): bytes that do not match the digest
- *   stall                wait `ms` before forwarding (a registry slower than the client's timeout)
+ *   stall                wait `ms` before forwarding (a registry slower than the client's timeout); a
+ *                        client that gives up first ends the wait, and the request is counted in
+ *                        `abandoned`, not forwarded
  *   hold                 wait until a promise settles before forwarding (a transfer paused at a known point)
  *   hang-response        forward headers and the first `after` body bytes, then send nothing more and keep
  *                        the connection open until the proxy closes (a download that stops; no timer)
@@ -43,10 +45,15 @@ export interface FaultProxy {
   url: string;
   host: string;
   requests: ProxiedRequest[];
-  /** Response body bytes forwarded to the client, and request body bytes forwarded to the registry. */
-  bytes: { down: number; up: number };
+  /**
+   * Response body bytes forwarded to the client, and request body bytes forwarded to the registry; `cut`:
+   * the part of `down` that went out in responses a reset-response fault then broke off.
+   */
+  bytes: { down: number; up: number; cut: number };
   /** Faults actually injected. */
   injected: number;
+  /** Stalled requests whose client closed the connection before the stall ended. */
+  abandoned: number;
   close(): Promise<void>;
 }
 
@@ -58,8 +65,8 @@ export async function startFaultProxy(
   const upstream = new URL(target);
   const counts = new Map<string, number>();
   const requests: ProxiedRequest[] = [];
-  const bytes = { down: 0, up: 0 };
-  const state = { injected: 0 };
+  const bytes = { down: 0, up: 0, cut: 0 };
+  const state = { injected: 0, abandoned: 0 };
   const server = http.createServer(async (req, res) => {
     const n = (counts.get(req.method!) ?? 0) + 1;
     counts.set(req.method!, n);
@@ -73,7 +80,24 @@ export async function startFaultProxy(
       res.end(f.body ?? "");
       return;
     }
-    if (f?.kind === "stall") await new Promise((r) => setTimeout(r, f.ms));
+    if (f?.kind === "stall") {
+      // an event, not a guess: the stall ends when the client closes the connection, or after `ms`
+      const gone = await new Promise<boolean>((resolve) => {
+        const onClose = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          res.off("close", onClose);
+          resolve(false);
+        }, f.ms);
+        res.once("close", onClose);
+      });
+      if (gone) {
+        state.abandoned++;
+        return;
+      }
+    }
     if (f?.kind === "hold") await f.until.catch(() => {});
     const out = http.request(
       {
@@ -119,6 +143,7 @@ export async function startFaultProxy(
           if (f?.kind === "reset-response" && sent + b.length > after) {
             const part = b.subarray(0, Math.max(0, after - sent));
             bytes.down += part.length;
+            bytes.cut += sent + part.length;
             res.write(part, () => res.socket?.destroy());
             up.destroy();
             return;
@@ -156,6 +181,9 @@ export async function startFaultProxy(
     bytes,
     get injected() {
       return state.injected;
+    },
+    get abandoned() {
+      return state.abandoned;
     },
     close: () =>
       new Promise<void>((resolve) => {

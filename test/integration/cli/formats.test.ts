@@ -71,6 +71,7 @@ describe("ferry push / pull with files", () => {
       layers: { mediaType: string; digest: string }[];
       config: { digest: string };
     };
+    expect(m.layers).toHaveLength(image.layers.length);
     expect(m.layers.every((l) => l.mediaType === MediaType.DockerLayerGzip)).toBe(true);
     expect(m.config.digest).toBe(image.config.desc.digest);
     // skopeo pulls and decompresses: the layers' uncompressed digests must be the diff_ids

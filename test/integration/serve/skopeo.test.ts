@@ -3,17 +3,16 @@
  * verification is off), and the manifests and digests come back unchanged.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import bcrypt from "bcryptjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeWithSkopeo, SKOPEO } from "../../helpers/skopeo.ts";
 import { header, sha256, startTestRegistry, type TestRegistry } from "./helpers.ts";
 import { LayoutBuilder, noise, readLayoutRef } from "./oci-layout.ts";
 
-const SKOPEO = process.env.SKOPEO ?? "/usr/bin/skopeo";
 const run = promisify(execFile);
 
 let work: string;
@@ -40,7 +39,7 @@ const pull = (src: string, dest: string, ...extra: string[]) =>
   skopeo("copy", "--src-tls-verify=false", ...extra, src, dest);
 const inspectRaw = (ref: string) => skopeo("inspect", "--raw", "--tls-verify=false", ref);
 
-describe.skipIf(!existsSync(SKOPEO))("ferry serve: interop with skopeo", () => {
+describeWithSkopeo("ferry serve: interop with skopeo", () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "ferry-serve-skopeo-"));
     await writeFile(

@@ -4,12 +4,12 @@
  * result is exact. Permanent failures and corrupted bytes: cleanup, a clear cause, no manifest.
  */
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
 import { StagingError, type StagingStore } from "../../../shared/staging/types.ts";
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
+import { expectNothingAt, expectSameImage } from "../../helpers/image-check.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { fsDeps, MiB, pushSampleImage, recorder, removeTempDirs, skopeoDigest } from "./helpers.ts";
 
@@ -27,6 +27,30 @@ async function sample(prefix: string, bigSize = 2 * MiB) {
   const { index, images } = await pushSampleImage(anon, src, { bigSize, platforms: 1 });
   const big = images[0]!.layers[0]!.desc;
   return { src, index, big };
+}
+
+/**
+ * The copy at `dst` (on the token registry) is the source image: the tag, the manifest by digest and every
+ * blob read back from the registry and compared with the source, and skopeo (an independent client)
+ * reads the same digest.
+ */
+async function expectCopied(src: { registry: string; repository: string }, dst: string, digest: string) {
+  const ref = parseReference(dst);
+  const checked = await expectSameImage(
+    { client: anon, ref: { ...src, tag: "v1" } },
+    { client: strict, ref: { ...ref, registry: regs.token.host } },
+  );
+  expect(checked).toEqual({ manifests: 1, blobs: 3 }); // config, big layer, small layer
+  expect(await skopeoDigest(regs.token, `${regs.token.host}/${ref.repository}:${ref.tag}`)).toBe(digest);
+}
+
+/** A failed copy left nothing at `dst` (on the token registry): no tag, no manifest, not the big blob. */
+async function expectNothingCopied(dst: string, manifest: string, blob: string) {
+  const ref = parseReference(dst);
+  await expectNothingAt(
+    { client: strict, ref: { ...ref, registry: regs.token.host } },
+    { manifests: [manifest], blobs: [blob] },
+  );
 }
 
 const rangeStart = (h: unknown) => Number(/bytes=(\d+)-/.exec(String(h ?? ""))?.[1] ?? 0);
@@ -112,7 +136,7 @@ describe("copy workflow under faults", () => {
       expect(rangeStart(blobGets[3]!.headers.range)).toBe(failedAt);
       const stageOffsets = rec.inputs("StageBlob").map((i) => (i.stage as { offset: number }).offset);
       expect(stageOffsets.filter((o) => o === failedAt)).toHaveLength(2);
-      expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+      await expectCopied(src, dst, index.digest);
     } finally {
       await proxy.close();
     }
@@ -151,7 +175,7 @@ describe("copy workflow under faults", () => {
       const twice = ups.filter((u) => u.offset === failedAt);
       expect(twice).toHaveLength(2);
       expect(twice[0]!.location).toBe(twice[1]!.location);
-      expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
+      await expectCopied(src, dst, index.digest);
     } finally {
       await proxy.close();
     }
@@ -177,7 +201,7 @@ describe("copy workflow under faults", () => {
       // the retried step found the registry elsewhere than its recorded offset and asked where it stood
       // (distribution cancels a session addressed with a stale `_state`: the blob then restarts once)
       expect(proxy.requests.some((q) => q.method === "GET" && q.url.includes("/blobs/uploads/"))).toBe(true);
-      expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
+      await expectCopied(src, `${regs.token.host}/${repo}:v1`, index.digest);
     } finally {
       await client.close();
       await proxy.close();
@@ -202,9 +226,10 @@ describe("copy workflow under faults", () => {
       const offsets = rec
         .inputs(state)
         .map((i) => (i[state === "StageBlob" ? "stage" : "upload"] as { offset: number }).offset);
+      expect(offsets.length).toBeGreaterThan(1);
       for (let i = 1; i < offsets.length; i++) expect(offsets[i]!).toBeGreaterThanOrEqual(offsets[i - 1]!);
     }
-    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+    await expectCopied(src, dst, index.digest);
   });
 
   it("a part upload that fails while the next part is still being read: the step fails with it, no unhandled rejection", async () => {
@@ -214,19 +239,37 @@ describe("copy workflow under faults", () => {
     const src = { registry: regs.anon.host, repository: uniqueRepo("wf-fault-race"), tag: "v1" };
     await pushSampleImage(anon, src, { bigSize: 2 * MiB, platforms: 2 });
     const base = fsDeps(strict);
+    // Ordered by events, not by time: a part upload fails only once a source read is waiting, and that
+    // read is held until the failure has settled (then it goes on, or is abandoned with the step).
+    let readWaiting: () => void = () => {};
+    const aRead = new Promise<void>((r) => {
+      readWaiting = r;
+    });
+    let uploadFailed: () => void = () => {};
+    const failed = new Promise<void>((r) => {
+      uploadFailed = r;
+    });
     const staging = withMethod(base.staging, "uploadPart", () => async () => {
+      await aRead;
+      // reject on a later turn, while the read below is still pending
+      setImmediate(uploadFailed);
       throw new StagingError("injected: multipart upload aborted underneath");
     });
-    // the source stream hands out its bytes slowly, so the failed upload settles during a read
+    let heldReads = 0;
     const client = withMethod(strict, "openBlob", (openBlob) => async (...args) => {
       const body = await openBlob(...args);
       return Readable.from(
         (async function* () {
+          // the first part goes through; a read past it waits for the failed upload of that part
+          let given = 0;
           for await (const c of body) {
-            for (let i = 0; i < (c as Buffer).length; i += 16 * 1024) {
-              await sleep(2);
-              yield (c as Buffer).subarray(i, i + 16 * 1024);
+            if (given >= base.defaults!.partBytes!) {
+              heldReads++;
+              readWaiting();
+              await failed;
             }
+            given += (c as Buffer).length;
+            yield c as Buffer;
           }
         })(),
       );
@@ -257,7 +300,9 @@ describe("copy workflow under faults", () => {
       );
       // the run returns only once the other blob's stage step, already running, has settled too
       expect(running).toBe(0);
-      await new Promise((res) => setTimeout(res, 50));
+      expect(heldReads).toBeGreaterThan(0); // the failure did settle during a read
+      // a rejection nobody handled is reported after the turn it happened in: let one turn pass
+      await new Promise((res) => setImmediate(res));
       expect(r.status).toBe("FAILED");
       expect(r.cause).toContain("injected: multipart upload aborted underneath");
       expect(unhandled).toEqual([]);
@@ -267,7 +312,7 @@ describe("copy workflow under faults", () => {
   });
 
   it("a permanent destination failure cleans up and fails with a cause naming image, blob and registry; no manifest", async () => {
-    const { src, big } = await sample("wf-perm");
+    const { src, big, index } = await sample("wf-perm");
     let patches = 0;
     const proxy = await startFaultProxy(regs.token.url, (r) => {
       if (r.method === "PATCH" && ++patches > 2)
@@ -303,10 +348,7 @@ describe("copy workflow under faults", () => {
         [],
       );
       expect(await deps.staging.openUploads()).toEqual([]);
-      expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
-      expect(
-        await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
-      ).toBeUndefined();
+      await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
       const report = JSON.parse(
         (await deps.staging.getObject(`transfers/${r.executionName}/report.json`))!.toString(),
       ) as { status: string; error: { Cause: string } };
@@ -318,7 +360,7 @@ describe("copy workflow under faults", () => {
   });
 
   it("a corrupted source byte is caught by the stage loop: nothing staged, nothing committed", async () => {
-    const { src, big } = await sample("wf-corrupt-src");
+    const { src, big, index } = await sample("wf-corrupt-src");
     // every read of the big blob (each stage step asks for a Range) flips byte 1,500,000 of it
     const proxy = await startFaultProxy(regs.anon.url, (r) =>
       r.method === "GET" && r.url.includes(`/blobs/${big.digest}`)
@@ -338,17 +380,14 @@ describe("copy workflow under faults", () => {
       expect(r.cause).toContain(proxy.host);
       expect(await deps.staging.openUploads()).toEqual([]);
       expect((await deps.staging.list("transfers/")).filter((k) => k.includes("/data/"))).toEqual([]);
-      expect(
-        await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
-      ).toBeUndefined();
-      expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
+      await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
     } finally {
       await proxy.close();
     }
   });
 
   it("a corrupted staged byte is caught by the upload loop before PUT ?digest=: nothing committed", async () => {
-    const { src, big } = await sample("wf-corrupt-stg");
+    const { src, big, index } = await sample("wf-corrupt-stg");
     const repo = uniqueRepo("wf-corrupt-stgdst");
     const base = fsDeps(strict);
     const r = await runCopyWorkflow(
@@ -359,10 +398,7 @@ describe("copy workflow under faults", () => {
     expect(r.error).toBe("DigestMismatchError");
     expect(r.cause).toContain(big.digest);
     expect(r.cause).toContain(`${regs.token.host}/${repo}`);
-    expect(
-      await strict.headBlob({ registry: regs.token.host, repository: repo }, big.digest),
-    ).toBeUndefined();
-    expect(await strict.headManifest(parseReference(`${regs.token.host}/${repo}:v1`))).toBeUndefined();
+    await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
     expect((await base.staging.list("transfers/")).filter((k) => /\/(data|parts|open)\//.test(k))).toEqual(
       [],
     );

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { mergeScopes, parseChallenges, pickChallenge } from "../../../shared/registry/auth/challenge.ts";
 import { DockerConfigCredentials, parseUserPass } from "../../../shared/registry/auth/credentials.ts";
 import { retryAfterMs } from "../../../shared/registry/http/transport.ts";
@@ -53,7 +53,14 @@ describe("Retry-After", () => {
   it("reads seconds and dates, and caps them", () => {
     expect(retryAfterMs("2", 10_000)).toBe(2000);
     expect(retryAfterMs("120", 10_000)).toBe(10_000);
-    expect(retryAfterMs(new Date(Date.now() + 3000).toUTCString(), 60_000)).toBeGreaterThan(1000);
+    // an HTTP date is read against the clock: a fixed clock makes the answer exact
+    vi.useFakeTimers({ now: new Date("2026-03-04T05:06:07Z"), toFake: ["Date"] });
+    try {
+      expect(retryAfterMs("Wed, 04 Mar 2026 05:06:10 GMT", 60_000)).toBe(3000);
+      expect(retryAfterMs("Wed, 04 Mar 2026 05:06:00 GMT", 60_000)).toBe(0); // in the past
+    } finally {
+      vi.useRealTimers();
+    }
     expect(retryAfterMs("soon", 1000)).toBeUndefined();
     expect(retryAfterMs(undefined, 1000)).toBeUndefined();
   });
