@@ -60,7 +60,13 @@ export function parseHtpasswd(text: string): Map<string, string> {
 
 /** Loads an htpasswd file and returns the checker (its workers start with the first check). */
 export async function loadHtpasswd(path: string, opts: AuthOptions): Promise<Authenticator> {
-  return createAuthenticator(parseHtpasswd(await readFile(path, "utf8")), opts);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new Error(`htpasswd: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return createAuthenticator(parseHtpasswd(text), opts);
 }
 
 function parseBasic(authorization: string | undefined): { user: string; password: string } | undefined {

@@ -36,7 +36,7 @@ export interface RunningRegistry {
 /** Starts the registry and resolves once it is listening. */
 export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
   const opts = resolveOptions(options);
-  const storage = await openStorage(opts.root, { maxSessions: opts.maxUploadSessions, now: opts.now });
+  // The htpasswd file first: when it is unusable, nothing is created under the root.
   const auth: Authenticator | undefined = opts.htpasswd
     ? await loadHtpasswd(opts.htpasswd, {
         attempts: opts.authAttempts,
@@ -47,6 +47,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
         now: opts.now,
       })
     : undefined;
+  const storage = await openStorage(opts.root, { maxSessions: opts.maxUploadSessions, now: opts.now });
   const log = opts.log;
   const report = (line: string) => (log ? log(line) : process.stderr.write(`${line}\n`));
   const onInternalError = (err: unknown, req: IncomingMessage) => {
