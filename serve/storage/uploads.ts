@@ -62,11 +62,6 @@ export class UploadStore {
     for (const id of await listDir(this.layout.uploads)) if (isValidUploadId(id)) this.open.add(id);
   }
 
-  /** Number of open sessions. */
-  get openSessions(): number {
-    return this.open.size;
-  }
-
   private dataPath(id: string): string {
     return join(this.layout.upload(id), "data");
   }
