@@ -21,6 +21,8 @@ export type ErrorCode =
   | "PAGINATION_NUMBER_INVALID"
   | "RANGE_INVALID"
   | "NOT_FOUND"
+  | "TOOMANYREQUESTS"
+  | "UNAVAILABLE"
   | "UNKNOWN";
 
 const DEFAULT_STATUS: Record<ErrorCode, number> = {
@@ -40,6 +42,8 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   PAGINATION_NUMBER_INVALID: 400,
   RANGE_INVALID: 416,
   NOT_FOUND: 404,
+  TOOMANYREQUESTS: 429,
+  UNAVAILABLE: 503,
   UNKNOWN: 500,
 };
 
@@ -60,6 +64,8 @@ const MESSAGES: Record<ErrorCode, string> = {
   PAGINATION_NUMBER_INVALID: "invalid number of results requested",
   RANGE_INVALID: "invalid content range",
   NOT_FOUND: "not found",
+  TOOMANYREQUESTS: "too many requests",
+  UNAVAILABLE: "service unavailable",
   UNKNOWN: "unknown error",
 };
 

@@ -10,24 +10,9 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Authenticator, loadHtpasswd } from "./auth.ts";
+import { type RegistryOptions, resolveOptions } from "./options.ts";
 import { createRouter } from "./router.ts";
 import { openStorage } from "./storage/index.ts";
-
-/** Options of {@link startRegistry}. */
-export interface RegistryOptions {
-  /** Storage directory; created when missing. */
-  root: string;
-  /** TCP port; 0 (the default) picks a free one. */
-  port?: number;
-  /** Interface to listen on. Default `127.0.0.1`. */
-  host?: string;
-  /** Path of an htpasswd file with bcrypt hashes; when set, every `/v2/` request needs Basic auth. */
-  htpasswd?: string;
-  /** Receives one line per request (and internal errors). Off by default. */
-  log?: (line: string) => void;
-  /** Incomplete upload sessions idle for longer are deleted. Default one hour. */
-  uploadMaxAgeMs?: number;
-}
 
 /** A running registry. */
 export interface RunningRegistry {
@@ -36,70 +21,108 @@ export interface RunningRegistry {
   /** `127.0.0.1:PORT`, the registry part of image references. */
   host: string;
   port: number;
-  /** Stops listening, drops open connections (keep-alive ones too) and waits for in-flight requests. */
+  /**
+   * Deletes upload sessions idle for longer than `uploadMaxAgeMs` (by the registry's clock) and
+   * frees their slots; resolves when done. It also runs at start and periodically.
+   */
+  purgeUploads(): Promise<void>;
+  /**
+   * Stops listening, drops open connections (keep-alive ones too), waits for in-flight requests
+   * and stops the bcrypt workers.
+   */
   close(): Promise<void>;
 }
 
-const DEFAULT_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
-
 /** Starts the registry and resolves once it is listening. */
-export async function startRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
-  const storage = await openStorage(opts.root);
-  const auth: Authenticator | undefined = opts.htpasswd ? await loadHtpasswd(opts.htpasswd) : undefined;
+export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
+  const opts = resolveOptions(options);
+  // The htpasswd file first: when it is unusable, nothing is created under the root.
+  const auth: Authenticator | undefined = opts.htpasswd
+    ? await loadHtpasswd(opts.htpasswd, {
+        attempts: opts.authAttempts,
+        windowMs: opts.authWindowMs,
+        workers: opts.authWorkers,
+        queue: opts.authQueue,
+        cacheSize: opts.authCacheSize,
+        now: opts.now,
+      })
+    : undefined;
+  const storage = await openStorage(opts.root, { maxSessions: opts.maxUploadSessions, now: opts.now });
   const log = opts.log;
+  const report = (line: string) => (log ? log(line) : process.stderr.write(`${line}\n`));
   const onInternalError = (err: unknown, req: IncomingMessage) => {
-    const line = `ferry serve: error on ${req.method} ${req.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
-    if (log) log(line);
-    else process.stderr.write(`${line}\n`);
+    report(
+      `ferry serve: error on ${req.method} ${req.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
   };
   const handle = createRouter({ storage, ...(auth ? { auth } : {}), onInternalError });
 
   const inFlight = new Set<Promise<void>>();
-  const server = createServer((req, res) => {
-    const started = process.hrtime.bigint();
-    if (log) {
-      res.once("close", () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        const length = res.getHeader("Content-Length") ?? "-";
-        const status = res.writableFinished
-          ? res.statusCode
-          : `${res.headersSent ? res.statusCode : "-"}(aborted)`;
-        log(
-          `${req.socket.remoteAddress ?? "-"} "${req.method} ${req.url}" ${status} ${length} ${ms.toFixed(1)}ms`,
-        );
-      });
-    }
-    const p = handle(req, res);
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-  });
-  // Big layers can take longer than Node's default 5-minute request timeout.
-  server.requestTimeout = 0;
+  const server = createServer(
+    {
+      // Big layers can take longer than Node's default 5-minute request timeout: a request may last
+      // as long as it keeps moving; silence is bounded by `timeout` below.
+      requestTimeout: 0,
+      headersTimeout: opts.headersTimeoutMs,
+      // Node checks headersTimeout only this often (default 30 s, which could double it).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      const started = process.hrtime.bigint();
+      if (log) {
+        res.once("close", () => {
+          const ms = Number(process.hrtime.bigint() - started) / 1e6;
+          const length = res.getHeader("Content-Length") ?? "-";
+          const status = res.writableFinished
+            ? res.statusCode
+            : `${res.headersSent ? res.statusCode : "-"}(aborted)`;
+          log(
+            `${req.socket.remoteAddress ?? "-"} "${req.method} ${req.url}" ${status} ${length} ${ms.toFixed(1)}ms`,
+          );
+        });
+      }
+      const p = handle(req, res);
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    },
+  );
+  // A socket with no byte in either direction for this long during a request (a stalled upload
+  // body, a client that stopped reading) is destroyed: nothing listens for 'timeout', which is
+  // Node's signal to do so. The handler sees the request abort; an upload session keeps what it
+  // received (resumable) until the purge. Between requests keepAliveTimeout applies instead.
+  server.timeout = opts.idleTimeoutMs;
 
-  const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => {
+    server.listen(opts.port, opts.host, () => {
       server.off("error", reject);
       resolve();
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const hostPort = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const hostPort = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
 
-  const maxAge = opts.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
-  let purging: Promise<void> | undefined;
-  const purge = () => {
-    if (purging) return;
-    purging = storage.uploads
-      .purge(maxAge)
-      .catch((err) => log?.(`ferry serve: upload purge failed: ${String(err)}`))
-      .finally(() => {
-        purging = undefined;
-      });
+  // Purges run one after another; a periodic one is skipped while another waits to start.
+  let purges: Promise<void> = Promise.resolve();
+  let waiting = 0;
+  const purgeUploads = (): Promise<void> => {
+    waiting++;
+    const run = purges.then(() => {
+      waiting--;
+      return storage.uploads.purge(opts.uploadMaxAgeMs);
+    });
+    purges = run.catch(() => {});
+    return run;
   };
-  purge();
-  const timer = setInterval(purge, Math.min(60_000, Math.max(50, Math.floor(maxAge / 2))));
+  const purgeInBackground = () => {
+    if (waiting > 0) return;
+    purgeUploads().catch((err) => report(`ferry serve: upload purge failed: ${String(err)}`));
+  };
+  purgeInBackground();
+  const timer = setInterval(
+    purgeInBackground,
+    Math.min(60_000, Math.max(1000, Math.floor(opts.uploadMaxAgeMs / 2))),
+  );
   timer.unref();
 
   let closing: Promise<void> | undefined;
@@ -107,13 +130,16 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     url: `http://${hostPort}`,
     host: hostPort,
     port,
+    purgeUploads,
     close() {
       closing ??= (async () => {
         clearInterval(timer);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
+        // First, so that requests waiting for a bcrypt check end now (503) instead of after it.
+        await auth?.close();
         await Promise.allSettled([...inFlight]);
-        await purging;
+        await purges;
         await closed;
       })();
       return closing;
@@ -123,3 +149,4 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
 
 export type { Authenticator } from "./auth.ts";
 export { RegistryError } from "./errors.ts";
+export type { RegistryOptions } from "./options.ts";

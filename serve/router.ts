@@ -11,6 +11,7 @@ import { handleCatalog, handleReferrers, handleTags } from "./handlers/listing.t
 import { handleManifest } from "./handlers/manifests.ts";
 import { handleUploadSession, handleUploadStart } from "./handlers/uploads.ts";
 import { type Context, header, methodNotAllowed, sendError, sendJson } from "./http.ts";
+import { clientKey } from "./limits.ts";
 import { checkName } from "./names.ts";
 import type { Storage } from "./storage/index.ts";
 
@@ -48,9 +49,7 @@ function decodeSegment(segment: string): string {
 
 async function route(ctx: Context, path: string, auth: Authenticator | undefined): Promise<void> {
   if (!path.startsWith("/v2/") && path !== "/v2") throw new RegistryError("NOT_FOUND", { detail: { path } });
-  if (auth && !(await auth(header(ctx.req, "authorization")))) {
-    throw new RegistryError("UNAUTHORIZED", { headers: { "WWW-Authenticate": 'Basic realm="ferry"' } });
-  }
+  if (auth) await auth.check(header(ctx.req, "authorization"), clientKey(ctx.req.socket.remoteAddress));
   if (path === "/v2/" || path === "/v2") {
     if (ctx.req.method !== "GET" && ctx.req.method !== "HEAD") throw methodNotAllowed(["GET", "HEAD"]);
     sendJson(ctx, 200, {});

@@ -2,7 +2,7 @@
 import { BlobStore } from "./blobs.ts";
 import { Layout } from "./layout.ts";
 import { RepoStore } from "./repos.ts";
-import { UploadStore } from "./uploads.ts";
+import { UploadStore, type UploadStoreOptions } from "./uploads.ts";
 
 export interface Storage {
   layout: Layout;
@@ -12,9 +12,11 @@ export interface Storage {
 }
 
 /** Creates the directory tree under `root` (if needed) and the stores over it. */
-export async function openStorage(root: string): Promise<Storage> {
+export async function openStorage(root: string, uploadOpts: UploadStoreOptions): Promise<Storage> {
   const layout = new Layout(root);
   await layout.init();
   const blobs = new BlobStore(layout);
-  return { layout, blobs, repos: new RepoStore(layout, blobs), uploads: new UploadStore(layout, blobs) };
+  const uploads = new UploadStore(layout, blobs, uploadOpts);
+  await uploads.init();
+  return { layout, blobs, repos: new RepoStore(layout, blobs), uploads };
 }

@@ -34,14 +34,32 @@ export function rangeHeader(offset: number): string {
   return `0-${Math.max(0, offset - 1)}`;
 }
 
+export interface UploadStoreOptions {
+  /** Sessions open at once (in memory or on disk); beyond it `create` throws TOOMANYREQUESTS. */
+  maxSessions: number;
+  /** The clock for session ages; compared with file mtimes, so it must follow real time (tests shift it). */
+  now: () => number;
+}
+
 export class UploadStore {
   readonly layout: Layout;
   readonly blobs: BlobStore;
   private readonly sessions = new Map<string, UploadSession>();
+  /** Ids of every open session, loaded or not: what the cap counts. */
+  private readonly open = new Set<string>();
+  private readonly maxSessions: number;
+  private readonly now: () => number;
 
-  constructor(layout: Layout, blobs: BlobStore) {
+  constructor(layout: Layout, blobs: BlobStore, opts: UploadStoreOptions) {
     this.layout = layout;
     this.blobs = blobs;
+    this.maxSessions = opts.maxSessions;
+    this.now = opts.now;
+  }
+
+  /** Counts the sessions left on disk by an earlier run (they count against the cap until purged). */
+  async init(): Promise<void> {
+    for (const id of await listDir(this.layout.uploads)) if (isValidUploadId(id)) this.open.add(id);
   }
 
   private dataPath(id: string): string {
@@ -50,12 +68,26 @@ export class UploadStore {
 
   /** Opens a new empty session for repository `name`. */
   async create(name: string): Promise<UploadSession> {
+    if (this.open.size >= this.maxSessions) {
+      throw new RegistryError("TOOMANYREQUESTS", {
+        message: `too many open upload sessions (${this.maxSessions}): finish or cancel some`,
+        headers: { "Retry-After": "5" },
+      });
+    }
     const id = randomUUID();
     const dir = this.layout.upload(id);
-    const now = Date.now();
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "data"), "");
-    await this.layout.writeAtomic(join(dir, "info.json"), JSON.stringify({ name, startedAt: now }));
+    const now = this.now();
+    // Taken before the first await, so that concurrent POSTs cannot overshoot the cap.
+    this.open.add(id);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, "data"), "");
+      await this.layout.writeAtomic(join(dir, "info.json"), JSON.stringify({ name, startedAt: now }));
+    } catch (err) {
+      this.open.delete(id);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     const session: UploadSession = {
       id,
       name,
@@ -87,7 +119,7 @@ export class UploadStore {
         throw err;
       }
       if (typeof info.name !== "string") throw unknown();
-      const startedAt = typeof info.startedAt === "number" ? info.startedAt : Date.now();
+      const startedAt = typeof info.startedAt === "number" ? info.startedAt : this.now();
       session = this.sessions.get(id) ?? {
         id,
         name: info.name,
@@ -96,10 +128,11 @@ export class UploadStore {
         hash: null,
         lock: Promise.resolve(),
         busy: 0,
-        lastActive: Date.now(),
+        lastActive: this.now(),
         done: false,
       };
       this.sessions.set(id, session);
+      this.open.add(id);
     }
     if (session.name !== name || session.done) throw unknown();
     return session;
@@ -119,7 +152,7 @@ export class UploadStore {
       return await fn();
     } finally {
       session.busy--;
-      session.lastActive = Date.now();
+      session.lastActive = this.now();
       release();
     }
   }
@@ -212,6 +245,7 @@ export class UploadStore {
   async discard(session: UploadSession): Promise<void> {
     session.done = true;
     this.sessions.delete(session.id);
+    this.open.delete(session.id);
     await rm(this.layout.upload(session.id), { recursive: true, force: true });
   }
 
@@ -220,7 +254,7 @@ export class UploadStore {
    * upload that keeps sending stays alive), and stale temp files.
    */
   async purge(maxAgeMs: number): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     for (const id of await listDir(this.layout.uploads)) {
       const live = this.sessions.get(id);
       if (live && (live.busy > 0 || now - live.lastActive <= maxAgeMs)) continue;
@@ -233,6 +267,7 @@ export class UploadStore {
         this.sessions.delete(id);
       }
       await rm(dir, { recursive: true, force: true });
+      this.open.delete(id);
     }
     for (const name of await listDir(this.layout.tmp)) {
       const path = join(this.layout.tmp, name);

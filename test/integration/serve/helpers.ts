@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { Client } from "undici";
+import { Pool } from "undici";
 import { type RegistryOptions, type RunningRegistry, startRegistry } from "../../../serve/index.ts";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -57,13 +57,23 @@ export function header(reply: Reply, name: string): string | undefined {
   return reply.headers[name.toLowerCase()];
 }
 
-export async function startTestRegistry(opts: Partial<RegistryOptions> = {}): Promise<TestRegistry> {
-  const root = opts.root ?? (await mkdtemp(join(tmpdir(), "ferry-serve-")));
-  const registry = await startRegistry({ port: 0, ...opts, root });
-  const client = new Client(registry.url);
+/** A request function over one undici dispatcher (see {@link TestRegistry.api}). */
+export type Api = TestRegistry["api"];
 
-  const api: TestRegistry["api"] = async (method, path, o = {}) => {
-    const res = await client.request({
+/**
+ * An HTTP client of `url` of its own: `connections` sockets (default 1), bound to `localAddress`
+ * when given (Linux routes all of 127/8 to the loopback, so 127.0.0.2 is a second client address).
+ */
+export function apiClient(
+  url: string,
+  opts: { localAddress?: string; connections?: number } = {},
+): { api: Api; close: () => Promise<void> } {
+  const dispatcher = new Pool(url, {
+    connections: opts.connections ?? 1,
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+  });
+  const api: Api = async (method, path, o = {}) => {
+    const res = await dispatcher.request({
       method: method as "GET",
       path,
       headers: o.headers ?? {},
@@ -80,6 +90,14 @@ export async function startTestRegistry(opts: Partial<RegistryOptions> = {}): Pr
       headers[k] = Array.isArray(v) ? v.join(", ") : (v ?? "");
     return { status: res.statusCode, headers, body, json: () => JSON.parse(body.toString("utf8")) };
   };
+  return { api, close: () => dispatcher.close() };
+}
+
+export async function startTestRegistry(opts: Partial<RegistryOptions> = {}): Promise<TestRegistry> {
+  const root = opts.root ?? (await mkdtemp(join(tmpdir(), "ferry-serve-")));
+  const registry = await startRegistry({ port: 0, ...opts, root });
+  const client = apiClient(registry.url);
+  const api = client.api;
 
   return {
     registry,

@@ -1,11 +1,27 @@
+import { on } from "node:events";
+import { watch } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
+import { Client } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveMain } from "../../../serve/main.ts";
-import { bytes, header, makeImage, sha256, startTestRegistry, type TestRegistry } from "./helpers.ts";
+import { bytes, header, sha256, startTestRegistry, type TestRegistry } from "./helpers.ts";
+
+/** Resolves once `file` (which exists) is no longer empty: checked at once, then on each change event. */
+async function fileGrows(file: string): Promise<void> {
+  const watcher = watch(file);
+  try {
+    // Subscribed before the first look, so that no change between the two is missed.
+    const changes = on(watcher, "change");
+    if ((await stat(file)).size > 0) return;
+    for await (const _ of changes) if ((await stat(file)).size > 0) return;
+  } finally {
+    watcher.close();
+  }
+}
 
 describe("ferry serve: repository names", () => {
   let base: string;
@@ -137,11 +153,10 @@ describe("ferry serve: interrupted uploads", () => {
     // send part of a streamed PATCH, wait until the server has written some of it, then vanish
     const req = httpRequest({ host: "127.0.0.1", port, method: "PATCH", path: location });
     req.on("error", () => {});
-    req.write(data.subarray(0, 150_000));
     const file = join(reg.root, "uploads", location.split("/").pop()!, "data");
-    const deadline = Date.now() + 10_000;
-    while ((await stat(file)).size === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
+    const written = fileGrows(file);
+    req.write(data.subarray(0, 150_000));
+    await written;
     req.destroy();
 
     const offsetOf = (range: string) => (range === "0-0" ? 0 : Number(range.split("-")[1]) + 1);
@@ -178,18 +193,19 @@ describe("ferry serve: serveMain and shutdown", () => {
     const lines: string[] = [];
     const requests: string[] = [];
     const controller = new AbortController();
-    let url = "";
+    let listening!: (url: string) => void;
+    const started = new Promise<string>((resolve) => {
+      listening = resolve;
+    });
     const done = serveMain({
       root,
       port: 0,
       out: (l) => lines.push(l),
       log: (l) => requests.push(l),
       signal: controller.signal,
-      onListening: (r) => {
-        url = r.url;
-      },
+      onListening: (r) => listening(r.url),
     });
-    while (!url) await new Promise((r) => setTimeout(r, 5));
+    const url = await started;
     expect(lines[0]).toBe(`ferry serve listening on ${url}`);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(`${url}/v2/`);
@@ -204,13 +220,19 @@ describe("ferry serve: serveMain and shutdown", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it("close() ends keep-alive connections and in-flight uploads promptly", async () => {
+  it("close() ends keep-alive connections and in-flight uploads, and resolves", async () => {
     const reg = await startTestRegistry();
-    const { bytes: manifest } = await makeImage(reg, "shutdown", 1);
-    expect(manifest.length).toBeGreaterThan(0);
     const start = await reg.api("POST", "/v2/shutdown/blobs/uploads/");
     const location = header(start, "location")!;
-    // an upload that never finishes
+    // a keep-alive connection left idle
+    const idle = new Client(reg.registry.url);
+    const ping = await idle.request({ method: "GET", path: "/v2/" });
+    expect(ping.statusCode).toBe(200);
+    await ping.body.text();
+    const idleGone = new Promise<void>((resolve) => idle.once("disconnect", () => resolve()));
+    // an upload that never finishes, once the server has written its first bytes
+    const file = join(reg.root, "uploads", location.split("/").pop()!, "data");
+    const written = fileGrows(file);
     const hanging = httpRequest({
       host: "127.0.0.1",
       port: reg.registry.port,
@@ -218,12 +240,16 @@ describe("ferry serve: serveMain and shutdown", () => {
       path: location,
     });
     hanging.on("error", () => {});
+    // not events.once: it would reject on the 'error' (socket hang up) that comes first
+    const hangingClosed = new Promise<void>((resolve) => hanging.once("close", () => resolve()));
     hanging.write(Buffer.alloc(1000));
-    await new Promise((r) => setTimeout(r, 50));
-    // the helper's client still holds an idle keep-alive connection
-    const t0 = Date.now();
+    await written;
+
+    // each await below hangs (and the test times out) if close() leaves that connection open
     await reg.registry.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
+    await hangingClosed;
+    await idleGone;
+    await idle.close();
     await reg.stop();
   });
 });

@@ -341,18 +341,30 @@ describe("ferry serve: sessions across restarts and purging", () => {
     }
   });
 
-  it("purges sessions idle for longer than uploadMaxAgeMs", async () => {
-    const own = await startTestRegistry({ uploadMaxAgeMs: 150 });
+  it("purges sessions idle for longer than uploadMaxAgeMs, and only those", async () => {
+    // The registry's clock is shifted instead of waiting: it is compared with the files' mtimes.
+    let skew = 0;
+    const own = await startTestRegistry({ uploadMaxAgeMs: 60_000, now: () => Date.now() + skew });
     try {
       const r = await own.api("POST", "/v2/purge/blobs/uploads/");
       const location = header(r, "location")!;
       await own.api("PATCH", location, { body: "abc" });
       const uuid = location.split("/").pop()!;
+      await own.registry.purgeUploads();
       expect(existsSync(join(own.root, "uploads", uuid))).toBe(true);
-      const deadline = Date.now() + 5000;
-      while (existsSync(join(own.root, "uploads", uuid)) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      expect((await own.api("GET", location)).status).toBe(204);
+
+      skew = 30_000;
+      await own.registry.purgeUploads();
+      expect(existsSync(join(own.root, "uploads", uuid))).toBe(true);
+      // activity resets the age: a PATCH at +30 s, then a purge at +80 s (50 s idle) keeps it
+      expect((await own.api("PATCH", location, { body: "def" })).status).toBe(202);
+      skew = 80_000;
+      await own.registry.purgeUploads();
+      expect(header(await own.api("GET", location), "range")).toBe("0-5");
+
+      skew = 200_000;
+      await own.registry.purgeUploads();
       expect(existsSync(join(own.root, "uploads", uuid))).toBe(false);
       expect((await own.api("GET", location)).status).toBe(404);
     } finally {
