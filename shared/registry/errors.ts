@@ -36,11 +36,14 @@ export class InvalidManifestError extends FerryError {
 export class DigestMismatchError extends FerryError {
   readonly expected: string;
   readonly actual: string;
-  constructor(what: string, expected: string, actual: string) {
+  /** The bytes came from the source of a copy (read again once before this is thrown for good). */
+  readonly source: boolean;
+  constructor(what: string, expected: string, actual: string, opts: { source?: boolean } = {}) {
     super("DIGEST_MISMATCH", `${what}: content digest ${actual} does not match expected ${expected}`);
     this.name = "DigestMismatchError";
     this.expected = expected;
     this.actual = actual;
+    this.source = opts.source ?? false;
   }
 }
 

@@ -1,22 +1,39 @@
 /**
- * Blob uploads. The algorithm, in order (regclient's BlobPut, ggcr's writer):
- *   1. exists   — `HEAD` at the destination: present with the right size → nothing to do;
- *   2. mount    — same registry, another repo has it: `POST ?mount=&from=` → 201 done, 202 → a session;
+ * Blob uploads: one algorithm for every path (the CLI engine in one process, the workflow's Lambda steps
+ * with a byte budget each). In order (regclient's BlobPut, ggcr's writer):
+ *   1. exists     — `HEAD` at the destination: present with the right size → nothing to do;
+ *   2. mount      — same registry, another repository has it: `POST ?mount=&from=` → 201 done, 202 → a
+ *                   session (cancelled: an ordinary upload follows);
  *   3. monolithic — blobs up to the registry's `monolithicMax`: `PUT <location>?digest=` with the body;
- *   4. chunked  — `PATCH <location>` with `Content-Range` per chunk, then `PUT ?digest=`.
+ *   4. chunked    — `PATCH <location>` with `Content-Range` per chunk, then `PUT ?digest=` (`runUpload`).
+ *
  * Every session is its own (one per blob); the `Location` changes after every request and the newest is
- * always used, resolved against the request URL. The offset is tracked here, not read from `Range`
- * (ECR's goes stale: aws/containers-roadmap#2831). A broken chunk is recovered by asking the registry
- * for the session's offset (`GET <location>`) and re-reading the source from there; the running hash is
- * checkpointed at each chunk start so resuming never re-hashes from zero. The digest is checked before
- * the final PUT, so a blob whose bytes do not match is never committed.
+ * always used, resolved against the request URL. The offset is tracked here, not read from `Range` (ECR's
+ * goes stale: aws/containers-roadmap#2831).
+ *
+ * **Verify before commit.** ferry's own hash decides before the destination commits anything: a chunked
+ * upload checks the digest before `PUT ?digest=`; a monolithic `PUT` holds back its final bytes until
+ * the hash of everything before them matched — a body that ends early commits nothing. A mismatch names
+ * the *source* the bytes came from; `pushBlob` reads a blob whose bytes did not match once more from the
+ * start (a flaky proxy or CDN can corrupt one response) and fails clearly when the second read is wrong.
+ *
+ * **Recovery** (one rule, `recoverable`): a chunk that fails on the network, on a temporary status, on
+ * a 401 (a token that expired mid-upload), or because the registry's offset is not ours (404, 416, 400
+ * BLOB_UPLOAD_INVALID: a lost answer, a stale `_state`) is reconciled by asking the registry where the
+ * session stands (`GET <location>`) and re-reading the source from there, the running hash rolled back
+ * to the chunk's start and fed the bytes the registry already holds. A session the registry lost
+ * (distribution 2.8 cancels one whose PATCH broke) restarts from zero, at most MAX_RESTARTS times.
+ *
+ * **Resumable state.** `runUpload` runs the chunk loop from a `SavedUpload` (or a new session) with an
+ * optional byte budget and returns either "committed" or the state to continue from — Location, offset,
+ * the exported running hash (digest.ts `blobHash`) — which a workflow step records and the next step
+ * passes back. Without a budget (the CLI) it runs to the end.
  */
-import type { Hash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RegistryClient } from "./client.ts";
 import { headerValue } from "./client.ts";
-import { type Digest, digestAlgorithm, hasherFor } from "./digest.ts";
+import { type BlobHash, blobHash, type Digest } from "./digest.ts";
 import {
   DigestMismatchError,
   RegistryError,
@@ -37,6 +54,18 @@ export interface UploadSession {
   offset: number;
   /** The registry's minimum non-final chunk (`OCI-Chunk-Min-Length`), 0 when unstated. */
   minChunk: number;
+}
+
+/** An upload session between two runs of `runUpload` (another Lambda step): plain JSON. */
+export interface SavedUpload {
+  /** The newest Location. Holds the registry's session id and `_state`: keep it out of logs. */
+  location: string;
+  offset: number;
+  minChunk: number;
+  /** The running hash of bytes `[0, offset)` (an exported sha256 state). */
+  hash?: string;
+  /** Sessions the registry lost and ferry restarted so far. */
+  restarts?: number;
 }
 
 export type BlobAction = "skipped" | "mounted" | "uploaded";
@@ -60,12 +89,20 @@ export interface PushBlobOptions {
    * round trips per blob; costs a session and a source request that are dropped when the blob exists.
    */
   eager?: boolean;
+  /** Where the bytes come from, for errors: `localhost:5000/app:v1`. Default "the source". */
+  source?: string;
 }
 
 /** Returns the bytes of the blob from `offset`. Called again to resume after a fault. */
 export type BlobOpener = (offset: number) => Promise<Readable>;
 
+/** Returns the blob's bytes `[from, to)`. */
+export type BlobBytes = (from: number, to: number) => Promise<Readable>;
+
 const OCTET = "application/octet-stream";
+
+/** Sessions one blob may lose (and restart from zero) before its upload fails. */
+export const MAX_RESTARTS = 3;
 
 /** `POST` a new upload session, optionally as a mount. Returns "mounted" when the registry did the mount. */
 export async function startUpload(
@@ -96,6 +133,41 @@ export async function startUpload(
     offset: 0,
     minChunk: Number(headerValue(res.headers["oci-chunk-min-length"]) ?? 0) || 0,
   };
+}
+
+/** A new session that is not a mount (uploads stream one-shot bodies: the challenge is learnt first). */
+async function newSession(client: RegistryClient, repo: Repository): Promise<UploadSession> {
+  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+  const s = await startUpload(client, repo);
+  if (s === "mounted")
+    throw new RegistryError({
+      status: 201,
+      method: "POST",
+      url: client.url(repo, "blobs/uploads/").toString(),
+      context: "unexpected mount",
+    });
+  return s;
+}
+
+/**
+ * Tries cross-repository mounts from `from` (same registry, other repositories), in order. True when one
+ * worked; a refused mount (202: an ordinary session, as ECR answers across accounts) is cancelled.
+ */
+export async function tryMount(
+  client: RegistryClient,
+  repo: Repository,
+  digest: Digest,
+  from: readonly Repository[],
+): Promise<boolean> {
+  const candidates = from.filter((r) => r.registry === repo.registry && r.repository !== repo.repository);
+  if (candidates.length === 0) return false;
+  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+  for (const r of candidates) {
+    const s = await startUpload(client, repo, { digest, from: r });
+    if (s === "mounted") return true;
+    await cancelUpload(client, s);
+  }
+  return false;
 }
 
 /**
@@ -222,6 +294,71 @@ export async function completeUpload(
   await drain(res.body);
 }
 
+/** The destination has the blob with its size (or one it cannot tell). */
+async function present(client: RegistryClient, repo: Repository, desc: Descriptor): Promise<boolean> {
+  const size = await client.headBlob(repo, desc.digest);
+  return size !== undefined && (size === desc.size || size < 0 || desc.size < 0);
+}
+
+/**
+ * Pushes one blob by the algorithm in this file's header. `open(offset)` gives the bytes from an offset;
+ * it is called again when a chunk must be re-sent. Throws DigestMismatchError (nothing committed) when
+ * the bytes do not match `desc.digest` on two reads from the start.
+ */
+export async function pushBlob(
+  client: RegistryClient,
+  repo: Repository,
+  desc: Descriptor,
+  open: BlobOpener,
+  opts: PushBlobOptions = {},
+): Promise<PushBlobResult> {
+  const rules = client.options.uploadRules(repo.registry);
+  const chunked = !rules.monolithicOnly && (desc.size < 0 || desc.size > rules.monolithicMax);
+  let sent = 0;
+  const progress = (n: number) => {
+    sent += n;
+    opts.progress?.(n);
+  };
+  const source = opts.source ?? "the source";
+  let reads = 0;
+  if (opts.eager && !chunked) {
+    const eager = await pushBlobEager(client, repo, desc, open, opts, progress);
+    if (eager === "uploaded") return { action: "uploaded", bytesSent: sent };
+    if (eager === "skipped" || eager === "mounted") return { action: eager, bytesSent: 0 };
+    if (eager === "bad read") reads = 1;
+  } else {
+    if (!opts.skipExistsCheck && (await present(client, repo, desc)))
+      return { action: "skipped", bytesSent: 0 };
+    if (await tryMount(client, repo, desc.digest, opts.mountFrom ?? []))
+      return { action: "mounted", bytesSent: 0 };
+  }
+  // A blob whose bytes did not match is read once more from the start: one bad response (a flaky proxy
+  // or CDN) should not fail a migration. Nothing was committed from the bad read.
+  for (;;) {
+    reads++;
+    try {
+      if (chunked) {
+        await runUpload(client, repo, desc, undefined, {
+          read: (from) => open(from),
+          chunkSize: rules.chunkSize,
+          source,
+          progress,
+        });
+      } else {
+        await uploadMonolithicWithRetries(client, repo, desc, open, source, progress);
+      }
+      return { action: "uploaded", bytesSent: sent };
+    } catch (err) {
+      if (!(isBadRead(err) && reads < 2)) throw err;
+    }
+  }
+}
+
+/** Bytes from the source that did not match their digest. */
+function isBadRead(err: unknown): boolean {
+  return err instanceof DigestMismatchError && err.source;
+}
+
 /**
  * The eager path of `pushBlob` (see PushBlobOptions.eager): HEAD, POST (a mount when the source is on
  * the same registry) and the source GET go out together. Returns undefined when it could not finish
@@ -233,7 +370,8 @@ async function pushBlobEager(
   desc: Descriptor,
   open: BlobOpener,
   opts: PushBlobOptions,
-): Promise<PushBlobResult | undefined> {
+  progress: (n: number) => void,
+): Promise<BlobAction | "bad read" | undefined> {
   const from = (opts.mountFrom ?? []).find(
     (r) => r.registry === repo.registry && r.repository !== repo.repository,
   );
@@ -258,152 +396,174 @@ async function pushBlobEager(
   }
   if (session === "mounted") {
     drop();
-    return { action: "mounted", bytesSent: 0 };
+    return "mounted";
   }
   if (size !== undefined && (size === desc.size || size < 0)) {
     drop();
     await cancelUpload(client, session);
-    return { action: "skipped", bytesSent: 0 };
+    return "skipped";
   }
-  let sent = 0;
   try {
-    await uploadMonolithic(client, session, desc, sourceP, (n) => {
-      sent += n;
-      opts.progress?.(n);
-    });
-    return { action: "uploaded", bytesSent: sent };
+    await uploadMonolithic(client, session, desc, await sourceP, opts.source ?? "the source", progress);
+    return "uploaded";
   } catch (err) {
     await cancelUpload(client, session);
-    if (!isRetryable(err)) throw err;
+    if (isBadRead(err)) return "bad read";
+    if (!recoverable(err)) throw err;
     return undefined;
   }
 }
 
-/**
- * Pushes one blob by the algorithm in this file's header. `open(offset)` gives the bytes from an offset;
- * it is called again when a chunk must be re-sent. Throws DigestMismatchError (nothing committed) when the
- * bytes do not match `desc.digest`.
- */
-export async function pushBlob(
+/** Monolithic uploads, each attempt a new session: a PUT whose body broke cannot be continued. */
+async function uploadMonolithicWithRetries(
   client: RegistryClient,
   repo: Repository,
   desc: Descriptor,
   open: BlobOpener,
-  opts: PushBlobOptions = {},
-): Promise<PushBlobResult> {
-  const rules = client.options.uploadRules(repo.registry);
-  if (opts.eager && desc.size >= 0 && desc.size <= rules.monolithicMax) {
-    const eager = await pushBlobEager(client, repo, desc, open, opts);
-    if (eager) return eager;
-  }
-  if (!opts.skipExistsCheck) {
-    const size = await client.headBlob(repo, desc.digest);
-    if (size !== undefined && (size === desc.size || size < 0 || desc.size < 0))
-      return { action: "skipped", bytesSent: 0 };
-  }
-  // Uploads stream one-shot bodies: learn the auth challenge first so no body meets a 401.
-  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
-  for (const from of opts.mountFrom ?? []) {
-    if (from.registry !== repo.registry || from.repository === repo.repository) continue;
-    const s = await startUpload(client, repo, { digest: desc.digest, from });
-    if (s === "mounted") return { action: "mounted", bytesSent: 0 };
-    await cancelUpload(client, s);
-  }
-  let sent = 0;
-  const progress = (n: number) => {
-    sent += n;
-    opts.progress?.(n);
-  };
-  let lastError: unknown;
-  // Whole-upload attempts: a session the registry lost (404 on status) or a monolithic PUT that broke
-  // starts over with a new session.
-  for (let attempt = 0; attempt <= client.options.retries; attempt++) {
-    if (attempt > 0)
-      await sleep(Math.min(client.options.retryMaxMs, client.options.retryBaseMs * 2 ** attempt));
-    const chunked = !rules.monolithicOnly && (desc.size < 0 || desc.size > rules.monolithicMax);
-    // Monolithic: open the source while the session is created (one round trip saved per blob).
-    const sourceP = chunked ? undefined : open(0);
-    sourceP?.catch(() => undefined);
-    let session: UploadSession | "mounted";
+  source: string,
+  progress: (n: number) => void,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) await sleep(backoff(client, attempt));
+    // Open the source while the session is created (one round trip saved per blob).
+    const sourceP = open(0);
+    sourceP.catch(() => undefined);
+    let session: UploadSession;
     try {
-      session = await startUpload(client, repo);
+      session = await newSession(client, repo);
     } catch (err) {
-      void sourceP?.then(
+      void sourceP.then(
         (s) => s.destroy(),
         () => undefined,
       );
       throw err;
     }
-    if (session === "mounted") {
-      void sourceP?.then(
-        (s) => s.destroy(),
-        () => undefined,
-      );
-      return { action: "mounted", bytesSent: sent };
-    }
     try {
-      if (chunked) await uploadChunked(client, session, desc, open, rules.chunkSize, progress);
-      else await uploadMonolithic(client, session, desc, sourceP!, progress);
-      return { action: "uploaded", bytesSent: sent };
+      await uploadMonolithic(client, session, desc, await sourceP, source, progress);
+      return;
     } catch (err) {
-      lastError = err;
       await cancelUpload(client, session);
-      if (!isRetryable(err)) throw err;
+      if (!recoverable(err) || attempt >= client.options.retries) throw err;
     }
   }
-  throw lastError;
 }
 
-function isRetryable(err: unknown): boolean {
-  if (err instanceof DigestMismatchError) return false;
-  if (err instanceof SizeMismatchError) return err.retryable;
-  // 401: a token that expired mid-upload (the transport dropped it; the next request fetches a new one).
-  if (err instanceof RegistryError) return err.retryable || [401, 404, 416].includes(err.status);
-  return isNetworkError(err) || err instanceof TransportError;
-}
-
+/**
+ * One `PUT ?digest=` with the whole body, which the registry commits as soon as the body ends: the final
+ * bytes are held back until the hash of everything before them matched (`verified`), so bytes that do
+ * not match their digest never complete a body — the request fails, the registry commits nothing.
+ */
 async function uploadMonolithic(
   client: RegistryClient,
   session: UploadSession,
   desc: Descriptor,
-  sourceP: Promise<Readable>,
+  source: Readable,
+  from: string,
   progress: (n: number) => void,
 ): Promise<void> {
-  const source = await sourceP;
-  const hash = hasherFor(desc.digest);
-  const counted = { n: 0 };
-  const stream = hashing(source, hash, counted, progress, desc.size);
-  await completeUpload(client, session, desc.digest, { stream, length: desc.size });
-  // The registry verified the digest it was given; check ours too, so a source that lied is caught here.
-  checkDigest(desc, hash, counted.n, session.repo);
+  const what = `blob ${desc.digest} read from ${from} for ${formatRepository(session.repo)}`;
+  await completeUpload(client, session, desc.digest, {
+    stream: verified(source, desc, what, progress),
+    length: desc.size,
+  });
 }
 
-async function uploadChunked(
-  client: RegistryClient,
-  session: UploadSession,
+/** Passes `desc.size` bytes through, hashing them; checks size and digest before yielding the last piece. */
+async function* verified(
+  source: AsyncIterable<unknown>,
   desc: Descriptor,
-  open: BlobOpener,
-  chunkSize: number,
+  what: string,
   progress: (n: number) => void,
-): Promise<void> {
+): AsyncGenerator<Uint8Array> {
+  const hash = blobHash(desc.digest, { from: 0, to: desc.size, size: desc.size });
+  let n = 0;
+  for await (const c of source) {
+    const b = c as Buffer;
+    n += b.length;
+    if (n > desc.size) throw new SizeMismatchError(what, desc.size, n);
+    hash.update(b);
+    if (n === desc.size) checkDigest(desc, hash, n, what);
+    progress(b.length);
+    yield b;
+  }
+  checkDigest(desc, hash, n, what);
+}
+
+/** One run of the chunk loop: where the bytes come from and how far to go. */
+export interface UploadRun {
+  /** The blob's bytes `[from, to)`; called again after a fault, from where the registry stands. */
+  read: BlobBytes;
+  /** PATCH size (raised to the registry's minimum). */
+  chunkSize: number;
+  /** Stop after about this many bytes (whole chunks) and return the state; default: to the end. */
+  maxBytes?: number;
+  /** Where the bytes come from, for a digest mismatch. */
+  source: string;
+  progress?: (bytes: number) => void;
+}
+
+export type UploadOutcome =
+  | { committed: true; bytesSent: number }
+  | { committed: false; saved: SavedUpload; bytesSent: number };
+
+/**
+ * The chunked upload loop (see the file header): continues `saved` (or starts a session), sends whole
+ * chunks, recovers from faults by the one rule, and — once every byte went through and the digest
+ * matched — commits with `PUT ?digest=`. With `maxBytes`, it stops at a chunk boundary after that many
+ * bytes and returns the state to continue from.
+ */
+export async function runUpload(
+  client: RegistryClient,
+  repo: Repository,
+  desc: Descriptor,
+  saved: SavedUpload | undefined,
+  run: UploadRun,
+): Promise<UploadOutcome> {
   const size = desc.size;
-  const step = Math.max(chunkSize, session.minChunk);
-  let hash = hasherFor(desc.digest);
-  let reader = new ExactReader(await open(0));
+  const what = `blob ${desc.digest} read from ${run.source} for ${formatRepository(repo)}`;
+  let sent = 0;
+  const progress = (n: number) => {
+    sent += n;
+    run.progress?.(n);
+  };
+  let session = saved ? restoreUpload(repo, saved) : await newSession(client, repo);
+  let restarts = saved?.restarts ?? 0;
+  const rules = client.options.uploadRules(repo.registry);
+  const budget = run.maxBytes ?? Number.POSITIVE_INFINITY;
+  // A chunk: the asked size (at most the budget), at least what the registry requires.
+  const step = () => Math.max(Math.min(run.chunkSize, budget), rules.minChunk, session.minChunk);
+  // Where a run from `from` stops: the blob's end, or after the budget's worth of whole chunks.
+  const stopFrom = (from: number) => {
+    if (size < 0) return Number.POSITIVE_INFINITY;
+    if (!Number.isFinite(budget)) return size;
+    return Math.min(size, from + Math.max(1, Math.floor(budget / step())) * step());
+  };
+  let stopAt = stopFrom(session.offset);
+  let hash = blobHash(desc.digest, { from: session.offset, to: stopAt, size, state: saved?.hash });
+  let reader = new ExactReader(await run.read(session.offset, size < 0 ? Number.POSITIVE_INFINITY : stopAt));
   let resumes = 0;
   try {
     if (size < 0) {
-      // Unknown size (legacy schema 1): one streamed PATCH, no Content-Range.
-      const counted = { n: 0 };
-      await patchChunk(client, session, hashing(reader.source, hash, counted, progress, -1), -1);
-      session.offset = counted.n;
-      checkDigest({ ...desc, size: counted.n }, hash, counted.n, session.repo);
+      // Unknown size (legacy schema 1): one streamed PATCH, no Content-Range, no resume.
+      let n = 0;
+      await patchChunk(
+        client,
+        session,
+        reader.take(Number.POSITIVE_INFINITY, (b) => {
+          n += b.length;
+          hash.update(b);
+          progress(b.length);
+        }),
+        -1,
+      );
+      session.offset = n;
+      checkDigest({ ...desc, size: n }, hash, n, what);
       await completeUpload(client, session, desc.digest);
-      return;
+      return { committed: true, bytesSent: sent };
     }
-    while (session.offset < size) {
+    while (session.offset < stopAt) {
       const start = session.offset;
-      const length = Math.min(step, size - start);
+      const length = Math.min(step(), stopAt - start);
       const checkpoint = hash.copy();
       try {
         await patchChunk(
@@ -415,54 +575,110 @@ async function uploadChunked(
           }),
           length,
         );
-        if (reader.lastTaken !== length)
-          throw new SizeMismatchError(`blob ${desc.digest} source`, size, start + reader.lastTaken);
+        if (reader.lastTaken !== length) throw new SizeMismatchError(what, size, start + reader.lastTaken);
       } catch (err) {
-        if (!isRetryable(err) || resumes >= client.options.retries) throw err;
+        if (!recoverable(err) || resumes >= client.options.retries) throw err;
         resumes++;
         reader.destroy();
-        await sleep(Math.min(client.options.retryMaxMs, client.options.retryBaseMs * 2 ** resumes));
-        // Where does the registry stand? Resume from there (never from zero when it kept the bytes).
-        const reported = await uploadStatus(client, session);
-        if (reported < start || reported > start + length) throw err; // lost or impossible state: restart whole upload
+        await sleep(backoff(client, resumes));
         hash = checkpoint;
-        reader = new ExactReader(await open(start));
-        if (reported > start && !(await reader.skip(reported - start, (b) => hash.update(b)))) {
-          throw new TransportError("blob source ended while resuming an upload");
+        // Where does the registry stand? Resume from there (never from zero when it kept the bytes).
+        let reported: number;
+        try {
+          reported = await uploadStatus(client, session);
+        } catch (e) {
+          if (!recoverable(e)) throw e;
+          reported = -1; // the registry lost the session
         }
+        if (reported < start || reported > start + length) {
+          // Lost, or an impossible state: a new session from zero.
+          await cancelUpload(client, session);
+          if (restarts >= MAX_RESTARTS) {
+            throw new RegistryError({
+              status: err instanceof RegistryError ? err.status : 0,
+              method: "PATCH",
+              url: redactUrl(session.location),
+              context: `${what}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
+            });
+          }
+          restarts++;
+          session = await newSession(client, repo);
+          stopAt = stopFrom(0);
+          hash = blobHash(desc.digest, { from: 0, to: stopAt, size });
+          reader = new ExactReader(await run.read(0, stopAt));
+          continue;
+        }
+        reader = new ExactReader(await run.read(start, stopAt));
+        // The registry has bytes whose answer never came: feed them to the hash, resume after them.
+        if (reported > start && !(await reader.skip(reported - start, (b) => hash.update(b))))
+          throw new TransportError(`${what}: the source ended while resuming an upload`);
         session.offset = reported;
       }
     }
-    checkDigest(desc, hash, size, session.repo);
-    await completeUpload(client, session, desc.digest);
   } finally {
     reader.destroy();
   }
-}
-
-function checkDigest(desc: Descriptor, hash: Hash, bytes: number, repo: Repository): void {
-  const what = `blob ${desc.digest} for ${formatRepository(repo)}`;
-  if (desc.size >= 0 && bytes !== desc.size) throw new SizeMismatchError(what, desc.size, bytes);
-  const actual = `${digestAlgorithm(desc.digest)}:${hash.digest("hex")}`;
-  if (actual !== desc.digest) throw new DigestMismatchError(what, desc.digest, actual);
-}
-
-/** Hashes and counts while passing bytes through; refuses more than `max` bytes. */
-async function* hashing(
-  source: AsyncIterable<unknown>,
-  hash: Hash,
-  counted: { n: number },
-  progress: (n: number) => void,
-  max: number,
-): AsyncGenerator<Uint8Array> {
-  for await (const c of source) {
-    const b = c as Buffer;
-    counted.n += b.length;
-    if (max >= 0 && counted.n > max) throw new SizeMismatchError("blob source", max, counted.n);
-    hash.update(b);
-    progress(b.length);
-    yield b;
+  if (session.offset < size) {
+    return {
+      committed: false,
+      saved: {
+        location: session.location.href,
+        offset: session.offset,
+        minChunk: session.minChunk,
+        hash: hash.exportState(),
+        ...(restarts ? { restarts } : {}),
+      },
+      bytesSent: sent,
+    };
   }
+  try {
+    checkDigest(desc, hash, session.offset, what);
+  } catch (err) {
+    await cancelUpload(client, session); // never committed: the session goes before any PUT ?digest=
+    throw err;
+  }
+  try {
+    await completeUpload(client, session, desc.digest);
+  } catch (err) {
+    // A lost answer to an earlier PUT: the session is gone but the blob is there.
+    if (!(err instanceof RegistryError && err.status === 404 && (await present(client, repo, desc))))
+      throw err;
+  }
+  return { committed: true, bytesSent: sent };
+}
+
+/** A live session from a saved one. */
+export function restoreUpload(repo: Repository, saved: SavedUpload): UploadSession {
+  return { repo, location: new URL(saved.location), offset: saved.offset, minChunk: saved.minChunk };
+}
+
+/**
+ * The one recovery rule for uploads: what a fresh look at the session (or a new session) can fix —
+ * the network, temporary statuses, an expired token (401: the transport dropped it), and the registry
+ * disagreeing about the offset or the session (404, 416, 400 BLOB_UPLOAD_INVALID). Bytes that do not
+ * match their digest are never recoverable here.
+ */
+export function recoverable(err: unknown): boolean {
+  if (err instanceof DigestMismatchError) return false;
+  if (err instanceof SizeMismatchError) return err.retryable;
+  if (err instanceof RegistryError)
+    return (
+      err.retryable ||
+      [401, 404, 416].includes(err.status) ||
+      (err.status === 400 && err.hasCode("BLOB_UPLOAD_INVALID"))
+    );
+  return isNetworkError(err) || err instanceof TransportError;
+}
+
+function backoff(client: RegistryClient, attempt: number): number {
+  return Math.min(client.options.retryMaxMs, client.options.retryBaseMs * 2 ** attempt);
+}
+
+/** Size and digest of `bytes` bytes hashed into `hash`; a mismatch blames `what` (the source). */
+function checkDigest(desc: Descriptor, hash: BlobHash, bytes: number, what: string): void {
+  if (desc.size >= 0 && bytes !== desc.size) throw new SizeMismatchError(what, desc.size, bytes);
+  const actual = hash.digest();
+  if (actual !== desc.digest) throw new DigestMismatchError(what, desc.digest, actual, { source: true });
 }
 
 /** Resolves a `Location` header (absolute or relative) against the URL that sent it. */
@@ -490,23 +706,24 @@ export async function pushBlobStream(
   stream: Readable,
   progress?: (bytes: number) => void,
 ): Promise<Descriptor> {
-  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
-  const session = await startUpload(client, repo);
-  if (session === "mounted")
-    throw new RegistryError({
-      status: 201,
-      method: "POST",
-      url: client.url(repo, "blobs/uploads/").toString(),
-      context: "unexpected mount",
-    });
-  const hash = hasherFor("sha256:");
-  const counted = { n: 0 };
+  const session = await newSession(client, repo);
+  const hash = blobHash("sha256:", { from: 0, to: -1, size: -1 });
+  let n = 0;
   try {
-    await patchChunk(client, session, hashing(stream, hash, counted, progress ?? (() => {}), -1), -1);
-    session.offset = counted.n;
-    const digest = `sha256:${hash.digest("hex")}`;
+    const counted = async function* () {
+      for await (const c of stream) {
+        const b = c as Buffer;
+        n += b.length;
+        hash.update(b);
+        progress?.(b.length);
+        yield b;
+      }
+    };
+    await patchChunk(client, session, counted(), -1);
+    session.offset = n;
+    const digest = hash.digest();
     await completeUpload(client, session, digest);
-    return { mediaType, digest, size: counted.n };
+    return { mediaType, digest, size: n };
   } catch (err) {
     stream.destroy();
     await cancelUpload(client, session);

@@ -198,6 +198,9 @@ export class Transport {
         this.observe(req, method, url, 0, started, attempt, { error: describeError(err), failed: true });
         const blocked = addressNotAllowed(err);
         if (blocked) throw blocked; // the network policy refused: retrying cannot help
+        // A request body that failed on ferry's side (a source that broke, bytes that do not match
+        // their digest) already says what went wrong, and where: pass it on as it is.
+        if (err instanceof FerryError) throw err;
         const refused = (err as { code?: string }).code === "ECONNREFUSED";
         if (replayable && isNetworkError(err) && attempt < (refused ? Math.min(2, o.retries) : o.retries)) {
           attempt++;

@@ -7,6 +7,7 @@
  * Blobs already present are reported as skipped here and left out of the list. When the destination tag
  * already points to the source's digest, nothing is planned (`upToDate`).
  */
+import { carriesDigest } from "../../registry/digest.ts";
 import { formatPlatform, parsePlatform } from "../../registry/manifest.ts";
 import {
   formatReference,
@@ -25,7 +26,6 @@ import {
   type StepDeps,
 } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
-import { carriesDigest } from "../hashing.ts";
 import { planKey, reportKey, safeId, transferPrefix } from "../keys.ts";
 import { type StoredPlan, type TransferReport, type TransferSummary, writeBlobRecord } from "../records.ts";
 import { type BlobItem, type BlobMode, type Job, ResolveEventSchema, validate } from "../schemas.ts";

@@ -9,12 +9,12 @@
  * same part numbers (S3 keeps the newest), so a fault anywhere in a step costs at most that step.
  * Memory: two parts (one being read while the previous one uploads).
  */
+import { blobHash } from "../../registry/digest.ts";
 import { DigestMismatchError, SizeMismatchError } from "../../registry/errors.ts";
 import { parseRepository } from "../../registry/reference.ts";
 import { getJson, partSizeFor, putJson, type StagedPart, StagingError } from "../../staging/types.ts";
 import type { StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
-import { stepHash } from "../hashing.ts";
 import { dataKey, openKey, partsKey } from "../keys.ts";
 import { ExactReader } from "../reader.ts";
 import { recordOpen } from "../records.ts";
@@ -47,7 +47,7 @@ export const stageBlob = guard(async (event: unknown, deps: StepDeps): Promise<S
   const budget = Math.max(partBytes, Math.floor(job.stepBytes / partBytes) * partBytes);
   const from = st.offset;
   const end = Math.min(size, from + budget);
-  const hash = stepHash({ from, to: end, size, state: st.hash });
+  const hash = blobHash(blob.digest, { from, to: end, size, state: st.hash });
   const firstPart = from / partBytes + 1;
   const prior =
     from > 0

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { stepHash } from "../../../shared/workflow/hashing.ts";
-import { Sha256 } from "../../../shared/workflow/sha256.ts";
+import { blobHash } from "../../../shared/registry/digest.ts";
+import { Sha256 } from "../../../shared/registry/sha256.ts";
 
+const D = `sha256:${"0".repeat(64)}`;
 const native = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe("SHA-256 with an exportable state", () => {
@@ -47,14 +48,14 @@ describe("SHA-256 with an exportable state", () => {
   });
 
   it("a step hash is native for a whole blob, carried otherwise, and checks the resume offset", () => {
-    expect(stepHash({ from: 0, to: 10, size: 10 }).resumable).toBe(false);
-    const h = stepHash({ from: 0, to: 5, size: 10 });
+    expect(blobHash(D, { from: 0, to: 10, size: 10 }).resumable).toBe(false);
+    const h = blobHash(D, { from: 0, to: 5, size: 10 });
     h.update(Buffer.from("hello"));
     const state = h.exportState();
-    const next = stepHash({ from: 5, to: 10, size: 10, state });
+    const next = blobHash(D, { from: 5, to: 10, size: 10, state });
     next.update(Buffer.from("world"));
     expect(next.digest()).toBe(`sha256:${native(Buffer.from("helloworld"))}`);
-    expect(() => stepHash({ from: 6, to: 10, size: 10, state })).toThrow(/resumes at 6/);
-    expect(() => stepHash({ from: 5, to: 10, size: 10 })).toThrow(/no hash state/);
+    expect(() => blobHash(D, { from: 6, to: 10, size: 10, state })).toThrow(/resumes at 6/);
+    expect(() => blobHash(D, { from: 5, to: 10, size: 10 })).toThrow(/no hash state/);
   });
 });
