@@ -493,6 +493,7 @@ export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOpt
     path: string,
     openSource: (offset: number) => Promise<Readable>,
     progress: ((n: number) => void) | undefined,
+    source = "the source",
   ): Promise<number> => {
     check();
     const keep = CONFIG_TYPES.has(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES;
@@ -517,7 +518,7 @@ export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOpt
     const dest = new EntryWriter(entry, entryDone, () => entryError);
     try {
       return await pumpVerified(desc, openSource, dest, {
-        what: `${name}: blob ${desc.digest}`,
+        what: `blob ${desc.digest} read from ${source} for ${name}`,
         progress: (n) => progress?.(n),
         onChunk: keep ? (c) => chunks.push(c) : undefined,
       });
@@ -536,7 +537,8 @@ export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOpt
     async hasBlob(desc) {
       return stored.has(desc.digest);
     },
-    async putBlob(desc, openSource, progress) {
+    async putBlob(desc, openSource, opts = {}) {
+      const { progress } = opts;
       check();
       parseDigest(desc.digest);
       if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
@@ -551,7 +553,7 @@ export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOpt
       const ext = CONFIG_TYPES.has(desc.mediaType) || /json$/.test(desc.mediaType) ? "json" : "tar";
       const path = `${digestHex(desc.digest)}.${ext}`;
       const run = queue.then(async () => {
-        const n = await writeEntry(desc, path, openSource, progress);
+        const n = await writeEntry(desc, path, openSource, progress, opts.source);
         if (!stored.has(desc.digest)) stored.set(desc.digest, { path, size: desc.size });
         return n;
       });

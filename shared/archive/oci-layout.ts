@@ -321,7 +321,8 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
     dir: root,
     hasBlob,
     acceptsIndex: true,
-    async putBlob(desc, openSource, progress) {
+    async putBlob(desc, openSource, opts = {}) {
+      const { progress } = opts;
       const final = blobFile(desc.digest);
       if (await hasBlob(desc)) return { action: "skipped", bytesSent: 0 };
       if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
@@ -332,7 +333,7 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       const fh = await open(tmp, "wx", 0o644);
       try {
         const sent = await pumpVerified(desc, openSource, fh.createWriteStream(), {
-          what: `${name}: blob ${desc.digest}`,
+          what: `blob ${desc.digest} read from ${opts.source ?? "the source"} for ${name}`,
           progress,
         });
         await rename(tmp, final);

@@ -13,9 +13,10 @@ import { createGzip } from "node:zlib";
 import pLimit, { type LimitFunction } from "p-limit";
 import { sha256, VerifyingStream } from "../registry/digest.ts";
 import { FerryError } from "../registry/errors.ts";
-import { type Descriptor, formatPlatform, type Platform, type RawManifest } from "../registry/manifest.ts";
+import type { Descriptor, Platform, RawManifest } from "../registry/manifest.ts";
 import { MediaType } from "../registry/media-types.ts";
-import { type PlannedManifest, planTransfer, type TransferPlan } from "./plan.ts";
+import { putManifests } from "./manifests.ts";
+import { type PlannedManifest, planTransfer, type TransferPlan, upToDateDigest } from "./plan.ts";
 import { RegistrySink, RegistrySource } from "./registry-endpoints.ts";
 import { type BlobReport, type ImageReport, type ManifestReport, sumTotals } from "./report.ts";
 import type { ImageSink, ImageSource } from "./types.ts";
@@ -58,7 +59,7 @@ const SMALL_BLOB = 1024 * 1024;
 export class TransferEngine {
   private readonly limit: LimitFunction;
   private readonly limitSmall: LimitFunction;
-  private readonly inflight = new Map<string, Promise<BlobReport>>();
+  private readonly inflight = new Map<string, Promise<{ report: BlobReport; sink: ImageSink }>>();
   private readonly onProgress: (e: ProgressEvent) => void;
 
   constructor(opts: EngineOptions = {}) {
@@ -73,7 +74,7 @@ export class TransferEngine {
     const tags = opts.tags ?? (source instanceof RegistrySource && source.ref.tag ? [source.ref.tag] : []);
 
     if (sink instanceof RegistrySink) sink.prepare();
-    const upToDate = await this.upToDate(source, sink, tags, opts);
+    const upToDate = await upToDateDigest(source, sink, tags, opts);
     if (upToDate) {
       const report = this.report(source, sink, upToDate, [], [], [], [], started, true);
       if (opts.referrers) report.referrers = await this.copyReferrers(source, sink, [upToDate]);
@@ -94,18 +95,9 @@ export class TransferEngine {
 
     // Every blob is present: manifests, children first, then the root under each tag.
     const root = manifests[manifests.length - 1]!;
-    const reports: ManifestReport[] = [];
-    for (const m of manifests.slice(0, -1)) {
-      await sink.putManifest(m.raw);
-      this.onProgress({ type: "manifest", digest: m.raw.digest });
-      reports.push(manifestReport(m, []));
-    }
-    if (tags.length === 0) await sink.putManifest(root.raw);
-    for (const tag of tags) {
-      await sink.putManifest(root.raw, tag);
-      this.onProgress({ type: "manifest", digest: root.raw.digest, tag });
-    }
-    reports.push(manifestReport(root, tags));
+    const reports = await putManifests(sink, manifests, tags, (digest, tag) =>
+      this.onProgress({ type: "manifest", digest, ...(tag ? { tag } : {}) }),
+    );
     const report = this.report(source, sink, root.raw.digest, reports, blobs, plan.notes, [], started, false);
     if (opts.referrers)
       report.referrers = await this.copyReferrers(
@@ -114,29 +106,6 @@ export class TransferEngine {
         manifests.map((m) => m.raw.digest),
       );
     return report;
-  }
-
-  /** The digest the destination already has under the first tag, when it equals the source's. */
-  private async upToDate(
-    source: ImageSource,
-    sink: ImageSink,
-    tags: string[],
-    opts: CopyOptions,
-  ): Promise<string | undefined> {
-    if (
-      opts.force ||
-      opts.platforms?.length ||
-      opts.compress ||
-      !sink.tagDigest ||
-      !(source instanceof RegistrySource)
-    )
-      return undefined;
-    const target = tags[0] ?? source.ref.digest;
-    if (!target) return undefined;
-    const [src, dst] = await Promise.all([source.headDigest(), sink.tagDigest(target)]);
-    if (!src || src !== dst) return undefined;
-    for (const t of tags.slice(1)) if ((await sink.tagDigest(t)) !== src) return undefined;
-    return src;
   }
 
   private async checkClobber(sink: ImageSink, tags: string[], digest: string): Promise<void> {
@@ -160,49 +129,75 @@ export class TransferEngine {
     return results.map((r) => (r as PromiseFulfilledResult<BlobReport>).value);
   }
 
-  /** Single-flight per destination and digest: concurrent images share one copy of a layer. */
+  /**
+   * One blob, one move per run. Single-flight per destination *store* and digest: for registries the
+   * store is the registry (`blobScope`), so the first destination repository that needs a blob gets its
+   * bytes — read from the source once, uploaded once — and every other repository of that registry gets
+   * it by a cross-repository mount from there (a copy when the registry refuses the mount, as ECR does
+   * across accounts). A failed move is forgotten, so a later image may try again.
+   */
   private copyBlobOnce(source: ImageSource, sink: ImageSink, desc: Descriptor): Promise<BlobReport> {
-    const key = `${sink.name}\n${desc.digest}`;
+    const key = `${sink.blobScope ?? sink.name}\n${desc.digest}`;
     const existing = this.inflight.get(key);
-    if (existing) return existing.then((r) => ({ ...r, shared: true, bytesSent: 0 }));
+    if (existing) {
+      return existing.then(async (first) => {
+        if (first.sink === sink || first.sink.name === sink.name)
+          return { ...first.report, shared: true, bytesSent: 0 };
+        return this.limitSmall(async () => {
+          const t0 = performance.now();
+          if (sink.mountBlob && (await sink.mountBlob(desc, first.sink)))
+            return this.blobReport(desc, "mounted", 0, t0);
+          return this.copyBlob(source, sink, desc); // the mount was refused: the bytes move again
+        });
+      });
+    }
     const limit = desc.size >= 0 && desc.size < SMALL_BLOB ? this.limitSmall : this.limit;
     const p = limit(() => this.copyBlob(source, sink, desc));
-    this.inflight.set(key, p);
-    p.catch(() => this.inflight.delete(key)); // failures may be retried by a later image
+    const entry = p.then((report) => ({ report, sink }));
+    this.inflight.set(key, entry);
+    entry.catch(() => this.inflight.delete(key)); // failures may be retried by a later image
     return p;
+  }
+
+  private blobReport(
+    desc: Descriptor,
+    action: BlobReport["action"],
+    bytesSent: number,
+    t0: number,
+  ): BlobReport {
+    this.onProgress({ type: "blob-done", digest: desc.digest, action });
+    return {
+      digest: desc.digest,
+      mediaType: desc.mediaType,
+      size: desc.size,
+      action,
+      bytesSent,
+      seconds: (performance.now() - t0) / 1000,
+    };
   }
 
   private async copyBlob(source: ImageSource, sink: ImageSink, desc: Descriptor): Promise<BlobReport> {
     const t0 = performance.now();
-    const done = (action: BlobReport["action"], bytesSent: number): BlobReport => {
-      this.onProgress({ type: "blob-done", digest: desc.digest, action });
-      return {
-        digest: desc.digest,
-        mediaType: desc.mediaType,
-        size: desc.size,
-        action,
-        bytesSent,
-        seconds: (performance.now() - t0) / 1000,
-      };
+    const opts = {
+      source: source.name,
+      progress: (bytes: number) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
     };
+    const open = (offset: number) => source.openBlob(desc, offset);
     if (sink.putBlobEager && desc.size >= 0 && desc.size < SMALL_BLOB) {
       // small blob: presence check, session and source request overlap (round trips dominate)
       this.onProgress({ type: "blob-start", digest: desc.digest, size: desc.size });
-      const r = await sink.putBlobEager(
-        desc,
-        (offset) => source.openBlob(desc, offset),
-        (bytes) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
-      );
-      return done(r.action === "uploaded" ? "copied" : r.action, r.bytesSent);
+      const r = await sink.putBlobEager(desc, open, opts);
+      return this.blobReport(desc, r.action === "uploaded" ? "copied" : r.action, r.bytesSent, t0);
     }
-    if (await sink.hasBlob(desc)) return done("skipped", 0);
+    if (await sink.hasBlob(desc)) return this.blobReport(desc, "skipped", 0, t0);
     this.onProgress({ type: "blob-start", digest: desc.digest, size: desc.size });
-    const result = await sink.putBlob(
+    const result = await sink.putBlob(desc, open, opts);
+    return this.blobReport(
       desc,
-      (offset) => source.openBlob(desc, offset),
-      (bytes) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
+      result.action === "uploaded" ? "copied" : result.action,
+      result.bytesSent,
+      t0,
     );
-    return done(result.action === "uploaded" ? "copied" : result.action, result.bytesSent);
   }
 
   /**
@@ -328,13 +323,4 @@ export class TransferEngine {
       totals: sumTotals(blobs, seconds),
     };
   }
-}
-
-function manifestReport(m: PlannedManifest, tags: string[]): ManifestReport {
-  return {
-    digest: m.raw.digest,
-    mediaType: m.raw.mediaType,
-    ...(m.platform ? { platform: formatPlatform(m.platform) } : {}),
-    tags,
-  };
 }

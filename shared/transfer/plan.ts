@@ -16,7 +16,7 @@ import {
   referencedBlobs,
 } from "../registry/manifest.ts";
 import { MediaType } from "../registry/media-types.ts";
-import type { ImageSource } from "./types.ts";
+import type { ImageSink, ImageSource } from "./types.ts";
 
 export interface PlannedManifest {
   raw: RawManifest;
@@ -178,4 +178,26 @@ function rewriteIndex(raw: RawManifest, keep: Descriptor[]): Uint8Array {
 function describePlatforms(entries: Descriptor[]): string {
   const names = entries.map((d) => formatPlatform(d.platform)).filter((p) => p !== "unknown/unknown");
   return names.length ? names.join(", ") : "no platforms";
+}
+
+/**
+ * The up-to-date check, before anything is planned: the digest the destination already has under every
+ * one of `tags` (or, with no tag, by the source's pinned digest), when it is the source's. Then nothing
+ * moves. Not with a platform selection or compression (they rewrite the root), nor when forced, nor for
+ * sources that cannot tell their digest cheaply (files) or sinks that cannot tell theirs.
+ */
+export async function upToDateDigest(
+  source: ImageSource,
+  sink: ImageSink,
+  tags: readonly string[],
+  opts: { force?: boolean; platforms?: readonly Platform[]; compress?: string } = {},
+): Promise<string | undefined> {
+  if (opts.force || opts.platforms?.length || opts.compress || !sink.tagDigest || !source.headDigest)
+    return undefined;
+  const target = tags[0] ?? source.pinnedDigest;
+  if (!target) return undefined;
+  const [src, dst] = await Promise.all([source.headDigest(), sink.tagDigest(target)]);
+  if (!src || src !== dst) return undefined;
+  for (const t of tags.slice(1)) if ((await sink.tagDigest(t)) !== src) return undefined;
+  return src;
 }

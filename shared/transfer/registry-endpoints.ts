@@ -5,8 +5,8 @@ import type { Digest } from "../registry/digest.ts";
 import { InvalidReferenceError } from "../registry/errors.ts";
 import type { Descriptor, RawManifest } from "../registry/manifest.ts";
 import { formatReference, formatRepository, type Reference, type Repository } from "../registry/reference.ts";
-import { pushBlob, pushBlobStream } from "../registry/uploads.ts";
-import type { BlobPutResult, ImageSink, ImageSource } from "./types.ts";
+import { pushBlob, pushBlobStream, tryMount } from "../registry/uploads.ts";
+import type { BlobPutOptions, BlobPutResult, ImageSink, ImageSource } from "./types.ts";
 
 export class RegistrySource implements ImageSource {
   readonly name: string;
@@ -20,6 +20,10 @@ export class RegistrySource implements ImageSource {
     this.name = formatReference(ref);
   }
   private resolved?: Promise<RawManifest>;
+
+  get pinnedDigest(): Digest | undefined {
+    return this.ref.digest;
+  }
 
   /** The root manifest, fetched once per source (the up-to-date check and the plan share it). */
   resolve(): Promise<RawManifest> {
@@ -84,28 +88,38 @@ export class RegistrySink implements ImageSink {
     return size !== undefined && (size === desc.size || size < 0 || desc.size < 0);
   }
 
+  /** Blobs are shared by the registry's repositories (cross-repository mounts). */
+  get blobScope(): string {
+    return this.repo.registry;
+  }
+
   putBlob(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
-    progress?: (n: number) => void,
+    opts: BlobPutOptions = {},
   ): Promise<BlobPutResult> {
     return pushBlob(this.client, this.repo, desc, open, {
       skipExistsCheck: true,
       mountFrom: this.mountFrom,
-      ...(progress ? { progress } : {}),
+      ...opts,
     });
   }
 
   putBlobEager(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
-    progress?: (n: number) => void,
+    opts: BlobPutOptions = {},
   ): Promise<BlobPutResult> {
     return pushBlob(this.client, this.repo, desc, open, {
       eager: true,
       mountFrom: this.mountFrom,
-      ...(progress ? { progress } : {}),
+      ...opts,
     });
+  }
+
+  mountBlob(desc: Descriptor, from: ImageSink): Promise<boolean> {
+    if (!(from instanceof RegistrySink)) return Promise.resolve(false);
+    return tryMount(this.client, this.repo, desc.digest, [from.repo]);
   }
 
   putBlobStream(mediaType: string, stream: Readable, progress?: (n: number) => void): Promise<Descriptor> {

@@ -19,6 +19,13 @@ export interface ImageSource {
    * source breaks. Verification of the digest is the caller's job (it sees every byte).
    */
   openBlob(desc: Descriptor, offset?: number): Promise<Readable>;
+  /**
+   * The digest the source names now, cheaply (a registry's HEAD or its root's GET), for the up-to-date
+   * check. Sources without it are always copied.
+   */
+  headDigest?(): Promise<Digest | undefined>;
+  /** The digest the source is pinned to (`@sha256:…`), if any. */
+  readonly pinnedDigest?: Digest;
   /** Releases files or connections. */
   close?(): Promise<void>;
 }
@@ -33,12 +40,13 @@ export interface ImageSink {
   /**
    * Stores a blob. `open(offset)` returns the bytes from `offset`; a sink that resumes after a fault
    * calls it again with the offset it has. The sink verifies size and digest before committing, and
-   * never commits bytes that do not match `desc.digest`. Returns what it did and the bytes it sent.
+   * never commits bytes that do not match `desc.digest` (a mismatch names `opts.source`). Returns what it
+   * did and the bytes it sent.
    */
   putBlob(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
-    progress?: (bytes: number) => void,
+    opts?: BlobPutOptions,
   ): Promise<BlobPutResult>;
   /**
    * Optional: checks presence and stores in one go, overlapping the round trips (small blobs, where
@@ -47,8 +55,16 @@ export interface ImageSink {
   putBlobEager?(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
-    progress?: (bytes: number) => void,
+    opts?: BlobPutOptions,
   ): Promise<BlobPutResult>;
+  /**
+   * Sinks that share blobs through cross-repository mounts (repositories of one registry) name their
+   * shared store here: the engine then moves a blob's bytes into one of them once per run, and `mountBlob`
+   * gives it to the others.
+   */
+  readonly blobScope?: string;
+  /** Gets a blob that `from` (a sink of the same `blobScope`) holds, without moving bytes; false if refused. */
+  mountBlob?(desc: Descriptor, from: ImageSink): Promise<boolean>;
   /**
    * Stores a blob whose digest is only known at the end (a layer compressed on the fly).
    * Optional: sinks without it cannot take `--compress`.
@@ -64,6 +80,13 @@ export interface ImageSink {
   tagDigest?(tag: string): Promise<Digest | undefined>;
   /** Finishes the sink (writes an archive's trailer, an index.json). */
   close?(): Promise<void>;
+}
+
+export interface BlobPutOptions {
+  /** Called with the number of bytes each time some are sent. */
+  progress?: (bytes: number) => void;
+  /** Where the bytes come from, named in a digest mismatch: `localhost:5000/app:v1`. */
+  source?: string;
 }
 
 export interface BlobPutResult {
