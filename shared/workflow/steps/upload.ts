@@ -4,9 +4,10 @@
  *           the same registry);
  *   mount   a cross-repository mount only (big blobs on the same registry); not done → staged;
  *   upload  one bounded step of the *upload loop*: staging ranged read → destination chunked `PATCH`
- *           with `Content-Range`, one session per blob, its Location and offset carried from step to
- *           step with the running hash; the final `PUT ?digest=` only after the whole blob went through
- *           and its digest matched.
+ *           with `Content-Range`, one session per blob; the offset, the running hash and an opaque
+ *           session id go from step to step in the state, the session's Location (which carries the
+ *           registry's `_state` or signature) in the blob's open record in staging; the final
+ *           `PUT ?digest=` only after the whole blob went through and its digest matched.
  *
  * Chunks follow the destination's rules (client.options.uploadRules: ECR ≥ 5 MiB, GHCR ≤ 4 MiB,
  * OCI-Chunk-Min-Length; monolithic-only registries get one streamed PUT). A step sends whole chunks up to
@@ -15,6 +16,7 @@
  * for (`GET <location>`) and the step resumes from there — the hash catches up by re-reading those bytes
  * from staging — or, if the registry lost the session, a new one starts from zero.
  */
+import { randomBytes } from "node:crypto";
 import { DigestMismatchError, RegistryError, redactUrl, SizeMismatchError } from "../../registry/errors.ts";
 import { formatRepository, parseRepository, type Repository } from "../../registry/reference.ts";
 import {
@@ -31,6 +33,7 @@ import type { StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { type StepHash, stepHash } from "../hashing.ts";
 import { openKey } from "../keys.ts";
+import { checkRepositoryAllowed } from "../policy.ts";
 import { ExactReader } from "../reader.ts";
 import { type OpenRecord, recordOpen, writeBlobRecord } from "../records.ts";
 import {
@@ -46,6 +49,10 @@ import { guard } from "./guard.ts";
 export const uploadBlob = guard(async (event: unknown, deps: StepDeps): Promise<UploadState> => {
   const ev = validate(UploadEventSchema, event, "UploadBlob input");
   const dst = parseRepository(ev.job.destination);
+  // Before any request: a state machine started directly bypasses the triggers' checks.
+  checkRepositoryAllowed(deps.policy, "destinations", dst);
+  // Direct copies and mounts read the source (a mount makes the registry read it).
+  if (ev.action !== "upload") checkRepositoryAllowed(deps.policy, "sources", ev.job.source);
   deps.client.declarePush(dst);
   switch (ev.action) {
     case "direct":
@@ -131,25 +138,30 @@ async function uploadStep(
   let st: UploadState = state;
   let sent = st.bytesSent ?? 0;
 
-  if (!st.location) {
+  const recorded = await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest));
+  let session: UploadSession;
+  if (st.session && recorded?.upload?.session === st.session) {
+    // The session this state names; its newest Location is in the record (written before the state
+    // that names it was returned, so never older than the state's offset: a newer one is reconciled below).
+    session = {
+      repo: dst,
+      location: new URL(recorded.upload.location),
+      offset: st.offset,
+      minChunk: st.minChunk ?? 0,
+    };
+  } else {
+    // The first step of this blob, or the record moved on from the state (an attempt that failed before
+    // returning opened another session): cancel whatever is recorded, start afresh from zero.
     if (await present(deps, dst, blob)) return finish(job, blob, deps, "skipped", 0);
-    // An attempt that failed before returning may have opened a session: cancel it, start afresh.
-    const earlier = await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest));
-    if (earlier?.upload?.location)
+    if (recorded?.upload?.location)
       await cancelUpload(client, {
         repo: dst,
-        location: new URL(earlier.upload.location),
+        location: new URL(recorded.upload.location),
         offset: 0,
         minChunk: 0,
       });
-    st = await newSession(deps, job, blob, dst, st);
+    ({ st, session } = await newSession(deps, job, blob, dst, st));
   }
-  const session: UploadSession = {
-    repo: dst,
-    location: new URL(st.location!),
-    offset: st.offset,
-    minChunk: st.minChunk ?? 0,
-  };
   const rules = client.options.uploadRules(dst.registry);
 
   if (rules.monolithicOnly) {
@@ -220,7 +232,7 @@ async function uploadStep(
               context: `${where}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
             });
           const fresh = await newSession(deps, job, blob, dst, { offset: 0, done: false });
-          return { ...fresh, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
+          return { ...fresh.st, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
         }
         if (reported > start) {
           // The registry has bytes whose answer we never got: hash them from staging, resume after them.
@@ -247,12 +259,12 @@ async function uploadStep(
     // The newest Location, for cleanup should the transfer fail before the next step reports it.
     await recordOpen(staging, job.prefix, {
       digest: blob.digest,
-      upload: { repository: formatRepository(dst), location: session.location.href },
+      upload: { repository: formatRepository(dst), location: session.location.href, session: st.session },
     });
     return {
       offset: session.offset,
       done: false,
-      location: session.location.href,
+      session: st.session,
       hash: hash.exportState(),
       minChunk: session.minChunk,
       bytesSent: sent,
@@ -276,22 +288,29 @@ async function uploadStep(
   return finish(job, blob, deps, "copied", sent);
 }
 
+/** Opens an upload session, records it (Location in staging), returns the state naming it and the session. */
 async function newSession(
   deps: StepDeps,
   job: Job,
   blob: BlobItem,
   dst: Repository,
   st: UploadState,
-): Promise<UploadState> {
+): Promise<{ st: UploadState; session: UploadSession }> {
   const { client } = deps;
   // Uploads stream one-shot bodies: learn the auth challenge first so no body meets a 401.
   await client.transport.ensureChallenge(dst.registry, client.base(dst.registry));
   const s = await startUpload(client, dst);
   if (s === "mounted")
     throw new RegistryError({ status: 201, method: "POST", url: "", context: "unexpected mount" });
+  // Names the session in the state; not derived from the Location, so it reveals nothing of it.
+  const id = randomBytes(8).toString("hex");
   await recordOpen(deps.staging, job.prefix, {
     digest: blob.digest,
-    upload: { repository: formatRepository(dst), location: s.location.href },
+    upload: { repository: formatRepository(dst), location: s.location.href, session: id },
   });
-  return { ...st, offset: 0, done: false, location: s.location.href, minChunk: s.minChunk, hash: undefined };
+  const { hash: _dropped, ...rest } = st;
+  return {
+    st: { ...rest, offset: 0, done: false, session: id, minChunk: s.minChunk },
+    session: s,
+  };
 }

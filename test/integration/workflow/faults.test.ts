@@ -118,7 +118,7 @@ describe("copy workflow under faults", () => {
     }
   });
 
-  it("resumes the upload loop from the recorded offset and location after a PATCH fails mid-blob", async () => {
+  it("resumes the upload loop from the recorded offset and session after a PATCH fails mid-blob", async () => {
     const { src, index } = await sample("wf-fault-up");
     let patches = 0;
     const proxy = await startFaultProxy(regs.token.url, (r) => {
@@ -147,10 +147,11 @@ describe("copy workflow under faults", () => {
       expect(failedAt).toBeGreaterThan(0);
       expect(contentRangeStart(patchReqs[5]!.headers["content-range"])).toBe(failedAt);
       // the retried step was given the same recorded offset and session as the failed one
-      const ups = rec.inputs("UploadBlob").map((i) => i.upload as { offset: number; location?: string });
+      const ups = rec.inputs("UploadBlob").map((i) => i.upload as { offset: number; session?: string });
       const twice = ups.filter((u) => u.offset === failedAt);
       expect(twice).toHaveLength(2);
-      expect(twice[0]!.location).toBe(twice[1]!.location);
+      expect(twice[0]!.session).toMatch(/^[0-9a-f]{16}$/);
+      expect(twice[1]!.session).toBe(twice[0]!.session);
       expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
     } finally {
       await proxy.close();
