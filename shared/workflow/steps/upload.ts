@@ -140,15 +140,19 @@ async function uploadStep(
 
   const recorded = await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest));
   let session: UploadSession;
+  /** Where the recorded Location stands, when it is ahead of the state (see below). */
+  let recordedAhead: number | undefined;
   if (st.session && recorded?.upload?.session === st.session) {
-    // The session this state names; its newest Location is in the record (written before the state
-    // that names it was returned, so never older than the state's offset: a newer one is reconciled below).
+    // The session this state names; its Location is in the record, written before the state that names
+    // it was returned — so never behind the state, but ahead of it when that state's answer was lost.
     session = {
       repo: dst,
       location: new URL(recorded.upload.location),
       offset: st.offset,
       minChunk: st.minChunk ?? 0,
     };
+    const at = recorded.upload.offset;
+    if (at !== undefined && at !== st.offset) recordedAhead = at;
   } else {
     // The first step of this blob, or the record moved on from the state (an attempt that failed before
     // returning opened another session): cancel whatever is recorded, start afresh from zero.
@@ -191,7 +195,61 @@ async function uploadStep(
   const budget = Math.max(chunk, Math.floor(job.stepBytes / chunk) * chunk);
   const end = Math.min(size, st.offset + budget);
   let hash: StepHash = stepHash({ from: st.offset, to: end, size, state: st.hash });
-  let reader = new ExactReader(await staging.openRange(key, session.offset, end));
+
+  /** Cancels the session and starts a new one; the next step begins at 0. Bounded by MAX_RESTARTS. */
+  const restart = async (status: number): Promise<UploadState> => {
+    await cancelUpload(client, session);
+    if ((st.restarts ?? 0) >= MAX_RESTARTS)
+      throw new RegistryError({
+        status,
+        method: "PATCH",
+        url: redactUrl(session.location),
+        context: `${where}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
+      });
+    const fresh = await newSession(deps, job, blob, dst, { offset: 0, done: false });
+    return { ...fresh.st, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
+  };
+  /**
+   * Asks the registry where the session stands, `start` being where we stand: the offset to go on from
+   * (the bytes in between, which the registry has but whose answer we never got, hashed from staging), or
+   * undefined when the session is lost or behind what we know.
+   */
+  const resumeFrom = async (start: number): Promise<number | undefined> => {
+    let reported: number;
+    try {
+      reported = await uploadStatus(client, session);
+    } catch (e) {
+      if (!offsetConflict(e)) throw e;
+      return undefined; // the registry lost the session
+    }
+    if (reported < start || reported > size) return undefined;
+    if (reported > start) {
+      const catchUp = new ExactReader(await staging.openRange(key, start, reported));
+      try {
+        for await (const _ of catchUp.take(reported - start, (b) => hash.update(b))) {
+          // hashed in the callback
+        }
+      } finally {
+        catchUp.destroy();
+      }
+      if (catchUp.lastTaken !== reported - start)
+        throw new SizeMismatchError(`${where}: staged object ${key}`, size, start + catchUp.lastTaken);
+      sent += reported - start; // sent by the attempt whose answer was lost
+    }
+    return reported;
+  };
+
+  if (recordedAhead !== undefined) {
+    // An earlier attempt of this step sent bytes and recorded the session's newer Location, but its
+    // answer never arrived, so the state is behind the registry. Never PATCH from a stale offset: some
+    // registries ignore Content-Range (distribution 2.x appends at its own offset) and the bytes would go
+    // in twice. Ask where the session stands and go on from there.
+    const at = await resumeFrom(session.offset);
+    if (at === undefined) return restart(416);
+    session.offset = at;
+  }
+
+  let reader = new ExactReader(await staging.openRange(key, session.offset, Math.max(session.offset, end)));
   let reconciled = false;
   try {
     while (session.offset < end) {
@@ -214,41 +272,11 @@ async function uploadStep(
         reconciled = true;
         reader.destroy();
         hash = checkpoint;
-        let reported: number;
-        try {
-          reported = await uploadStatus(client, session);
-        } catch (e) {
-          if (!offsetConflict(e)) throw e;
-          reported = -1; // the registry lost the session
-        }
-        if (reported < start || reported > size) {
-          // Lost, or behind what we know: start over with a new session (the next step begins at 0).
-          await cancelUpload(client, session);
-          if ((st.restarts ?? 0) >= MAX_RESTARTS)
-            throw new RegistryError({
-              status: err.status,
-              method: "PATCH",
-              url: redactUrl(session.location),
-              context: `${where}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
-            });
-          const fresh = await newSession(deps, job, blob, dst, { offset: 0, done: false });
-          return { ...fresh.st, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
-        }
-        if (reported > start) {
-          // The registry has bytes whose answer we never got: hash them from staging, resume after them.
-          const catchUp = new ExactReader(await staging.openRange(key, start, reported));
-          try {
-            for await (const _ of catchUp.take(reported - start, (b) => hash.update(b))) {
-              // hashed in the callback
-            }
-          } finally {
-            catchUp.destroy();
-          }
-          if (catchUp.lastTaken !== reported - start)
-            throw new SizeMismatchError(`${where}: staged object ${key}`, size, start + catchUp.lastTaken);
-        }
-        session.offset = reported;
-        reader = new ExactReader(await staging.openRange(key, reported, Math.max(reported, end)));
+        // Lost, or behind what we know: start over with a new session.
+        const at = await resumeFrom(start);
+        if (at === undefined) return restart(err.status);
+        session.offset = at;
+        reader = new ExactReader(await staging.openRange(key, at, Math.max(at, end)));
       }
     }
   } finally {
@@ -256,10 +284,16 @@ async function uploadStep(
   }
 
   if (session.offset < size) {
-    // The newest Location, for cleanup should the transfer fail before the next step reports it.
+    // The newest Location and the offset it stands at: for the next step, and for cleanup should the
+    // transfer fail before then.
     await recordOpen(staging, job.prefix, {
       digest: blob.digest,
-      upload: { repository: formatRepository(dst), location: session.location.href, session: st.session },
+      upload: {
+        repository: formatRepository(dst),
+        location: session.location.href,
+        session: st.session,
+        offset: session.offset,
+      },
     });
     return {
       offset: session.offset,
@@ -306,7 +340,7 @@ async function newSession(
   const id = randomBytes(8).toString("hex");
   await recordOpen(deps.staging, job.prefix, {
     digest: blob.digest,
-    upload: { repository: formatRepository(dst), location: s.location.href, session: id },
+    upload: { repository: formatRepository(dst), location: s.location.href, session: id, offset: 0 },
   });
   const { hash: _dropped, ...rest } = st;
   return {
