@@ -9,7 +9,8 @@
  *   host without a port. In the host, `*` matches within one DNS label (never a `.` or `:`): so
  *   `*.dkr.ecr.us-east-1.amazonaws.com` matches every account's ECR registry in that region, and cannot
  *   match `x.dkr.ecr.us-east-1.evil.example` nor an attacker's S3 website host under amazonaws.com;
- *   `registry.internal:*` matches every port.
+ *   a `*` may not stand in the last two labels (`*.com`, `ghcr.*` and `*` alone are refused: an allow-list
+ *   names domains). `registry.internal:*` matches every port.
  * - `repository` is a prefix on path-segment boundaries: `ghcr.io/team` matches `ghcr.io/team` and
  *   everything under `ghcr.io/team/`, not `ghcr.io/teamster`. In the repository, `*` matches any run of
  *   characters, `/` included, as in IAM and in ferry's ECR repository settings: `ghcr.io/team/*` is

@@ -1,8 +1,10 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { App, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { describe, expect, it } from "vitest";
 import { readFerryConfig, toTransferProps } from "../../infra/config.ts";
-import type { ImageTransferProps } from "../../infra/constructs/props.ts";
+import { type ImageTransferProps, REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
 import { FerryStack } from "../../infra/stack.ts";
 import { CDK_CONTEXT, synth, testApp } from "./helpers.ts";
 
@@ -240,6 +242,17 @@ describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
       privateRegistries: ["registry.internal:5000"],
       stateMachineLogLevel: "ALL",
     });
+  });
+
+  it("the README's example configuration synthesises (its lists cover its migration and promotion)", () => {
+    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### Bootstrap, configure, deploy"));
+    const json = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+    expect(json).toBeDefined();
+    const app = new App({ context: { ...CDK_CONTEXT, "aws:cdk:bundling-stacks": [], ferry: json } });
+    const stack = new FerryStack(app, "Readme", { config: readFerryConfig(app) });
+    expect(stack.transfer.props.allowedSources).toContain("docker.io/library");
+    expect(stack.transfer.props.stateMachineLogLevel).toBe("ERROR");
   });
 
   it("unknown settings and bad values are errors", () => {

@@ -5,13 +5,18 @@
  * (as every client in a Lambda function) ends the execution in Fail with AddressNotAllowedError, never
  * retried; a bulk migration leaves out the repositories the lists refuse.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RequestEvent } from "../../../shared/registry/options.ts";
 import { formatReference, type Reference } from "../../../shared/registry/reference.ts";
 import { imageOf, tarLayer, writeSample } from "../../../shared/sample/image.ts";
+import { putJson } from "../../../shared/staging/types.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
+import { openKey } from "../../../shared/workflow/keys.ts";
 import { runBulkWorkflow, runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { transferPolicy } from "../../../shared/workflow/policy.ts";
+import { cleanup } from "../../../shared/workflow/steps/cleanup.ts";
 import type { BulkSummary } from "../../../shared/workflow/steps/summarize.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { fsDeps, pushSampleImage, recorder, removeTempDirs } from "./helpers.ts";
@@ -154,5 +159,57 @@ describe("bulk migration under a policy", () => {
     const touched = requests.filter((e) => e.url.includes(`${ns}/secret`));
     expect(requests.length).toBeGreaterThan(0);
     expect(touched).toEqual([]);
+  });
+});
+
+describe("cleanup under a policy", () => {
+  it("cancels recorded upload sessions only at allowed destinations; staging is cleaned regardless", async () => {
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(202).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = clientFor({ ...regs.anon, host, url: `http://${host}` });
+    const deps = {
+      ...fsDeps(client),
+      policy: transferPolicy({ sources: ["ghcr.io"], destinations: ["ghcr.io/team"] }),
+    };
+    const prefix = "transfers/t-forged/";
+    const digest = `sha256:${"e".repeat(64)}`;
+    // A forged state names a transfer whose open record points at a session elsewhere.
+    await putJson(deps.staging, openKey(prefix, digest), {
+      digest,
+      upload: { repository: `${host}/victim`, location: `http://${host}/v2/victim/blobs/uploads/x?_state=s` },
+    });
+    try {
+      const out = await cleanup(
+        {
+          action: "failed",
+          state: {
+            job: {
+              id: "t-forged",
+              prefix,
+              source: "ghcr.io/team/app",
+              destination: `${host}/victim`,
+              image: "forged",
+              stepBytes: 1048576,
+              directMaxBytes: 1024,
+              concurrency: 1,
+            },
+            error: { Error: "ValidationError", Cause: "x" },
+          },
+        },
+        deps,
+      );
+      expect(out).toMatchObject({ Error: "ValidationError" });
+    } finally {
+      await client.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    expect(requests).toBe(0);
+    expect(await deps.staging.list(`${prefix}open/`)).toEqual([]);
   });
 });
