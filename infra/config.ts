@@ -4,6 +4,7 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
+import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import type { Construct } from "constructs";
 import type { EcrEventForwarderProps } from "./constructs/ecr-events.ts";
 import type {
@@ -40,6 +41,12 @@ export interface FerryConfig {
   readonly ecrRoleArn?: string;
   readonly promotion?: PromotionProps;
   readonly migrations?: MigrationSchedule[];
+  readonly allowedSources?: string[];
+  readonly allowedDestinations?: string[];
+  readonly privateRegistries?: string[];
+  /** "ALL" | "ERROR" | "FATAL" | "OFF" (→ stateMachineLogLevel). */
+  readonly stateMachineLogLevel?: "ALL" | "ERROR" | "FATAL" | "OFF";
+  readonly logExecutionData?: boolean;
   /** → alarmTopic. */
   readonly alarmTopicArn?: string;
   readonly dashboard?: boolean;
@@ -63,6 +70,11 @@ const KEYS: ReadonlySet<string> = new Set([
   "ecrRoleArn",
   "promotion",
   "migrations",
+  "allowedSources",
+  "allowedDestinations",
+  "privateRegistries",
+  "stateMachineLogLevel",
+  "logExecutionData",
   "alarmTopicArn",
   "dashboard",
   "benchWorkers",
@@ -110,6 +122,12 @@ export function toTransferProps(scope: Construct, config: FerryConfig): ImageTra
   if (removal !== undefined && removal !== "retain" && removal !== "destroy") {
     throw new Error(`removalPolicy must be "retain" or "destroy", got ${JSON.stringify(removal)}`);
   }
+  const level = config.stateMachineLogLevel;
+  if (level !== undefined && !Object.values(sfn.LogLevel).includes(level as sfn.LogLevel)) {
+    throw new Error(
+      `stateMachineLogLevel must be one of ${Object.values(sfn.LogLevel).join(", ")}, got ${JSON.stringify(level)}`,
+    );
+  }
   return {
     stepThroughputMiBps: config.stepThroughputMiBps,
     blobStepTimeout:
@@ -141,6 +159,11 @@ export function toTransferProps(scope: Construct, config: FerryConfig): ImageTra
     ecrRoleArn: config.ecrRoleArn,
     promotion: config.promotion,
     migrations: config.migrations,
+    allowedSources: config.allowedSources,
+    allowedDestinations: config.allowedDestinations,
+    privateRegistries: config.privateRegistries,
+    stateMachineLogLevel: level as sfn.LogLevel | undefined,
+    logExecutionData: config.logExecutionData,
     alarmTopic: config.alarmTopicArn
       ? sns.Topic.fromTopicArn(scope, "AlarmTopic", config.alarmTopicArn)
       : undefined,

@@ -2,14 +2,16 @@
  * API Gateway (REST or HTTP API, proxy integration):
  *   POST /transfers       body: a copy request {source, destination, tags?, platforms?, options?, requestId?}
  *                         → 202 {id}: an execution of the copy state machine named after the request, so
- *                         a duplicate request answers with the same id and starts nothing
+ *                         a duplicate request answers with the same id (and its status) and starts
+ *                         nothing; a source or destination outside the allow-lists → 400
  *   GET  /transfers/{id}  → the execution's status (DescribeExecution) and the per-blob report (staging)
- * Env: COPY_STATE_MACHINE_ARN, STAGING_BUCKET (optional: without it GET shows the status only).
+ * Env: COPY_STATE_MACHINE_ARN, ALLOWED_SOURCES, ALLOWED_DESTINATIONS (missing: every copy refused),
+ * STAGING_BUCKET (optional: without it GET shows the status only).
  * API Gateway gives integrations 29 s: the transfer runs asynchronously in the state machine.
  */
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import { type ApiDeps, type ApiEvent, type ApiResult, handleApi } from "../../shared/workflow/triggers.ts";
-import { requireEnv } from "../lib/env.ts";
+import { policyFromEnv, requireEnv } from "../lib/env.ts";
 import { lambda, logger } from "../lib/handler.ts";
 import { sfnExecutions } from "../lib/sfn.ts";
 
@@ -34,6 +36,7 @@ export const handler = createApiHandler(() => {
     return {
       executions: await sfnExecutions(),
       copyStateMachineArn: requireEnv(process.env, "COPY_STATE_MACHINE_ARN"),
+      policy: policyFromEnv(process.env),
       ...(bucket ? { staging: new S3StagingStore({ bucket }) } : {}),
     };
   })();

@@ -2,18 +2,21 @@
  * EventBridge `ECR Image Action` events (source aws.ecr): a successful PUSH of a tag whose repository
  * and tag match the filters starts the copy state machine to promote that digest to
  * PROMOTION_DESTINATION/<repository>:<tag>. Re-delivered events find their execution already started
- * (deterministic names) and start nothing. A malformed event throws ValidationError; others are ignored
- * with a reason in the result.
+ * (deterministic names) and start nothing — unless it failed, timed out or was aborted: then the next
+ * attempt (`<name>-r2`, …) starts. A malformed event, or a source or destination outside the allow-lists,
+ * throws ValidationError; others are ignored with a reason in the result.
  * Env: COPY_STATE_MACHINE_ARN, PROMOTION_DESTINATION (host[/prefix]), PROMOTION_REPOSITORY_FILTER and
- * PROMOTION_TAG_FILTER (regular expressions matched against the whole name; optional).
+ * PROMOTION_TAG_FILTER (regular expressions matched against the whole name; optional), ALLOWED_SOURCES,
+ * ALLOWED_DESTINATIONS (missing: every promotion refused).
  */
+import type { TransferPolicy } from "../../shared/workflow/policy.ts";
 import {
   checkPromotionConfig,
   type Executions,
   handlePushEvent,
   type PromotionConfig,
 } from "../../shared/workflow/triggers.ts";
-import { requireEnv } from "../lib/env.ts";
+import { policyFromEnv, requireEnv } from "../lib/env.ts";
 import { lambda } from "../lib/handler.ts";
 import { sfnExecutions } from "../lib/sfn.ts";
 
@@ -21,6 +24,7 @@ export interface EventDeps {
   executions: Executions;
   copyStateMachineArn: string;
   promotion: PromotionConfig;
+  policy: TransferPolicy;
 }
 
 export function createEventHandler(deps: () => EventDeps | Promise<EventDeps>) {
@@ -38,6 +42,7 @@ export const handler = createEventHandler(() => {
       repositoryFilter: process.env.PROMOTION_REPOSITORY_FILTER || undefined,
       tagFilter: process.env.PROMOTION_TAG_FILTER || undefined,
     }),
+    policy: policyFromEnv(process.env),
   }))();
   return deps;
 });

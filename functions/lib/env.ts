@@ -1,5 +1,7 @@
 /** Lambda configuration from the environment, checked once, with messages that name the variable. */
 import { FerryError } from "../../shared/registry/errors.ts";
+import { POLICY_ENV } from "../../shared/workflow/names.ts";
+import { type TransferPolicy, transferPolicy } from "../../shared/workflow/policy.ts";
 
 export class ConfigError extends FerryError {
   constructor(message: string) {
@@ -46,4 +48,46 @@ export function registrySecrets(env: Env): Record<string, string> {
       throw new ConfigError(`REGISTRY_SECRETS["${k}"] must be a secret ARN`);
   }
   return parsed as Record<string, string>;
+}
+
+/** A JSON array of strings; absent or empty → []. */
+function stringList(env: Env, name: string, example: string): string[] {
+  const v = env[name];
+  if (v === undefined || v.trim() === "") return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    throw new ConfigError(`${name} must be a JSON array of strings, e.g. ${example}`);
+  }
+  if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== "string" || x === ""))
+    throw new ConfigError(`${name} must be a JSON array of non-empty strings, e.g. ${example}`);
+  return parsed as string[];
+}
+
+/**
+ * The copy policy of a deployed function: ALLOWED_SOURCES and ALLOWED_DESTINATIONS, JSON arrays of
+ * `host[/repository]` patterns (shared/workflow/allow-list.ts). Fails closed: a variable that is missing
+ * or `[]` allows nothing on its side (every copy is refused, naming the variable); a malformed one is a
+ * ConfigError. There is no "allow everything" value: that exists only for local runs (ALLOW_ANY).
+ */
+export function policyFromEnv(env: Env): TransferPolicy {
+  const example = '["ghcr.io/team", "*.dkr.ecr.us-east-1.amazonaws.com/prod/*"]';
+  try {
+    return transferPolicy({
+      sources: stringList(env, POLICY_ENV.sources, example),
+      destinations: stringList(env, POLICY_ENV.destinations, example),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError((e as Error).message);
+  }
+}
+
+/**
+ * PRIVATE_REGISTRIES: registries (`host` or `host:port`) the functions may reach on private, loopback or
+ * link-local addresses. Absent or `[]`: public addresses only.
+ */
+export function privateRegistries(env: Env): string[] {
+  return stringList(env, POLICY_ENV.privateRegistries, '["registry.internal:5000"]');
 }

@@ -1,17 +1,24 @@
 /**
  * What the step functions need, built once per Lambda container from the environment:
- *   STAGING_BUCKET    the staging bucket (S3)
- *   STEP_BYTES        bytes per stage/upload step (default 2 GiB)
- *   DIRECT_MAX_BYTES  blobs up to this size skip staging (default 32 MiB)
- *   REGISTRY_SECRETS  JSON: registry host → Secrets Manager secret ARN ({"username","password"})
- *   ECR_ROLE_ARN      a role to assume for ECR GetAuthorizationToken (optional)
+ *   STAGING_BUCKET        the staging bucket (S3)
+ *   STEP_BYTES            bytes per stage/upload step (default 2 GiB)
+ *   DIRECT_MAX_BYTES      blobs up to this size skip staging (default 32 MiB)
+ *   REGISTRY_SECRETS      JSON: registry host → Secrets Manager secret ARN ({"username","password"})
+ *   ECR_ROLE_ARN          a role to assume for ECR GetAuthorizationToken (optional)
+ *   ALLOWED_SOURCES       JSON array of host[/repository] patterns a copy may read; missing: none
+ *   ALLOWED_DESTINATIONS  JSON array of patterns a copy may write; missing: none
+ *   PRIVATE_REGISTRIES    JSON array of registries that may be reached on private addresses; missing: none
+ * The registry client refuses every connection to a non-public address (loopback — the Lambda runtime
+ * API —, link-local — instance metadata —, private ranges) except to PRIVATE_REGISTRIES, whether the
+ * address comes from a reference, a redirect or a token realm.
  */
 import { ChainCredentials, type CredentialProvider } from "../../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../../shared/registry/client.ts";
+import type { NetworkPolicy } from "../../shared/registry/http/network.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
 import { EcrCredentials, SecretsManagerCredentials } from "./credentials.ts";
-import { bytesEnv, type Env, registrySecrets, requireEnv } from "./env.ts";
+import { bytesEnv, type Env, policyFromEnv, privateRegistries, registrySecrets, requireEnv } from "./env.ts";
 
 let cached: StepDeps | undefined;
 
@@ -23,22 +30,30 @@ export function registryCredentials(env: Env = process.env): CredentialProvider[
   ];
 }
 
+/** The network policy of every registry client built in a Lambda function (steps and bench worker). */
+export function lambdaNetwork(env: Env = process.env): NetworkPolicy {
+  return { publicOnly: true, allowPrivateHosts: privateRegistries(env) };
+}
+
 export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
   const stepBytes = bytesEnv(env, "STEP_BYTES");
   const directMaxBytes = bytesEnv(env, "DIRECT_MAX_BYTES");
-  cached = {
+  const deps: StepDeps = {
     staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }),
     client: new RegistryClient({
       credentials: new ChainCredentials(...registryCredentials(env)),
       userAgent: "ferry-lambda/0.1",
+      network: lambdaNetwork(env),
     }),
     defaults: {
       ...(stepBytes !== undefined ? { stepBytes } : {}),
       ...(directMaxBytes !== undefined ? { directMaxBytes } : {}),
     },
+    policy: policyFromEnv(env),
   };
-  return cached;
+  cached = deps;
+  return deps;
 }
 
 /** Tests: forget the cached dependencies. */

@@ -3,6 +3,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
+import { POLICY_ENV, PROMOTION_NAME_PREFIX } from "../../shared/workflow/names.ts";
 import type { LoadedDefinition } from "../definitions.ts";
 import { resourceFinding, type Suppression, suppress } from "../nag.ts";
 import {
@@ -145,12 +146,24 @@ export class ImageTransfer extends Construct {
     this.accessLogsBucket = staging.accessLogsBucket;
     this.registrySecrets = new RegistrySecrets(this, "RegistrySecrets", p.registries);
 
+    // Where copies may go (shared/workflow/policy.ts), for every function that starts or runs one; the
+    // functions refuse everything when a list is missing or empty.
+    const policyEnvironment: Record<string, string> = {
+      [POLICY_ENV.sources]: stack.toJsonString(p.allowedSources),
+      [POLICY_ENV.destinations]: stack.toJsonString(p.allowedDestinations),
+    };
+    // Registries that may be reached on private addresses, for every function with a registry client.
+    const networkEnvironment: Record<string, string> = {
+      [POLICY_ENV.privateRegistries]: JSON.stringify(p.privateRegistries),
+    };
     const stepEnvironment: Record<string, string> = {
       STAGING_BUCKET: this.stagingBucket.bucketName,
       STEP_BYTES: String(p.stepBytes),
       DIRECT_MAX_BYTES: String(p.directMaxBytes),
       REGISTRY_SECRETS: this.registrySecrets.environmentValue(),
       ...(p.ecrRoleArn ? { ECR_ROLE_ARN: p.ecrRoleArn } : {}),
+      ...policyEnvironment,
+      ...networkEnvironment,
     };
     const blobSpec = (spec: FunctionSpec): FunctionSpec => ({
       ...spec,
@@ -188,6 +201,7 @@ export class ImageTransfer extends Construct {
             STAGING_BUCKET: this.stagingBucket.bucketName,
             REGISTRY_SECRETS: this.registrySecrets.environmentValue(),
             ...(p.ecrRoleArn ? { ECR_ROLE_ARN: p.ecrRoleArn } : {}),
+            ...networkEnvironment,
           }).function,
           aggregate: make("benchAggregate", { STAGING_BUCKET: this.stagingBucket.bucketName }).function,
         }
@@ -197,6 +211,8 @@ export class ImageTransfer extends Construct {
       sourceRoot: p.sourceRoot,
       namePrefix: p.namePrefix,
       logRetention: p.logRetention,
+      logLevel: p.stateMachineLogLevel,
+      logExecutionData: p.logExecutionData,
       stagingBucket: this.stagingBucket,
       functions: {
         resolve: resolve.function,
@@ -225,6 +241,7 @@ export class ImageTransfer extends Construct {
     const api = make("api", {
       COPY_STATE_MACHINE_ARN: this.copyImage.stateMachineArn,
       STAGING_BUCKET: this.stagingBucket.bucketName,
+      ...policyEnvironment,
     });
     this.copyImage.grantStartExecution(api.role);
     api.role.addToPrincipalPolicy(
@@ -252,8 +269,27 @@ export class ImageTransfer extends Construct {
         // the rule already filtered with the same patterns, so this is a second line of defence.
         PROMOTION_REPOSITORY_FILTER: wildcardsToRegex(p.promotion.repositories),
         ...(p.promotion.tags?.length ? { PROMOTION_TAG_FILTER: wildcardsToRegex(p.promotion.tags) } : {}),
+        ...policyEnvironment,
       });
       this.copyImage.grantStartExecution(eventFn.role);
+      // A re-delivered event looks for the promotion's earlier attempts (shared/workflow/triggers.ts):
+      // DescribeExecution on the copy machine's promotion executions only (named `p-…`).
+      const promotionExecutions = stack.formatArn({
+        service: "states",
+        resource: "execution",
+        resourceName: `${p.namePrefix}-copy-image:${PROMOTION_NAME_PREFIX}*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      eventFn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ["states:DescribeExecution"], resources: [promotionExecutions] }),
+      );
+      suppress(eventFn, [
+        [
+          "AwsSolutions-IAM5",
+          "A re-delivered ECR event describes the earlier attempts of its promotion: executions of the copy-image machine whose names start with the promotion prefix, chosen at run time.",
+          [resourceFinding(this, promotionExecutions)],
+        ],
+      ]);
       this.promotion = new PromotionTrigger(this, "Promotion", {
         promotion: p.promotion,
         handler: eventFn.function,
@@ -261,7 +297,10 @@ export class ImageTransfer extends Construct {
       });
     }
 
-    const schedule = make("schedule", { BULK_STATE_MACHINE_ARN: this.bulkMigrate.stateMachineArn });
+    const schedule = make("schedule", {
+      BULK_STATE_MACHINE_ARN: this.bulkMigrate.stateMachineArn,
+      ...policyEnvironment,
+    });
     this.bulkMigrate.grantStartExecution(schedule.role);
     this.schedules = new MigrationSchedules(this, "Migrations", {
       migrations: p.migrations,
@@ -304,7 +343,7 @@ export class ImageTransfer extends Construct {
     const key = this.stagingBucket.encryptionKey;
     let encrypts = false;
     let decrypts = false;
-    let lists = false;
+    const lists: Array<keyof typeof STAGING_PREFIXES> = [];
     for (const area of ["transfers", "bulk", "bench"] as const) {
       const actions = access[area] ?? [];
       if (actions.length === 0) continue;
@@ -314,14 +353,19 @@ export class ImageTransfer extends Construct {
       stagingFindings.push(resourceFinding(this, objects));
       encrypts ||= actions.includes("write");
       decrypts ||= actions.includes("read") || actions.includes("write");
-      lists ||= actions.includes("read") || actions.includes("delete");
+      if (actions.includes("read") || actions.includes("delete")) lists.push(area);
     }
-    if (lists) {
-      // The steps read records that may not exist yet (parts.json, open/…, report.json) and expect a 404;
-      // without s3:ListBucket S3 answers 403 for a missing key. Cleanup and summarize list prefixes.
-      // Unconditional on purpose: a HEAD/GET carries no s3:prefix, so a prefix condition would not apply.
+    if (lists.length > 0) {
+      // Cleanup and summarize list prefixes; the steps read records that may not exist yet (parts.json,
+      // open/…, report.json). Listing is limited to the function's own prefixes. A GET or HEAD of a
+      // missing key carries no s3:prefix, so S3 may answer it 403 rather than 404: the S3 store then lists
+      // exactly that key (which carries it) to tell "missing" from "refused" (shared/staging/s3.ts).
       role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [this.stagingBucket.bucketArn] }),
+        new iam.PolicyStatement({
+          actions: ["s3:ListBucket"],
+          resources: [this.stagingBucket.bucketArn],
+          conditions: { StringLike: { "s3:prefix": lists.map((area) => `${STAGING_PREFIXES[area]}*`) } },
+        }),
       );
     }
     if (key && (encrypts || decrypts)) grantStagingKey(role, key, encrypts);

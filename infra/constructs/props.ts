@@ -6,6 +6,8 @@ import type * as kms from "aws-cdk-lib/aws-kms";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
+import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
+import { resolveAllowLists } from "./allow-lists.ts";
 
 /** Credentials of one registry, kept in Secrets Manager as `{"username": "...", "password": "..."}`. */
 export interface RegistryCredentials {
@@ -171,6 +173,42 @@ export interface ImageTransferProps {
    */
   readonly migrations?: readonly MigrationSchedule[];
   /**
+   * Where copies may read from: `host[/repository]` patterns (shared/workflow/allow-list.ts: a host alone
+   * is the whole registry, a repository is a prefix on `/` boundaries, `*` stays within one DNS label in the
+   * host and crosses `/` in the repository), e.g. `ghcr.io/team`, `*.dkr.ecr.us-east-1.amazonaws.com/prod/*`.
+   * The API, the promotion and schedule functions refuse anything else before starting a copy, and every
+   * step that talks to a registry refuses it again (ALLOWED_SOURCES). Given, it replaces the default; `[]`
+   * allows nothing.
+   * @default the registries of `registries`, `ecr.pullRepositories` and the promotion's repositories (in
+   * this account and each of `promotion.sourceAccounts`, in the stack's region), each migration's source
+   */
+  readonly allowedSources?: readonly string[];
+  /**
+   * Where copies may write to, as `allowedSources` (ALLOWED_DESTINATIONS). Given, it replaces the default.
+   * @default `ecr.pushRepositories`, the promotion's destination and each migration's destination — not the
+   * registries of `registries`: holding a registry's credentials does not make it a destination
+   */
+  readonly allowedDestinations?: readonly string[];
+  /**
+   * Registries (`host` for any port, or `host:port`) the functions may reach on private, loopback or
+   * link-local addresses (PRIVATE_REGISTRIES). Every other connection — to a registry, a redirect target
+   * or a token realm — must go to a public address, checked on the address actually connected to; a
+   * private registry must be declared here (and allowed by the lists above).
+   * @default none: public addresses only
+   */
+  readonly privateRegistries?: readonly string[];
+  /**
+   * What the state machines log to CloudWatch Logs.
+   * @default LogLevel.ERROR — failures only; ALL logs every state transition (cost: see README)
+   */
+  readonly stateMachineLogLevel?: LogLevel;
+  /**
+   * Whether those logs include each state's input and output. The workflows keep no secrets and no upload
+   * session in their state, but the state names images and registries.
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
+  /**
    * Alarms notify this topic (alarm and OK).
    * @default alarms without actions (visible in the console and the dashboard)
    */
@@ -230,6 +268,11 @@ export interface ResolvedProps {
   readonly ecrRoleArn: string | undefined;
   readonly promotion: PromotionProps | undefined;
   readonly migrations: readonly MigrationSchedule[];
+  readonly allowedSources: readonly string[];
+  readonly allowedDestinations: readonly string[];
+  readonly privateRegistries: readonly string[];
+  readonly stateMachineLogLevel: LogLevel;
+  readonly logExecutionData: boolean;
   readonly alarmTopic: sns.ITopic | undefined;
   readonly dashboard: boolean;
   readonly benchWorkers: boolean;
@@ -453,6 +496,38 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
     }
   }
 
+  const { allowedSources, allowedDestinations } = resolveAllowLists(
+    {
+      allowedSources: props.allowedSources,
+      allowedDestinations: props.allowedDestinations,
+      registries,
+      pullRepositories,
+      pushRepositories,
+      promotion,
+      migrations,
+    },
+    fail,
+  );
+  const privateRegistries = nonEmptyList("privateRegistries", props.privateRegistries);
+  for (const host of privateRegistries) {
+    if (typeof host !== "string" || !REGISTRY_HOST.test(host))
+      fail(
+        `privateRegistries: ${JSON.stringify(host)} is not a registry host (lower-case host name or address ` +
+          "with an optional :port)",
+      );
+  }
+
+  const stateMachineLogLevel = props.stateMachineLogLevel ?? LogLevel.ERROR;
+  if (!Object.values(LogLevel).includes(stateMachineLogLevel)) {
+    fail(
+      `stateMachineLogLevel must be one of ${Object.values(LogLevel).join(", ")}, got ${String(stateMachineLogLevel)}`,
+    );
+  }
+  const logExecutionData = props.logExecutionData ?? false;
+  if (typeof logExecutionData !== "boolean") fail("logExecutionData must be true or false");
+  if (logExecutionData && stateMachineLogLevel === LogLevel.OFF)
+    fail("logExecutionData needs a stateMachineLogLevel other than OFF");
+
   const namePrefix = props.namePrefix ?? defaultNamePrefix;
   if (!NAME_PREFIX.test(namePrefix)) {
     fail(
@@ -486,6 +561,11 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
     ecrRoleArn,
     promotion,
     migrations,
+    allowedSources,
+    allowedDestinations,
+    privateRegistries,
+    stateMachineLogLevel,
+    logExecutionData,
     alarmTopic: props.alarmTopic,
     dashboard: props.dashboard ?? true,
     benchWorkers: props.benchWorkers ?? false,

@@ -22,6 +22,10 @@ export interface WorkflowsProps {
   readonly sourceRoot: string;
   readonly namePrefix: string;
   readonly logRetention: logs.RetentionDays;
+  /** What the state machines log (ERROR by default: no transition of a healthy run). */
+  readonly logLevel: sfn.LogLevel;
+  /** Whether the logs include state inputs and outputs. */
+  readonly logExecutionData: boolean;
   readonly stagingBucket: s3.IBucket;
   readonly functions: {
     readonly resolve: lambda.IFunction;
@@ -36,6 +40,9 @@ export interface WorkflowsProps {
   readonly bench?: { readonly worker: lambda.IFunction; readonly aggregate: lambda.IFunction };
 }
 
+const REASON_LOG_LEVEL =
+  "The state machines log ERROR events by default (stateMachineLogLevel; ALL on request): every execution's full history stays in Step Functions for 90 days, failures reach CloudWatch Logs and the alarms, and a healthy run does not pay for logging each transition.";
+
 /**
  * EventBridge managed rule that Step Functions creates for `.sync` integrations with Step Functions
  * (https://docs.aws.amazon.com/step-functions/latest/dg/stepfunctions-iam.html).
@@ -47,9 +54,9 @@ const REASON_STAR =
 
 /**
  * The state machines, from the ASL files the local runner executes (shared/workflow, bench/load):
- * STANDARD, logging ALL events with execution data to CloudWatch Logs, traced with X-Ray. Task resources
- * are Lambda ARNs used directly (no `Payload` wrapping), so CDK infers no permissions: each grant below
- * is written out.
+ * STANDARD, logging to CloudWatch Logs at `logLevel` (ERROR and no execution data unless configured),
+ * traced with X-Ray. Task resources are Lambda ARNs used directly (no `Payload` wrapping), so CDK infers
+ * no permissions: each grant below is written out.
  */
 export class Workflows extends Construct {
   public readonly copyImage: sfn.StateMachine;
@@ -231,10 +238,13 @@ export class Workflows extends Construct {
       definitionSubstitutions: Object.fromEntries(
         Object.entries(substitutions).filter(([key]) => definition.placeholders.has(key)),
       ),
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logs: { destination: logGroup, level: props.logLevel, includeExecutionData: props.logExecutionData },
       tracingEnabled: true,
     });
-    suppress(machine, [["AwsSolutions-IAM5", REASON_STAR, ["Resource::*"]]]);
+    suppress(machine, [
+      ["AwsSolutions-IAM5", REASON_STAR, ["Resource::*"]],
+      ...(props.logLevel === sfn.LogLevel.ALL ? [] : ([["AwsSolutions-SF1", REASON_LOG_LEVEL]] as const)),
+    ]);
     return machine;
   }
 

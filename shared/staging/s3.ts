@@ -139,8 +139,29 @@ export class S3StagingStore implements StagingStore {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: checkKey(key) }));
       return res.ContentLength;
     } catch (e) {
-      if (isNotFound(e)) return undefined;
+      if (isNotFound(e) || (await this.deniedButMissing(key, e))) return undefined;
       throw toStagingError(`check ${key} (${this.location})`, e);
+    }
+  }
+
+  /**
+   * S3 answers a read of a missing key with 404 only to callers allowed to list the bucket, and 403
+   * otherwise. ferry's roles may list only their own prefix of the bucket (s3:ListBucket with an
+   * `s3:prefix` condition: infra/constructs/image-transfer.ts), and a GET or HEAD carries no `s3:prefix`
+   * for that implicit check to match. So a 403 on a read is asked again as a listing of exactly that key,
+   * which does carry it: no such key means missing; otherwise (or if the listing is refused too) the 403
+   * stands. Costs one request, only when a record is missing.
+   */
+  private async deniedButMissing(key: string, e: unknown): Promise<boolean> {
+    if (!isAccessDenied(e)) return false;
+    try {
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: key, MaxKeys: 1 }),
+      );
+      // Keys list in byte order, and every other key with this prefix is longer: the key comes first.
+      return !(res.Contents ?? []).some((o) => o.Key === key);
+    } catch {
+      return false;
     }
   }
 
@@ -165,7 +186,7 @@ export class S3StagingStore implements StagingStore {
       if (!res.Body) return Buffer.alloc(0);
       return Buffer.from(await res.Body.transformToByteArray());
     } catch (e) {
-      if (isNotFound(e)) return undefined;
+      if (isNotFound(e) || (await this.deniedButMissing(key, e))) return undefined;
       throw toStagingError(`read ${key} (${this.location})`, e);
     }
   }
@@ -210,6 +231,11 @@ export class S3StagingStore implements StagingStore {
     }
     return keys.length;
   }
+}
+
+function isAccessDenied(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return err?.name === "AccessDenied" || err?.name === "Forbidden" || err?.$metadata?.httpStatusCode === 403;
 }
 
 function isNotFound(e: unknown): boolean {

@@ -1,6 +1,10 @@
-/** What the steps need from their environment: a staging store and a registry client (with credentials). */
+/**
+ * What the steps need from their environment: a staging store, a registry client (with credentials) and
+ * the policy of where copies may go.
+ */
 import type { RegistryClient } from "../registry/client.ts";
 import type { StagingStore } from "../staging/types.ts";
+import type { TransferPolicy } from "./policy.ts";
 
 export interface StepDefaults {
   /** Bytes a stage or upload step moves at most. Default 2 GiB: well inside a 15-minute Lambda. */
@@ -20,6 +24,12 @@ export interface StepDeps {
   /** One client for every registry of the transfer (its credential provider knows them all). */
   client: RegistryClient;
   defaults?: StepDefaults;
+  /**
+   * Where the steps may read from and write to (policy.ts). Required, so that no step runs without one:
+   * the Lambda functions build it from ALLOWED_SOURCES / ALLOWED_DESTINATIONS (missing lists allow
+   * nothing); the local runner passes ALLOW_ANY.
+   */
+  policy: TransferPolicy;
 }
 
 export const GiB = 1024 * 1024 * 1024;

@@ -10,7 +10,11 @@
  *   RegistryAuthError       401/403 from a registry: credentials or permissions; not retried.
  *   RegistryError           any other refusal by a registry (404 NAME_UNKNOWN, 400 MANIFEST_INVALID...).
  *   IncompleteImageError    PutManifests found a referenced blob missing at the destination.
- *   ValidationError         a malformed event or request: fix the input; not retried.
+ *   ValidationError         a malformed event or request, or a source or destination the deployment's
+ *                           allow-lists refuse (policy.ts): fix the input; not retried.
+ *   AddressNotAllowedError  a connection to a loopback, link-local or private address from a deployed
+ *                           function (shared/registry/http/network.ts): not retried; declare the registry
+ *                           in privateRegistries if it is meant to be reached.
  *   StagingError            a staging store refusal (access denied, missing object) that is not temporary.
  */
 import { FerryError, isNetworkError, RegistryError, SizeMismatchError } from "../registry/errors.ts";
@@ -61,6 +65,7 @@ export const STEP_ERROR_NAMES = [
   "RegistryError",
   "IncompleteImageError",
   "ValidationError",
+  "AddressNotAllowedError",
   "StagingError",
   "InvalidManifestError",
   "InvalidReferenceError",

@@ -19,6 +19,7 @@ import {
   substitute,
 } from "./definitions.ts";
 import type { StepDeps } from "./deps.ts";
+import { ALLOW_ANY, type TransferPolicy } from "./policy.ts";
 import { STEPS, type StepName } from "./steps.ts";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -29,8 +30,16 @@ type EventLog = {
 } & Record<string, unknown>;
 type LocalHandler = (input: Json) => Promise<Json>;
 
+/** The steps' dependencies as the local runner takes them: the policy may be left out (see below). */
+export type LocalStepDeps = Omit<StepDeps, "policy"> & { policy?: TransferPolicy };
+
 export interface LocalRunOptions {
-  deps: StepDeps;
+  /**
+   * Without `policy`, the steps run with ALLOW_ANY: the local runner serves `ferry workflow copy`,
+   * `ferry sync` and tests, whose user names source and destination themselves (as `ferry copy` does).
+   * The deployed functions never go through here; they build their policy from the environment.
+   */
+  deps: LocalStepDeps;
   /** The execution name ($$.Execution.Name; the staging prefix derives from it). Default: random. */
   executionName?: string;
   /**
@@ -131,8 +140,9 @@ async function run(
       p.then(forget, forget);
       return p;
     };
+  const deps: StepDeps = { ...opts.deps, policy: opts.deps.policy ?? ALLOW_ANY };
   for (const [state, fn] of Object.entries(tasks)) {
-    const step: LocalHandler = async (i) => (await STEPS[fn](i, opts.deps)) as Json;
+    const step: LocalHandler = async (i) => (await STEPS[fn](i, deps)) as Json;
     handlers[state] = tracked(opts.wrapStep ? opts.wrapStep(state, step) : step);
   }
   for (const [state, h] of Object.entries(extra))
@@ -366,7 +376,7 @@ interface ReadItemsInput {
 }
 
 /** The ItemReader (S3 getObject of the staging bucket) and ItemBatcher, locally. */
-async function readItems(input: Json, deps: StepDeps): Promise<Json> {
+async function readItems(input: Json, deps: LocalStepDeps): Promise<Json> {
   const { reader, batcher } = input as ReadItemsInput;
   let items: Json[];
   if (reader) {
@@ -417,7 +427,7 @@ interface WriteResultsInput {
 }
 
 /** The ResultWriter (same files as Step Functions writes) and the tolerated-failure check, locally. */
-async function writeResults(input: Json, deps: StepDeps, execution: string): Promise<Json> {
+async function writeResults(input: Json, deps: LocalStepDeps, execution: string): Promise<Json> {
   const {
     results,
     writer,

@@ -46,8 +46,11 @@ export interface OpenRecord {
   digest: string;
   /** The staged object and its multipart upload (while staging). */
   stage?: { key: string; uploadId?: string };
-  /** The destination's upload session (while uploading). */
-  upload?: { repository: string; location: string };
+  /**
+   * The destination's upload session (while uploading): its newest Location and the offset that Location
+   * stands at, kept here rather than in the workflow state (schemas.ts UploadState.session names it).
+   */
+  upload?: { repository: string; location: string; session?: string; offset?: number };
 }
 
 /** What the execution returns, and what GET /transfers/{id} shows next to the status. */

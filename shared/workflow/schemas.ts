@@ -143,8 +143,12 @@ export type StageState = v.InferOutput<typeof StageStateSchema>;
 export const UploadStateSchema = v.object({
   offset,
   done: v.boolean(),
-  /** The registry's newest upload Location. */
-  location: v.optional(v.string()),
+  /**
+   * Names the open upload session (an opaque id). The session's Location stays in staging
+   * (`open/<digest>.json`, records.ts), never in the state: execution history and logs show every state,
+   * and a Location's query (`_state`, signatures) lets whoever holds it write into the session.
+   */
+  session: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{8,32}$/, "upload.session is not a session id"))),
   /** Running sha256 state of the bytes sent so far. */
   hash: v.optional(v.string()),
   minChunk: v.optional(v.number()),

@@ -3,14 +3,17 @@
  * executions and read their state through the small `Executions` interface (Step Functions in Lambda, a
  * fake in tests) and never touch a registry. Execution names are derived from the request, so a repeated
  * request or a re-delivered event finds the execution already started and answers with the same id.
+ * Every request is checked against the deployment's allow-lists (policy.ts) before anything starts.
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { formatReference, parseReference, parseRepository } from "../registry/reference.ts";
 import { getJson, type StagingStore } from "../staging/types.ts";
 import { mapLimit } from "./deps.ts";
-import { ValidationError } from "./errors.ts";
+import { FerryError, ValidationError } from "./errors.ts";
 import { planKey, reportKey, transferPrefix } from "./keys.ts";
+import { MAX_PROMOTION_ATTEMPTS, PROMOTION_NAME_PREFIX } from "./names.ts";
+import { checkLocationAllowed, checkTransferAllowed, type TransferPolicy } from "./policy.ts";
 import type { BlobRecord, StoredPlan, TransferReport } from "./records.ts";
 import { readBlobRecord } from "./records.ts";
 import { BulkRequestSchema, type CopyRequest, CopyRequestSchema, validate } from "./schemas.ts";
@@ -93,6 +96,8 @@ export interface ApiResult {
 export interface ApiDeps {
   executions: Executions;
   copyStateMachineArn: string;
+  /** Where copies may go: a refused source or destination is a 400, and nothing starts. */
+  policy: TransferPolicy;
   /** Where transfers keep their reports (optional: GET then shows the status only). */
   staging?: StagingStore;
 }
@@ -108,8 +113,10 @@ const MAX_BODY = 64 * 1024;
 
 /**
  * `POST /transfers` (body: a copy request) → 202 `{id}` after starting the copy state machine (the
- * same id again for the same request); `GET /transfers/{id}` → the execution's status, its output or
- * error, and the per-blob report from staging. Bad input → 400 with a message; nothing is started.
+ * same id again for the same request, with that transfer's status: a failed transfer is not started
+ * again — send a new `requestId` for a new attempt); `GET /transfers/{id}` → the execution's status, its
+ * output or error, and the per-blob report from staging. Bad input, or a source or destination the
+ * allow-lists refuse → 400 with a message; nothing is started.
  */
 export async function handleApi(event: ApiEvent, deps: ApiDeps): Promise<ApiResult> {
   const method = (event.httpMethod ?? event.requestContext?.http?.method ?? "").toUpperCase();
@@ -143,6 +150,7 @@ async function startTransfer(event: ApiEvent, deps: ApiDeps): Promise<ApiResult>
     request = validate(CopyRequestSchema, body, "transfer request");
     if (parseReference(request.destination, null).digest)
       throw new ValidationError("invalid transfer request: destination must not be pinned by digest");
+    checkTransferAllowed(request, deps.policy);
   } catch (e) {
     if (e instanceof ValidationError) return json(400, { error: e.message });
     throw e;
@@ -153,9 +161,13 @@ async function startTransfer(event: ApiEvent, deps: ApiDeps): Promise<ApiResult>
     name: id,
     input: JSON.stringify(request),
   });
+  // A repeated request names the transfer already started, whatever became of it: say what, so that a
+  // caller whose transfer failed knows to send a new requestId rather than wait.
+  const status = r.alreadyExists ? (await deps.executions.describe(r.executionArn))?.status : undefined;
   return json(202, {
     id,
     created: !r.alreadyExists,
+    ...(status ? { status } : {}),
     executionArn: r.executionArn,
     links: { self: `/transfers/${id}` },
   });
@@ -229,8 +241,13 @@ const EcrPushEventSchema = v.object({
 
 export interface PromotionResult {
   started: boolean;
+  /** The execution name of the attempt found or started. */
   id?: string;
   duplicate?: boolean;
+  /** 1 for the first execution of this promotion, 2 for `<id>-r2`, … */
+  attempt?: number;
+  /** The status of the attempt found, when nothing was started. */
+  status?: string;
   ignored?: string;
   source?: string;
   destination?: string;
@@ -261,13 +278,20 @@ export function checkPromotionConfig(c: PromotionConfig): PromotionConfig {
 
 /**
  * An `ECR Image Action` event: a successful PUSH of a tag whose repository and tag pass the filters is
- * promoted — the pushed digest copied to the destination under the same repository name and tag.
- * Other events are ignored (`ignored` says why). The execution name derives from the source digest,
- * tag and destination, so a re-delivered event starts nothing new.
+ * promoted — the pushed digest copied to the destination under the same repository name and tag, when
+ * the allow-lists allow both (else a ValidationError, nothing started). Other events are ignored
+ * (`ignored` says why). The execution name derives from the source digest, tag and destination, so a
+ * re-delivered event starts nothing while that execution runs or after it succeeded; after it failed,
+ * timed out or was aborted, a re-delivery starts the next attempt (startAttempt).
  */
 export async function handlePushEvent(
   event: unknown,
-  deps: { executions: Executions; copyStateMachineArn: string; promotion: PromotionConfig },
+  deps: {
+    executions: Executions;
+    copyStateMachineArn: string;
+    promotion: PromotionConfig;
+    policy: TransferPolicy;
+  },
 ): Promise<PromotionResult> {
   const e = validate(EcrPushEventSchema, event, "ECR Image Action event");
   const d = e.detail;
@@ -293,21 +317,67 @@ export async function handlePushEvent(
     destination: `${p.destination.replace(/\/+$/, "")}/${d["repository-name"]}:${tag}`,
     tags: [tag],
   };
-  // the copy request must itself be valid (repository names, tag grammar, digest)
+  // the copy request must itself be valid (repository names, tag grammar, digest), and allowed
   const checked = validate(CopyRequestSchema, request, "promotion");
-  const id = `p-${hash({ s: `${host}/${d["repository-name"]}`, d: d["image-digest"], t: tag, to: checked.destination }).slice(0, 32)}`;
-  const r = await deps.executions.start({
-    stateMachineArn: deps.copyStateMachineArn,
-    name: id,
-    input: JSON.stringify(checked),
-  });
+  checkTransferAllowed(checked, deps.policy);
+  const base = `${PROMOTION_NAME_PREFIX}${hash({ s: `${host}/${d["repository-name"]}`, d: d["image-digest"], t: tag, to: checked.destination }).slice(0, 32)}`;
+  const r = await startAttempt(deps.executions, deps.copyStateMachineArn, base, JSON.stringify(checked));
+  if (!r) {
+    throw new PromotionAttemptsExhaustedError(
+      `promotion of ${checked.source} to ${checked.destination}: all ${MAX_PROMOTION_ATTEMPTS} attempts ` +
+        `(executions ${base} to ${attemptName(base, MAX_PROMOTION_ATTEMPTS)}) failed, timed out or were ` +
+        "aborted; see their causes, then start the copy yourself (POST /transfers with a requestId)",
+    );
+  }
   return {
-    started: !r.alreadyExists,
-    id,
-    duplicate: r.alreadyExists,
+    started: r.started,
+    id: r.name,
+    duplicate: !r.started,
+    attempt: r.attempt,
+    ...(r.status ? { status: r.status } : {}),
     source: checked.source,
     destination: checked.destination,
   };
+}
+
+/** Every attempt of one promotion failed, timed out or was aborted: nothing more is started. */
+export class PromotionAttemptsExhaustedError extends FerryError {
+  constructor(message: string) {
+    super("PROMOTION_ATTEMPTS_EXHAUSTED", message);
+    this.name = "PromotionAttemptsExhaustedError";
+  }
+}
+
+/** The execution name of a promotion's `attempt`: the base name, then `<base>-r2`, `<base>-r3`, … */
+export function attemptName(base: string, attempt: number): string {
+  return attempt === 1 ? base : `${base}-r${attempt}`;
+}
+
+/** Execution statuses after which a re-delivered event starts the next attempt. */
+const RETRY_AFTER = new Set(["FAILED", "TIMED_OUT", "ABORTED"]);
+
+/**
+ * Step Functions keeps an execution name for good (90 days after it ends), so a failed promotion cannot
+ * start again under its name. Attempts are tried in order: the first that does not exist is started;
+ * one that is running (or pending a redrive) or succeeded means there is nothing to do. Two deliveries
+ * racing for the same attempt both name it, and Step Functions starts it once. Undefined after
+ * MAX_PROMOTION_ATTEMPTS attempts that all ended badly.
+ */
+async function startAttempt(
+  executions: Executions,
+  stateMachineArn: string,
+  base: string,
+  input: string,
+): Promise<{ name: string; attempt: number; started: boolean; status?: string } | undefined> {
+  for (let attempt = 1; attempt <= MAX_PROMOTION_ATTEMPTS; attempt++) {
+    const name = attemptName(base, attempt);
+    const found = await executions.describe(executionArnFor(stateMachineArn, name));
+    if (found && RETRY_AFTER.has(found.status)) continue;
+    if (found) return { name, attempt, started: false, status: found.status };
+    const r = await executions.start({ stateMachineArn, name, input });
+    return { name, attempt, started: !r.alreadyExists };
+  }
+  return undefined;
 }
 
 // ---- schedule → bulk migration ------------------------------------------------------------------
@@ -323,11 +393,12 @@ const ScheduleEventSchema = v.object({
 /**
  * Starts a bulk migration from the configuration in the event: `{name?, time?, config}` as the schedule's
  * input, or an EventBridge scheduled event carrying it in `detail` (its `time` then makes re-deliveries of
- * one tick idempotent). Without a time, every invocation starts a new migration.
+ * one tick idempotent). Without a time, every invocation starts a new migration. A source or destination
+ * under which the allow-lists allow nothing is a ValidationError; nothing starts.
  */
 export async function handleSchedule(
   event: unknown,
-  deps: { executions: Executions; bulkStateMachineArn: string },
+  deps: { executions: Executions; bulkStateMachineArn: string; policy: TransferPolicy },
 ): Promise<{ id: string; started: boolean; executionArn: string }> {
   const envelope = event as { detail?: unknown; time?: unknown; "detail-type"?: unknown };
   const body =
@@ -338,6 +409,9 @@ export async function handleSchedule(
         }
       : event;
   const s = validate(ScheduleEventSchema, body, "schedule event");
+  // The migration's locations, before it starts (Enumerate checks each repository found there).
+  checkLocationAllowed(deps.policy, "sources", s.config.source);
+  checkLocationAllowed(deps.policy, "destinations", s.config.destination);
   const base = s.name ?? "sync";
   const suffix = s.time
     ? hash({ t: s.time, c: s.config }).slice(0, 24)

@@ -102,6 +102,8 @@ describe("functions", () => {
         }
       ).Variables;
     const stagingRef = { Ref: logicalId(full.stack, full.stack.transfer.stagingBucket) };
+    // The allow-lists go to every function that starts or runs a copy; their values: test/infra/policy.test.ts.
+    const policy = { ALLOWED_SOURCES: expect.anything(), ALLOWED_DESTINATIONS: expect.anything() };
     for (const step of ["resolve", "stageBlob", "uploadBlob", "putManifests", "cleanup", "enumerate"]) {
       const streams = step === "stageBlob" || step === "uploadBlob";
       expect(env(step), step).toEqual({
@@ -111,23 +113,32 @@ describe("functions", () => {
         DIRECT_MAX_BYTES: String(32 * MiB),
         REGISTRY_SECRETS: expect.anything(),
         ECR_ROLE_ARN: "arn:aws:iam::210987654321:role/ferry-ecr",
+        ...policy,
+        PRIVATE_REGISTRIES: "[]",
       });
     }
     expect(env("summarize")).toEqual({ STAGING_BUCKET: stagingRef });
-    expect(env("benchWorker")).toMatchObject({ MALLOC_TRIM_THRESHOLD_: String(64 * MiB) });
+    expect(env("benchWorker")).toMatchObject({
+      MALLOC_TRIM_THRESHOLD_: String(64 * MiB),
+      PRIVATE_REGISTRIES: "[]",
+    });
+    expect(env("benchWorker").ALLOWED_SOURCES).toBeUndefined();
     expect(env("benchAggregate")).toEqual({ STAGING_BUCKET: stagingRef });
     expect(env("api")).toEqual({
       COPY_STATE_MACHINE_ARN: { Ref: logicalId(full.stack, full.stack.transfer.copyImage) },
       STAGING_BUCKET: stagingRef,
+      ...policy,
     });
     expect(env("schedule")).toEqual({
       BULK_STATE_MACHINE_ARN: { Ref: logicalId(full.stack, full.stack.transfer.bulkMigrate) },
+      ...policy,
     });
     expect(env("event")).toEqual({
       COPY_STATE_MACHINE_ARN: { Ref: logicalId(full.stack, full.stack.transfer.copyImage) },
       PROMOTION_DESTINATION: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prod",
       PROMOTION_REPOSITORY_FILTER: "app|team-.*",
       PROMOTION_TAG_FILTER: "v.*|latest",
+      ...policy,
     });
   });
 

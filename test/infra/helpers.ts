@@ -153,3 +153,27 @@ export const aslValidator = require("asl-validator") as (
   definition: unknown,
   options?: { checkPaths?: boolean; checkArn?: boolean },
 ) => { isValid: boolean; errors: unknown[]; errorsText: (separator?: string) => string };
+
+/** What CloudFormation makes of a resolved value, with these pseudo parameters (Ref and Fn::Join only). */
+export function deployedString(
+  value: unknown,
+  pseudo: Record<string, string> = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "eu-west-1",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::Partition": "aws",
+  },
+): string {
+  if (typeof value === "string") return value;
+  const o = value as { Ref?: string; "Fn::Join"?: [string, unknown[]] };
+  if (o?.Ref !== undefined) {
+    const v = pseudo[o.Ref];
+    if (v === undefined) throw new Error(`no value for Ref ${o.Ref}`);
+    return v;
+  }
+  if (o?.["Fn::Join"]) {
+    const [delimiter, items] = o["Fn::Join"];
+    return items.map((i) => deployedString(i, pseudo)).join(delimiter);
+  }
+  throw new Error(`cannot evaluate ${JSON.stringify(value)}`);
+}

@@ -131,9 +131,33 @@ describe("IAM: least privilege per function", () => {
       }
       const lists = statements.filter((s) => asList(s.Action).includes("s3:ListBucket"));
       expect(lists.length, name).toBe(expected.list ? 1 : 0);
+      // Listing only under the function's own prefix (the condition every ListObjects request must meet).
       for (const s of lists)
-        expect(s, name).toEqual({ Action: "s3:ListBucket", Effect: "Allow", Resource: stagingArn });
+        expect(s, name).toEqual({
+          Action: "s3:ListBucket",
+          Effect: "Allow",
+          Resource: stagingArn,
+          Condition: { StringLike: { "s3:prefix": [`${expected.area}*`] } },
+        });
     }
+  });
+
+  it("no role anywhere may list the staging bucket without an s3:prefix condition", () => {
+    let listings = 0;
+    for (const config of [FULL, {}]) {
+      for (const s of everyStatement(synth(config).json)) {
+        if (!asList(s.Action).includes("s3:ListBucket")) continue;
+        listings++;
+        const prefixes = asList(
+          (s.Condition as { StringLike?: Record<string, string | string[]> } | undefined)?.StringLike?.[
+            "s3:prefix"
+          ] ?? [],
+        );
+        expect(prefixes.length, s.where).toBeGreaterThan(0);
+        for (const p of prefixes) expect(p, s.where).toMatch(/^(transfers|bulk|bench)\/\*$/);
+      }
+    }
+    expect(listings).toBeGreaterThanOrEqual(6);
   });
 
   it("the staging prefixes are the ones the workflow writes (shared/workflow/keys.ts)", () => {
@@ -264,10 +288,25 @@ describe("IAM: least privilege per function", () => {
     const describers = Object.keys(fns).filter(
       (name) => grants(roleOf(name), "states:DescribeExecution").length > 0,
     );
-    expect(describers).toEqual(["api"]);
+    expect(describers.sort()).toEqual(["api", "event"]);
     expect(JSON.stringify(grants(roleOf("api"), "states:DescribeExecution")[0]?.Resource)).toContain(
       ":execution:Ferry-Transfer-copy-image:*",
     );
+    // The event function looks for earlier attempts of its promotions only: executions named `p-…` of the
+    // copy machine, DescribeExecution alone (no StopExecution, no history, no other machine).
+    const event = roleStatements(json, roleOf("event")).filter((s) =>
+      asList(s.Action).some((a) => a.startsWith("states:")),
+    );
+    expect(event.map((s) => asList(s.Action))).toEqual([
+      ["states:StartExecution"],
+      ["states:DescribeExecution"],
+    ]);
+    const describe = event[1]!;
+    expect(asList(describe.Resource)).toHaveLength(1);
+    expect(JSON.stringify(describe.Resource)).toMatch(/:execution:Ferry-Transfer-copy-image:p-\*"/);
+    // without promotion there is no event function, hence no such grant
+    const plain = synth();
+    expect(plain.stack.transfer.functions.event).toBeUndefined();
     for (const name of Object.keys(fns)) {
       const states = [...allowedActions(json, roleOf(name))].filter((a) => a.startsWith("states:"));
       if (!["api", "event", "schedule"].includes(name)) expect(states, name).toEqual([]);

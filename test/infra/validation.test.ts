@@ -1,7 +1,10 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { App, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { describe, expect, it } from "vitest";
 import { readFerryConfig, toTransferProps } from "../../infra/config.ts";
-import type { ImageTransferProps } from "../../infra/constructs/props.ts";
+import { type ImageTransferProps, REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
 import { FerryStack } from "../../infra/stack.ts";
 import { CDK_CONTEXT, synth, testApp } from "./helpers.ts";
 
@@ -109,6 +112,58 @@ const CASES: ReadonlyArray<readonly [string, ImageTransferProps, RegExp]> = [
     },
     /EventBridge Scheduler allows 8192: keep long lists in S3/,
   ],
+  [
+    "allow-list pattern",
+    { allowedSources: ["https://ghcr.io"] },
+    /allowedSources: "https:\/\/ghcr.io": give host\[\/repository\], not a URL/,
+  ],
+  [
+    "allow-list wildcard host",
+    { allowedDestinations: ["*.com/x"] },
+    /allowedDestinations: "\*.com\/x": "\*" may stand only below a fixed domain/,
+  ],
+  ["allow-list type", { allowedDestinations: "ghcr.io" as never }, /allowedDestinations must be a list/],
+  [
+    "derived allow-list",
+    { migrations: [{ ...migration, config: { source: "index.docker.io/a", destination: "quay.io/a" } }] },
+    /allowedSources \(derived from the configuration\): "index.docker.io\/a": write Docker Hub as docker.io/,
+  ],
+  [
+    "migration source outside allowedSources",
+    { allowedSources: ["ghcr.io/other"], migrations: [migration] },
+    /migrations\["m"\].config.source "ghcr.io\/a" is outside allowedSources: no pattern allows any repository under it/,
+  ],
+  [
+    "migration destination outside allowedDestinations",
+    { allowedDestinations: ["ghcr.io"], migrations: [migration] },
+    /migrations\["m"\].config.destination "quay.io\/a" is outside allowedDestinations/,
+  ],
+  [
+    "promotion destination outside allowedDestinations",
+    { allowedDestinations: ["quay.io"], promotion: { destination: "ghcr.io/acme", repositories: ["app"] } },
+    /promotion.destination "ghcr.io\/acme" is outside allowedDestinations/,
+  ],
+  [
+    "allow-lists too long for the environment",
+    { allowedSources: Array.from({ length: 80 }, (_, i) => `registry.example.com/team-${i}/apps`) },
+    /allowedSources and allowedDestinations take \d+ characters as JSON/,
+  ],
+  [
+    "private registry",
+    { privateRegistries: ["http://registry.internal"] },
+    /privateRegistries: "http:\/\/registry.internal" is not a registry host/,
+  ],
+  [
+    "log level",
+    { stateMachineLogLevel: "VERBOSE" as never },
+    /stateMachineLogLevel must be one of OFF, ALL, ERROR, FATAL/,
+  ],
+  [
+    "execution data without logs",
+    { stateMachineLogLevel: LogLevel.OFF, logExecutionData: true },
+    /logExecutionData needs a stateMachineLogLevel other than OFF/,
+  ],
+  ["execution data type", { logExecutionData: "yes" as never }, /logExecutionData must be true or false/],
   ["name prefix", { namePrefix: "has space" }, /namePrefix "has space" must be 1-48 letters/],
   ["source root", { sourceRoot: "/nonexistent" }, /sourceRoot \/nonexistent has no package-lock.json/],
 ];
@@ -159,6 +214,11 @@ describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
           alarmTopicArn: "arn:aws:sns:us-east-1:123456789012:ops",
           accessLogsBucketName: false,
           migrations: [migration],
+          allowedSources: ["ghcr.io/a"],
+          allowedDestinations: ["quay.io/a", "*.dkr.ecr.eu-west-1.amazonaws.com/prod/*"],
+          privateRegistries: ["registry.internal:5000"],
+          stateMachineLogLevel: "ALL",
+          logExecutionData: true,
         }),
       },
     });
@@ -171,6 +231,28 @@ describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
     expect(props.accessLogsBucket).toBe(false);
     expect(props.alarmTopic?.topicArn).toBe("arn:aws:sns:us-east-1:123456789012:ops");
     expect(props.migrations).toEqual([migration]);
+    expect(props.allowedSources).toEqual(["ghcr.io/a"]);
+    expect(props.allowedDestinations).toEqual(["quay.io/a", "*.dkr.ecr.eu-west-1.amazonaws.com/prod/*"]);
+    expect(props.privateRegistries).toEqual(["registry.internal:5000"]);
+    expect(props.stateMachineLogLevel).toBe(LogLevel.ALL);
+    expect(props.logExecutionData).toBe(true);
+    // and they synthesise
+    expect(new FerryStack(testApp(), "FromConfig", { transfer: props }).transfer.props).toMatchObject({
+      allowedSources: ["ghcr.io/a"],
+      privateRegistries: ["registry.internal:5000"],
+      stateMachineLogLevel: "ALL",
+    });
+  });
+
+  it("the README's example configuration synthesises (its lists cover its migration and promotion)", () => {
+    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### Bootstrap, configure, deploy"));
+    const json = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+    expect(json).toBeDefined();
+    const app = new App({ context: { ...CDK_CONTEXT, "aws:cdk:bundling-stacks": [], ferry: json } });
+    const stack = new FerryStack(app, "Readme", { config: readFerryConfig(app) });
+    expect(stack.transfer.props.allowedSources).toContain("docker.io/library");
+    expect(stack.transfer.props.stateMachineLogLevel).toBe("ERROR");
   });
 
   it("unknown settings and bad values are errors", () => {
@@ -182,6 +264,13 @@ describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
     expect(() => readFerryConfig(both)).toThrow(/either as context `ferry` or as a file `ferryConfig`/);
     expect(() => toTransferProps(new App(), { removalPolicy: "keep" as never })).toThrow(
       /removalPolicy must be "retain" or "destroy"/,
+    );
+    expect(() => toTransferProps(new App(), { stateMachineLogLevel: "all" as never })).toThrow(
+      /stateMachineLogLevel must be one of OFF, ALL, ERROR, FATAL, got "all"/,
+    );
+    const typo = new App({ context: { ferry: { allowedSource: ["ghcr.io"] } } });
+    expect(() => readFerryConfig(typo)).toThrow(
+      /unknown ferry setting\(s\): allowedSource \(known: .*allowedSources/,
     );
     expect(() => new FerryStack(testApp(), "Both", { transfer: {}, config: {} })).toThrow(
       /either transfer .* or config/,

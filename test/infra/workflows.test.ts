@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Match } from "aws-cdk-lib/assertions";
+import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { afterAll, describe, expect, it } from "vitest";
 import { fanoutDefinition, LOCAL_ARNS } from "../../bench/load/fanout.ts";
 import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
@@ -14,7 +15,16 @@ import {
   fakeSubstitutions,
   substitute,
 } from "../../shared/workflow/definitions.ts";
-import { asList, aslValidator, FULL, logicalId, roleStatements, synth } from "./helpers.ts";
+import {
+  acknowledgements,
+  asList,
+  aslValidator,
+  FULL,
+  logicalId,
+  nagFindings,
+  roleStatements,
+  synth,
+} from "./helpers.ts";
 
 const { stack, json, template } = synth(FULL);
 const t = stack.transfer;
@@ -36,7 +46,7 @@ const deployed = (construct: typeof t.copyImage, values: Record<string, string>)
   JSON.parse(substituteText(machine(construct).DefinitionString, values)) as Record<string, unknown>;
 
 describe("state machines", () => {
-  it("copy-image and bulk-migrate: STANDARD, named, logging ALL with execution data, X-Ray traced", () => {
+  it("copy-image and bulk-migrate: STANDARD, named, logging errors only without execution data, X-Ray traced", () => {
     for (const [construct, name] of [
       [t.copyImage, "Ferry-Transfer-copy-image"],
       [t.bulkMigrate, "Ferry-Transfer-bulk-migrate"],
@@ -47,8 +57,8 @@ describe("state machines", () => {
         StateMachineName: name,
         StateMachineType: "STANDARD",
         LoggingConfiguration: {
-          Level: "ALL",
-          IncludeExecutionData: true,
+          Level: "ERROR",
+          IncludeExecutionData: false,
           Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { "Fn::GetAtt": [logGroupId, "Arn"] } } }],
         },
         TracingConfiguration: { Enabled: true },
@@ -60,6 +70,25 @@ describe("state machines", () => {
     }
     template.resourceCountIs("AWS::StepFunctions::StateMachine", 3);
     expect(synth().stack.transfer.benchFanout).toBeUndefined();
+  });
+
+  it("the log level and execution data are settings; below ALL, cdk-nag's SF1 is acknowledged with a reason", () => {
+    const sf1 = (s: ReturnType<typeof synth>) =>
+      acknowledgements(s.stack).filter((a) => a.id.endsWith("AwsSolutions-SF1"));
+    expect(sf1(synth(FULL)).length).toBe(3);
+    for (const a of sf1(synth(FULL))) expect(a.reason).toMatch(/ERROR.*stateMachineLogLevel/);
+    const all = synth({ stateMachineLogLevel: LogLevel.ALL, logExecutionData: true });
+    expect(
+      all.json.Resources[logicalId(all.stack, all.stack.transfer.copyImage)]!.Properties!
+        .LoggingConfiguration,
+    ).toMatchObject({ Level: "ALL", IncludeExecutionData: true });
+    expect(sf1(all)).toEqual([]);
+    expect(nagFindings(all.stack)).toEqual([]);
+    const fatal = synth({ stateMachineLogLevel: LogLevel.FATAL });
+    expect(
+      fatal.json.Resources[logicalId(fatal.stack, fatal.stack.transfer.bulkMigrate)]!.Properties!
+        .LoggingConfiguration,
+    ).toMatchObject({ Level: "FATAL", IncludeExecutionData: false });
   });
 
   it("embeds the shared definition files verbatim (no S3 asset) and substitutes exactly their placeholders", () => {

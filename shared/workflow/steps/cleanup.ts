@@ -15,6 +15,7 @@ import { cancelUpload } from "../../registry/uploads.ts";
 import { getJson, putJson, type StagingStore } from "../../staging/types.ts";
 import { mapLimit, type StepDeps } from "../deps.ts";
 import { dataKey, openKey, openPrefix, partsKey, reportKey } from "../keys.ts";
+import { isRepositoryAllowed } from "../policy.ts";
 import { type OpenRecord, type TransferReport, writeBlobRecord } from "../records.ts";
 import { type CaughtError, CleanupEventSchema, type Job, validate } from "../schemas.ts";
 import { guard } from "./guard.ts";
@@ -36,7 +37,8 @@ export const cleanup = guard(async (event: unknown, deps: StepDeps): Promise<unk
       // step opened or moved on to before it failed).
       const recorded = await best(() => getJson<OpenRecord>(deps.staging, openKey(job.prefix, blob.digest)));
       const uploadId = recorded?.stage?.uploadId ?? stage?.uploadId;
-      const location = recorded?.upload?.location ?? upload?.location;
+      // The session's Location lives in the record only (never in the state).
+      const location = recorded?.upload?.location;
       await cancelOpen(deps, job, {
         digest: blob.digest,
         stage: {
@@ -97,11 +99,15 @@ export const cleanup = guard(async (event: unknown, deps: StepDeps): Promise<unk
   }
 });
 
-/** Cancels a blob's registry session and multipart upload, deletes its staged object and records. */
+/**
+ * Cancels a blob's registry session and multipart upload, deletes its staged object and records. The
+ * session is cancelled only at a destination the policy allows (records are ferry's own, but a state
+ * machine started directly could name another transfer's prefix); staging is cleaned regardless.
+ */
 async function cancelOpen(deps: StepDeps, job: Job, rec: OpenRecord): Promise<void> {
   const { staging, client } = deps;
-  if (rec.upload?.location) {
-    const repo = parseRepository(rec.upload.repository);
+  const repo = rec.upload?.location ? parseRepository(rec.upload.repository) : undefined;
+  if (rec.upload?.location && repo && isRepositoryAllowed(deps.policy, "destinations", repo)) {
     await best(() =>
       cancelUpload(client, {
         repo,

@@ -1,7 +1,9 @@
 /**
  * Bulk step 1, Enumerate — the catalog (or the given repositories) under the source prefix, filtered by
  * name; each repository's tags, filtered (include/exclude, semver range, latest N); tags matching an
- * immutable pattern are left out when the destination already has them (never overwritten). Writes the
+ * immutable pattern are left out when the destination already has them (never overwritten); repositories
+ * whose source or destination the deployment's allow-lists refuse are left out (recorded, never listed).
+ * Writes the
  * copy requests as JSONL (`bulk/<id>/items.jsonl`: one copy-image execution input per line) for the
  * Distributed Map's ItemReader, and returns the keys, not the items.
  */
@@ -11,6 +13,8 @@ import { mapLimit, type StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { matchesAny, nameSelected, parseRange, selectTags } from "../filters.ts";
 import { bulkPrefix, itemsKey, resultsPrefix, safeId } from "../keys.ts";
+import { POLICY_ENV } from "../names.ts";
+import { checkLocationAllowed, isRepositoryAllowed } from "../policy.ts";
 import { type BulkJob, type CopyRequest, EnumerateEventSchema, validate } from "../schemas.ts";
 import { guard } from "./guard.ts";
 
@@ -22,6 +26,8 @@ export interface EnumerateResult {
   repositories: number;
   /** Immutable tags the destination already had. */
   skipped: number;
+  /** Repositories left out because the allow-lists refuse their source or destination. */
+  refused: number;
   concurrency: number;
   toleratedFailurePercentage: number;
 }
@@ -30,6 +36,8 @@ export interface EnumerationRecord {
   repositories: string[];
   items: number;
   skipped: { source: string; destination: string; reason: string }[];
+  /** Repositories (not tags: their tags are never listed) the allow-lists refuse. */
+  refused?: { source: string; destination: string; reason: string }[];
 }
 
 /** `host[/prefix]` → host and prefix ("" when none). */
@@ -50,6 +58,10 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
       throw new ValidationError(`invalid tags.semver: ${(e as Error).message}`);
     }
   }
+  // Before any request: no catalog of a registry the deployment may not read, nothing for one it may
+  // not write to (a state machine started directly bypasses the schedule function's check).
+  checkLocationAllowed(deps.policy, "sources", request.source);
+  checkLocationAllowed(deps.policy, "destinations", request.destination);
   const src = splitLocation(request.source);
   const dst = splitLocation(request.destination);
   const id = safeId(executionName);
@@ -68,10 +80,23 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
 
   const repo = (loc: { host: string; prefix: string }, rel: string): Repository =>
     parseRepository(`${loc.host}/${loc.prefix ? `${loc.prefix}/` : ""}${rel}`);
-  const record: EnumerationRecord = { repositories: names, items: 0, skipped: [] };
+  const record: EnumerationRecord = { repositories: names, items: 0, skipped: [], refused: [] };
   const perRepo = await mapLimit(names, 8, async (rel) => {
     const from = repo(src, rel);
     const to = repo(dst, rel);
+    const refusedBy = !isRepositoryAllowed(deps.policy, "sources", from)
+      ? "sources"
+      : !isRepositoryAllowed(deps.policy, "destinations", to)
+        ? "destinations"
+        : undefined;
+    if (refusedBy) {
+      record.refused!.push({
+        source: formatRepository(from),
+        destination: formatRepository(to),
+        reason: `not allowed by ${POLICY_ENV[refusedBy]}`,
+      });
+      return [];
+    }
     const all: string[] = [];
     for await (const t of client.tags(from)) all.push(t);
     const tags = selectTags(all, request.tags ?? {});
@@ -103,6 +128,7 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
     count: items.length,
     repositories: names.length,
     skipped: record.skipped.length,
+    refused: record.refused!.length,
     concurrency: request.concurrency ?? 10,
     toleratedFailurePercentage: request.toleratedFailurePercentage ?? 0,
   };

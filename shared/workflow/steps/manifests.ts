@@ -12,12 +12,14 @@ import { sumTotals } from "../../transfer/report.ts";
 import { mapLimit, type StepDeps } from "../deps.ts";
 import { IncompleteImageError } from "../errors.ts";
 import { planKey, reportKey } from "../keys.ts";
+import { checkRepositoryAllowed } from "../policy.ts";
 import { readBlobRecord, type StoredPlan, type TransferReport, type TransferSummary } from "../records.ts";
 import { PutManifestsEventSchema, validate } from "../schemas.ts";
 import { guard } from "./guard.ts";
 
 export const putManifests = guard(async (event: unknown, deps: StepDeps): Promise<TransferSummary> => {
   const { job } = validate(PutManifestsEventSchema, event, "PutManifests input");
+  checkRepositoryAllowed(deps.policy, "destinations", job.destination);
   const { client, staging } = deps;
   const plan = await getJson<StoredPlan>(staging, planKey(job.prefix));
   if (!plan)

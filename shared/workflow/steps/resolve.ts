@@ -27,6 +27,7 @@ import {
 } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { planKey, reportKey, safeId, transferPrefix } from "../keys.ts";
+import { checkTransferAllowed } from "../policy.ts";
 import { type StoredPlan, type TransferReport, type TransferSummary, writeBlobRecord } from "../records.ts";
 import { type BlobItem, type BlobMode, type Job, ResolveEventSchema, validate } from "../schemas.ts";
 import { guard } from "./guard.ts";
@@ -43,6 +44,8 @@ export interface ResolveResult {
 
 export const resolve = guard(async (event: unknown, deps: StepDeps): Promise<ResolveResult> => {
   const { request, executionName } = validate(ResolveEventSchema, event, "Resolve input");
+  // Before any request: a state machine started directly bypasses the triggers' checks.
+  checkTransferAllowed(request, deps.policy);
   const src = parseReference(request.source, null);
   const dst = parseReference(request.destination, null);
   if (dst.digest) throw new ValidationError("destination must not be pinned by digest (give a tag or none)");

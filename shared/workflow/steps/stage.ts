@@ -16,6 +16,7 @@ import { getJson, partSizeFor, putJson, type StagedPart, StagingError } from "..
 import type { StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { dataKey, openKey, partsKey } from "../keys.ts";
+import { checkRepositoryAllowed } from "../policy.ts";
 import { ExactReader } from "../reader.ts";
 import { recordOpen } from "../records.ts";
 import { StageEventSchema, type StageState, validate } from "../schemas.ts";
@@ -23,6 +24,7 @@ import { guard } from "./guard.ts";
 
 export const stageBlob = guard(async (event: unknown, deps: StepDeps): Promise<StageState> => {
   const { job, blob, stage } = validate(StageEventSchema, event, "StageBlob input");
+  checkRepositoryAllowed(deps.policy, "sources", job.source);
   const { staging, client } = deps;
   if (stage.done) return stage;
   const size = blob.size;

@@ -39,6 +39,8 @@ export interface BulkSummary {
   failedImages: number;
   /** Immutable tags left alone. */
   skipped: number;
+  /** Repositories left out because the deployment's allow-lists refuse them (listed in summary.json). */
+  refused: number;
   bytesSent: number;
   /** The first failures (all of them are in summary.json). */
   failures: { source?: string; destination?: string; error: string; cause: string }[];
@@ -91,6 +93,7 @@ export const summarize = guard(async (event: unknown, deps: StepDeps): Promise<B
     succeeded,
     failedImages: all.length,
     skipped: enumeration?.skipped.length ?? 0,
+    refused: enumeration?.refused?.length ?? 0,
     bytesSent,
     failures: all,
     failed,
@@ -103,7 +106,11 @@ export const summarize = guard(async (event: unknown, deps: StepDeps): Promise<B
         ? `; ${all.length} image(s) failed, first: ${all[0]!.source ?? "?"}: ${all[0]!.cause}`
         : "");
   }
-  await putJson(staging, summaryKey(job.prefix), { ...summary, skippedImages: enumeration?.skipped ?? [] });
+  await putJson(staging, summaryKey(job.prefix), {
+    ...summary,
+    skippedImages: enumeration?.skipped ?? [],
+    refusedRepositories: enumeration?.refused ?? [],
+  });
   return { ...summary, failures: all.slice(0, MAX_FAILURES_IN_STATE) };
 });
 

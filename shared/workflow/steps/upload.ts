@@ -4,9 +4,10 @@
  *           the same registry);
  *   mount   a cross-repository mount only (big blobs on the same registry); not done → staged;
  *   upload  one bounded step of the *upload loop*: staging ranged read → destination chunked `PATCH`
- *           with `Content-Range`, one session per blob, its Location and offset carried from step to
- *           step with the running hash; the final `PUT ?digest=` only after the whole blob went through
- *           and its digest matched.
+ *           with `Content-Range`, one session per blob; the offset, the running hash and an opaque
+ *           session id go from step to step in the state, the session's Location (which carries the
+ *           registry's `_state` or signature) in the blob's open record in staging; the final
+ *           `PUT ?digest=` only after the whole blob went through and its digest matched.
  *
  * Chunks follow the destination's rules (client.options.uploadRules: ECR ≥ 5 MiB, GHCR ≤ 4 MiB,
  * OCI-Chunk-Min-Length; monolithic-only registries get one streamed PUT). A step sends whole chunks up to
@@ -15,6 +16,7 @@
  * for (`GET <location>`) and the step resumes from there — the hash catches up by re-reading those bytes
  * from staging — or, if the registry lost the session, a new one starts from zero.
  */
+import { randomBytes } from "node:crypto";
 import { DigestMismatchError, RegistryError, redactUrl, SizeMismatchError } from "../../registry/errors.ts";
 import { formatRepository, parseRepository, type Repository } from "../../registry/reference.ts";
 import {
@@ -31,6 +33,7 @@ import type { StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { type StepHash, stepHash } from "../hashing.ts";
 import { openKey } from "../keys.ts";
+import { checkRepositoryAllowed } from "../policy.ts";
 import { ExactReader } from "../reader.ts";
 import { type OpenRecord, recordOpen, writeBlobRecord } from "../records.ts";
 import {
@@ -46,6 +49,10 @@ import { guard } from "./guard.ts";
 export const uploadBlob = guard(async (event: unknown, deps: StepDeps): Promise<UploadState> => {
   const ev = validate(UploadEventSchema, event, "UploadBlob input");
   const dst = parseRepository(ev.job.destination);
+  // Before any request: a state machine started directly bypasses the triggers' checks.
+  checkRepositoryAllowed(deps.policy, "destinations", dst);
+  // Direct copies and mounts read the source (a mount makes the registry read it).
+  if (ev.action !== "upload") checkRepositoryAllowed(deps.policy, "sources", ev.job.source);
   deps.client.declarePush(dst);
   switch (ev.action) {
     case "direct":
@@ -131,25 +138,34 @@ async function uploadStep(
   let st: UploadState = state;
   let sent = st.bytesSent ?? 0;
 
-  if (!st.location) {
+  const recorded = await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest));
+  let session: UploadSession;
+  /** Where the recorded Location stands, when it is ahead of the state (see below). */
+  let recordedAhead: number | undefined;
+  if (st.session && recorded?.upload?.session === st.session) {
+    // The session this state names; its Location is in the record, written before the state that names
+    // it was returned — so never behind the state, but ahead of it when that state's answer was lost.
+    session = {
+      repo: dst,
+      location: new URL(recorded.upload.location),
+      offset: st.offset,
+      minChunk: st.minChunk ?? 0,
+    };
+    const at = recorded.upload.offset;
+    if (at !== undefined && at !== st.offset) recordedAhead = at;
+  } else {
+    // The first step of this blob, or the record moved on from the state (an attempt that failed before
+    // returning opened another session): cancel whatever is recorded, start afresh from zero.
     if (await present(deps, dst, blob)) return finish(job, blob, deps, "skipped", 0);
-    // An attempt that failed before returning may have opened a session: cancel it, start afresh.
-    const earlier = await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest));
-    if (earlier?.upload?.location)
+    if (recorded?.upload?.location)
       await cancelUpload(client, {
         repo: dst,
-        location: new URL(earlier.upload.location),
+        location: new URL(recorded.upload.location),
         offset: 0,
         minChunk: 0,
       });
-    st = await newSession(deps, job, blob, dst, st);
+    ({ st, session } = await newSession(deps, job, blob, dst, st));
   }
-  const session: UploadSession = {
-    repo: dst,
-    location: new URL(st.location!),
-    offset: st.offset,
-    minChunk: st.minChunk ?? 0,
-  };
   const rules = client.options.uploadRules(dst.registry);
 
   if (rules.monolithicOnly) {
@@ -179,7 +195,61 @@ async function uploadStep(
   const budget = Math.max(chunk, Math.floor(job.stepBytes / chunk) * chunk);
   const end = Math.min(size, st.offset + budget);
   let hash: StepHash = stepHash({ from: st.offset, to: end, size, state: st.hash });
-  let reader = new ExactReader(await staging.openRange(key, session.offset, end));
+
+  /** Cancels the session and starts a new one; the next step begins at 0. Bounded by MAX_RESTARTS. */
+  const restart = async (status: number): Promise<UploadState> => {
+    await cancelUpload(client, session);
+    if ((st.restarts ?? 0) >= MAX_RESTARTS)
+      throw new RegistryError({
+        status,
+        method: "PATCH",
+        url: redactUrl(session.location),
+        context: `${where}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
+      });
+    const fresh = await newSession(deps, job, blob, dst, { offset: 0, done: false });
+    return { ...fresh.st, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
+  };
+  /**
+   * Asks the registry where the session stands, `start` being where we stand: the offset to go on from
+   * (the bytes in between, which the registry has but whose answer we never got, hashed from staging), or
+   * undefined when the session is lost or behind what we know.
+   */
+  const resumeFrom = async (start: number): Promise<number | undefined> => {
+    let reported: number;
+    try {
+      reported = await uploadStatus(client, session);
+    } catch (e) {
+      if (!offsetConflict(e)) throw e;
+      return undefined; // the registry lost the session
+    }
+    if (reported < start || reported > size) return undefined;
+    if (reported > start) {
+      const catchUp = new ExactReader(await staging.openRange(key, start, reported));
+      try {
+        for await (const _ of catchUp.take(reported - start, (b) => hash.update(b))) {
+          // hashed in the callback
+        }
+      } finally {
+        catchUp.destroy();
+      }
+      if (catchUp.lastTaken !== reported - start)
+        throw new SizeMismatchError(`${where}: staged object ${key}`, size, start + catchUp.lastTaken);
+      sent += reported - start; // sent by the attempt whose answer was lost
+    }
+    return reported;
+  };
+
+  if (recordedAhead !== undefined) {
+    // An earlier attempt of this step sent bytes and recorded the session's newer Location, but its
+    // answer never arrived, so the state is behind the registry. Never PATCH from a stale offset: some
+    // registries ignore Content-Range (distribution 2.x appends at its own offset) and the bytes would go
+    // in twice. Ask where the session stands and go on from there.
+    const at = await resumeFrom(session.offset);
+    if (at === undefined) return restart(416);
+    session.offset = at;
+  }
+
+  let reader = new ExactReader(await staging.openRange(key, session.offset, Math.max(session.offset, end)));
   let reconciled = false;
   try {
     while (session.offset < end) {
@@ -202,41 +272,11 @@ async function uploadStep(
         reconciled = true;
         reader.destroy();
         hash = checkpoint;
-        let reported: number;
-        try {
-          reported = await uploadStatus(client, session);
-        } catch (e) {
-          if (!offsetConflict(e)) throw e;
-          reported = -1; // the registry lost the session
-        }
-        if (reported < start || reported > size) {
-          // Lost, or behind what we know: start over with a new session (the next step begins at 0).
-          await cancelUpload(client, session);
-          if ((st.restarts ?? 0) >= MAX_RESTARTS)
-            throw new RegistryError({
-              status: err.status,
-              method: "PATCH",
-              url: redactUrl(session.location),
-              context: `${where}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
-            });
-          const fresh = await newSession(deps, job, blob, dst, { offset: 0, done: false });
-          return { ...fresh, bytesSent: sent, restarts: (st.restarts ?? 0) + 1 };
-        }
-        if (reported > start) {
-          // The registry has bytes whose answer we never got: hash them from staging, resume after them.
-          const catchUp = new ExactReader(await staging.openRange(key, start, reported));
-          try {
-            for await (const _ of catchUp.take(reported - start, (b) => hash.update(b))) {
-              // hashed in the callback
-            }
-          } finally {
-            catchUp.destroy();
-          }
-          if (catchUp.lastTaken !== reported - start)
-            throw new SizeMismatchError(`${where}: staged object ${key}`, size, start + catchUp.lastTaken);
-        }
-        session.offset = reported;
-        reader = new ExactReader(await staging.openRange(key, reported, Math.max(reported, end)));
+        // Lost, or behind what we know: start over with a new session.
+        const at = await resumeFrom(start);
+        if (at === undefined) return restart(err.status);
+        session.offset = at;
+        reader = new ExactReader(await staging.openRange(key, at, Math.max(at, end)));
       }
     }
   } finally {
@@ -244,15 +284,21 @@ async function uploadStep(
   }
 
   if (session.offset < size) {
-    // The newest Location, for cleanup should the transfer fail before the next step reports it.
+    // The newest Location and the offset it stands at: for the next step, and for cleanup should the
+    // transfer fail before then.
     await recordOpen(staging, job.prefix, {
       digest: blob.digest,
-      upload: { repository: formatRepository(dst), location: session.location.href },
+      upload: {
+        repository: formatRepository(dst),
+        location: session.location.href,
+        session: st.session,
+        offset: session.offset,
+      },
     });
     return {
       offset: session.offset,
       done: false,
-      location: session.location.href,
+      session: st.session,
       hash: hash.exportState(),
       minChunk: session.minChunk,
       bytesSent: sent,
@@ -276,22 +322,29 @@ async function uploadStep(
   return finish(job, blob, deps, "copied", sent);
 }
 
+/** Opens an upload session, records it (Location in staging), returns the state naming it and the session. */
 async function newSession(
   deps: StepDeps,
   job: Job,
   blob: BlobItem,
   dst: Repository,
   st: UploadState,
-): Promise<UploadState> {
+): Promise<{ st: UploadState; session: UploadSession }> {
   const { client } = deps;
   // Uploads stream one-shot bodies: learn the auth challenge first so no body meets a 401.
   await client.transport.ensureChallenge(dst.registry, client.base(dst.registry));
   const s = await startUpload(client, dst);
   if (s === "mounted")
     throw new RegistryError({ status: 201, method: "POST", url: "", context: "unexpected mount" });
+  // Names the session in the state; not derived from the Location, so it reveals nothing of it.
+  const id = randomBytes(8).toString("hex");
   await recordOpen(deps.staging, job.prefix, {
     digest: blob.digest,
-    upload: { repository: formatRepository(dst), location: s.location.href },
+    upload: { repository: formatRepository(dst), location: s.location.href, session: id, offset: 0 },
   });
-  return { ...st, offset: 0, done: false, location: s.location.href, minChunk: s.minChunk, hash: undefined };
+  const { hash: _dropped, ...rest } = st;
+  return {
+    st: { ...rest, offset: 0, done: false, session: id, minChunk: s.minChunk },
+    session: s,
+  };
 }

@@ -500,6 +500,9 @@ describe("ferry bench, distributed and on the command line", () => {
       STAGING_ENDPOINT: s3.endpoint,
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      // The worker's registry client connects to public addresses only, as in every Lambda function:
+      // the harness registry on loopback is declared private, as a deployment would declare it.
+      PRIVATE_REGISTRIES: JSON.stringify([reg.host]),
     });
     const runId = `aws${process.pid}x${Date.now().toString(36)}`;
     const arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:ferry-bench-fanout";

@@ -23,6 +23,7 @@ import { createApiHandler } from "../../../functions/api/handler.ts";
 import { sampleMultiPlatform, writeSample } from "../../../shared/sample/image.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
+import { ALLOW_ANY } from "../../../shared/workflow/policy.ts";
 import { executionArnFor } from "../../../shared/workflow/triggers.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
@@ -410,6 +411,7 @@ describe("secrets never appear in what push, pull, workflow copy, sync and bench
       executions,
       copyStateMachineArn: COPY_ARN,
       staging: new FsStagingStore(staging),
+      policy: ALLOW_ANY,
     }));
     const r = (await handler({ httpMethod: "GET", path: `/transfers/${id}` }, context)) as {
       statusCode: number;

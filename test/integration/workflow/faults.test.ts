@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
 import { StagingError, type StagingStore } from "../../../shared/staging/types.ts";
+import { openKey } from "../../../shared/workflow/keys.ts";
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { expectNothingAt, expectSameImage } from "../../helpers/image-check.ts";
@@ -142,7 +143,7 @@ describe("copy workflow under faults", () => {
     }
   });
 
-  it("resumes the upload loop from the recorded offset and location after a PATCH fails mid-blob", async () => {
+  it("resumes the upload loop from the recorded offset and session after a PATCH fails mid-blob", async () => {
     const { src, index } = await sample("wf-fault-up");
     let patches = 0;
     const proxy = await startFaultProxy(regs.token.url, (r) => {
@@ -171,10 +172,11 @@ describe("copy workflow under faults", () => {
       expect(failedAt).toBeGreaterThan(0);
       expect(contentRangeStart(patchReqs[5]!.headers["content-range"])).toBe(failedAt);
       // the retried step was given the same recorded offset and session as the failed one
-      const ups = rec.inputs("UploadBlob").map((i) => i.upload as { offset: number; location?: string });
+      const ups = rec.inputs("UploadBlob").map((i) => i.upload as { offset: number; session?: string });
       const twice = ups.filter((u) => u.offset === failedAt);
       expect(twice).toHaveLength(2);
-      expect(twice[0]!.location).toBe(twice[1]!.location);
+      expect(twice[0]!.session).toMatch(/^[0-9a-f]{16}$/);
+      expect(twice[1]!.session).toBe(twice[0]!.session);
       await expectCopied(src, dst, index.digest);
     } finally {
       await proxy.close();
@@ -206,6 +208,108 @@ describe("copy workflow under faults", () => {
       await client.close();
       await proxy.close();
     }
+  });
+
+  it("an upload step whose answer is lost: the retry asks where the session stands and goes on, bytes sent once", async () => {
+    const { src, index } = await sample("wf-lost-step");
+    const repo = uniqueRepo("wf-lost-step-dst");
+    const statuses: number[] = [];
+    let patches = 0;
+    const client = clientFor(regs.token, {
+      retries: 0,
+      observer: (e) => {
+        if (e.op === "upload.status") statuses.push(e.status);
+        if (e.method === "PATCH") patches++;
+      },
+    });
+    const uploads: { input: { upload: { offset: number; session?: string } }; result?: unknown }[] = [];
+    let n = 0;
+    try {
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
+        {
+          deps: fsDeps(client),
+          retryIntervalMs: 1,
+          wrapStep: (state, step) => async (input) => {
+            if (state !== "UploadBlob") return step(input);
+            const call: (typeof uploads)[number] = { input: structuredClone(input) as never };
+            uploads.push(call);
+            const result = await step(input);
+            call.result = result;
+            // The third step did its work (bytes sent, newer Location recorded); its answer never arrived.
+            if (++n === 3) throw Object.assign(new Error("answer lost"), { name: "RetryableTransferError" });
+            return result;
+          },
+        },
+      );
+      expect(r.cause).toBeUndefined();
+      expect(r.status).toBe("SUCCEEDED");
+    } finally {
+      await client.close();
+    }
+    const [lost, retried] = [uploads[2]!, uploads[3]!];
+    expect(retried.input.upload).toEqual(lost.input.upload); // the same state again
+    const after = retried.result as { offset: number; session?: string; restarts?: number; hash?: string };
+    // It asked the registry first (never PATCHing from the stale offset): the registry already had this
+    // step's bytes, so the retry sent nothing and answered what the lost step had — same session, same
+    // offset, same running hash (the bytes in between hashed from staging).
+    expect(statuses).toEqual([204]);
+    expect(after).toEqual(lost.result);
+    expect(after.session).toBe(lost.input.upload.session);
+    expect(after.restarts).toBeUndefined();
+    // Every byte of the 2 MiB layer went once, in 64 KiB chunks.
+    expect(patches).toBe((2 * MiB) / (64 * 1024));
+    expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
+  });
+
+  it("a state whose session is not the recorded one: the recorded session is cancelled, the blob restarts", async () => {
+    const { src, index } = await sample("wf-moved-on");
+    const repo = uniqueRepo("wf-moved-on-dst");
+    const deletes: string[] = [];
+    const client = clientFor(regs.token, {
+      retries: 0,
+      observer: (e) => {
+        if (e.method === "DELETE" && e.url.includes("/blobs/uploads/") && e.status < 400) deletes.push(e.url);
+      },
+    });
+    const deps = fsDeps(client);
+    const seen: { input: { upload: { offset: number; session?: string } }; result: unknown }[] = [];
+    let n = 0;
+    try {
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
+        {
+          deps,
+          retryIntervalMs: 1,
+          wrapStep: (state, step) => async (input) => {
+            if (state !== "UploadBlob") return step(input);
+            const i = input as { job: { prefix: string }; blob: { digest: string } };
+            if (++n === 3) {
+              // As if an attempt that failed before answering had opened another session and recorded it.
+              const key = openKey(i.job.prefix, i.blob.digest);
+              const rec = JSON.parse((await deps.staging.getObject(key))!.toString());
+              rec.upload.session = "feedfacefeedface";
+              await deps.staging.putObject(key, JSON.stringify(rec));
+            }
+            const result = await step(input);
+            seen.push({ input: structuredClone(input) as never, result });
+            return result;
+          },
+        },
+      );
+      expect(r.cause).toBeUndefined();
+      expect(r.status).toBe("SUCCEEDED");
+    } finally {
+      await client.close();
+    }
+    const third = seen[2]!;
+    expect(third.input.upload.offset).toBeGreaterThan(0);
+    const restarted = third.result as { offset: number; session?: string };
+    expect(restarted.session).toMatch(/^[0-9a-f]{16}$/);
+    expect(restarted.session).not.toBe(third.input.upload.session);
+    expect(restarted.offset).toBeLessThanOrEqual(256 * 1024); // one step's worth, from zero
+    expect(deletes).toHaveLength(1); // the recorded session, cancelled
+    expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
   });
 
   it("retries a staging failure (a part upload, a ranged read) from the recorded offset", async () => {

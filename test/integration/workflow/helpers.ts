@@ -16,6 +16,7 @@ import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import type { StepDeps } from "../../../shared/workflow/deps.ts";
 import type { LocalRunOptions } from "../../../shared/workflow/local-runner.ts";
+import { ALLOW_ANY, type TransferPolicy } from "../../../shared/workflow/policy.ts";
 import type { RegistryInfo } from "../../helpers/context.ts";
 import { credsFlag, skopeo } from "../../helpers/skopeo.ts";
 import { removeTmpDir, tmpDir } from "../../helpers/tmp.ts";
@@ -69,8 +70,13 @@ export function removeTempDirs(): void {
   for (const d of made.splice(0)) removeTmpDir(d);
 }
 
-export function fsDeps(client: RegistryClient, defaults = TINY): StepDeps & { staging: FsStagingStore } {
-  return { staging: new FsStagingStore(tempDir("ferry-staging-")), client, defaults };
+/** Step dependencies with directory staging and no allow-list (ALLOW_ANY), as the local runner has. */
+export function fsDeps(
+  client: RegistryClient,
+  defaults = TINY,
+  policy: TransferPolicy = ALLOW_ANY,
+): StepDeps & { staging: FsStagingStore } {
+  return { staging: new FsStagingStore(tempDir("ferry-staging-")), client, defaults, policy };
 }
 
 /**

@@ -1,13 +1,17 @@
 /**
  * The Lambda handlers with malformed and valid input: a clear 4xx or ValidationError and nothing
- * started for bad input; idempotent starts for repeated requests and re-delivered events. Only the AWS
+ * started for bad input or for a source or destination outside the allow-lists; idempotent starts for
+ * repeated requests and re-delivered events, a new attempt for a re-delivered promotion that failed; the
+ * steps refuse before any request, and their registry client refuses non-public addresses. Only the AWS
  * control plane (Step Functions) is faked; the handlers are the real middy-wrapped ones.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createApiHandler } from "../../../functions/api/handler.ts";
+import { handler as apiHandler, createApiHandler } from "../../../functions/api/handler.ts";
 import { handler as cleanupHandler } from "../../../functions/cleanup/handler.ts";
 import { handler as enumerateHandler } from "../../../functions/enumerate/handler.ts";
 import { createEventHandler } from "../../../functions/event/handler.ts";
@@ -21,7 +25,9 @@ import { handler as uploadHandler } from "../../../functions/upload-blob/handler
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { putJson } from "../../../shared/staging/types.ts";
 import { reportKey, transferPrefix } from "../../../shared/workflow/keys.ts";
-import { executionArnFor, transferName } from "../../../shared/workflow/triggers.ts";
+import { MAX_PROMOTION_ATTEMPTS } from "../../../shared/workflow/names.ts";
+import { transferPolicy } from "../../../shared/workflow/policy.ts";
+import { attemptName, executionArnFor, transferName } from "../../../shared/workflow/triggers.ts";
 import { BULK_ARN, COPY_ARN, context, fakeExecutions } from "./fakes.ts";
 
 // Before the handlers (and their Logger) are imported: no log lines in the test output.
@@ -55,6 +61,41 @@ const blob = {
   mediaType: "application/octet-stream",
   mode: "direct",
 };
+
+/** The allow-lists of the trigger tests: what their requests name, and no more. */
+const POLICY = transferPolicy({
+  sources: [
+    "localhost:5000",
+    "a.io",
+    "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/*",
+    "registry.example.com/team",
+  ],
+  destinations: [
+    "registry.example.com/app",
+    "x.io",
+    "c.io",
+    "444455556666.dkr.ecr.eu-west-1.amazonaws.com/prod",
+    "mirror.example.com/team",
+  ],
+});
+
+/** A registry stand-in on loopback that answers 404 to everything and counts what reaches it. */
+async function countingServer() {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end('{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}');
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    host,
+    requests: () => requests,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 async function rejects(p: Promise<unknown>): Promise<Error> {
   try {
@@ -135,7 +176,12 @@ describe("API handler", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const make = () => {
     const executions = fakeExecutions();
-    const handler = createApiHandler(() => ({ executions, copyStateMachineArn: COPY_ARN, staging }));
+    const handler = createApiHandler(() => ({
+      executions,
+      copyStateMachineArn: COPY_ARN,
+      staging,
+      policy: POLICY,
+    }));
     return { executions, handler };
   };
   const post = (body: string | undefined, extra: object = {}) => ({
@@ -199,6 +245,7 @@ describe("API handler", () => {
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(first.body.id);
     expect(again.body.created).toBe(false);
+    expect(again.body.status).toBe("RUNNING"); // the transfer found, as it stands
     expect(executions.started).toHaveLength(1);
     expect(executions.started[0]).toMatchObject({
       stateMachineArn: COPY_ARN,
@@ -254,6 +301,7 @@ describe("API handler", () => {
         describe: async () => undefined,
       },
       copyStateMachineArn: COPY_ARN,
+      policy: POLICY,
     }));
     const r = parse(
       await handler(post(JSON.stringify({ source: "a.io/b:v1", destination: "c.io/d" })), context),
@@ -292,6 +340,7 @@ describe("EventBridge ECR push handler", () => {
         repositoryFilter: "team/.*",
         tagFilter: "release-.*",
       },
+      policy: POLICY,
     }));
     return { executions, handler };
   };
@@ -355,7 +404,7 @@ describe("schedule handler", () => {
     const executions = fakeExecutions();
     return {
       executions,
-      handler: createScheduleHandler(() => ({ executions, bulkStateMachineArn: BULK_ARN })),
+      handler: createScheduleHandler(() => ({ executions, bulkStateMachineArn: BULK_ARN, policy: POLICY })),
     };
   };
 
@@ -392,5 +441,367 @@ describe("schedule handler", () => {
       expect(err.message).toMatch(message);
     }
     expect(executions.started).toEqual([]);
+  });
+});
+
+describe("allow-lists at the triggers: refused before anything starts", () => {
+  const post = (body: unknown) => ({ httpMethod: "POST", path: "/transfers", body: JSON.stringify(body) });
+  const parse = (r: { statusCode: number; body: string }) => ({
+    status: r.statusCode,
+    body: JSON.parse(r.body),
+  });
+
+  it("API: 400 naming the refused reference and the list that refused it; Step Functions gets nothing", async () => {
+    const executions = fakeExecutions();
+    const handler = createApiHandler(() => ({ executions, copyStateMachineArn: COPY_ARN, policy: POLICY }));
+    const cases: [unknown, RegExp][] = [
+      // a private image copied out
+      [
+        { source: "a.io/b:v1", destination: "evil.example/loot:v1" },
+        /destination "evil\.example\/loot:v1" is not allowed: evil\.example\/loot matches no pattern of ALLOWED_DESTINATIONS \(deployment setting allowedDestinations\)/,
+      ],
+      // an outside image written over the deployment's own repositories
+      [
+        { source: "evil.example/malware:v1", destination: "registry.example.com/app:v1" },
+        /source "evil\.example\/malware:v1" is not allowed: .*ALLOWED_SOURCES \(deployment setting allowedSources\)/,
+      ],
+      // loopback, link-local, private addresses named directly
+      [{ source: "127.0.0.1:9001/x:v1", destination: "x.io/b" }, /source "127\.0\.0\.1:9001\/x:v1"/],
+      [{ source: "169.254.169.254/latest:v1", destination: "x.io/b" }, /source "169\.254\.169\.254/],
+      // a repository beside the allowed one, and a prefix that is not a path segment
+      [{ source: "registry.example.com/other:v1", destination: "x.io/b" }, /ALLOWED_SOURCES/],
+      [{ source: "registry.example.com/teamster:v1", destination: "x.io/b" }, /ALLOWED_SOURCES/],
+      [{ source: "a.io/b:v1", destination: "registry.example.com/application:v1" }, /ALLOWED_DESTINATIONS/],
+    ];
+    for (const [body, message] of cases) {
+      const r = parse(await handler(post(body), context));
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error).toMatch(message);
+    }
+    expect(executions.started).toEqual([]);
+    // and what the lists allow goes through
+    const ok = parse(
+      await handler(post({ source: "registry.example.com/team/web:v1", destination: "x.io/b" }), context),
+    );
+    expect(ok.status).toBe(202);
+    expect(executions.started).toHaveLength(1);
+  });
+
+  it("API from its environment fails closed: no ALLOWED_* variables, every copy refused", async () => {
+    process.env.COPY_STATE_MACHINE_ARN = COPY_ARN;
+    delete process.env.ALLOWED_SOURCES;
+    delete process.env.ALLOWED_DESTINATIONS;
+    const r = parse(
+      await apiHandler(post({ source: "a.io/b:v1", destination: "x.io/b:v1" }) as never, context),
+    );
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(/ALLOWED_SOURCES is empty: this deployment allows no source/);
+  });
+
+  it("promotion: a push whose source or destination is refused throws ValidationError, starting nothing", async () => {
+    const executions = fakeExecutions();
+    const event = (repository: string) => ({
+      source: "aws.ecr",
+      "detail-type": "ECR Image Action",
+      account: "111122223333",
+      region: "eu-west-1",
+      detail: {
+        "action-type": "PUSH",
+        result: "SUCCESS",
+        "repository-name": repository,
+        "image-digest": `sha256:${"c".repeat(64)}`,
+        "image-tag": "v1",
+      },
+    });
+    const promote = (destination: string) =>
+      createEventHandler(() => ({
+        executions,
+        copyStateMachineArn: COPY_ARN,
+        promotion: { destination },
+        policy: POLICY,
+      }));
+    const notAllowedSource = await rejects(
+      promote("444455556666.dkr.ecr.eu-west-1.amazonaws.com/prod")(event("secret/app"), context),
+    );
+    expect(notAllowedSource.name).toBe("ValidationError");
+    expect(notAllowedSource.message).toMatch(
+      /source "111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/secret\/app:v1@sha256:c+" is not allowed.*ALLOWED_SOURCES/,
+    );
+    const notAllowedDestination = await rejects(promote("evil.example/drop")(event("team/app"), context));
+    expect(notAllowedDestination.name).toBe("ValidationError");
+    expect(notAllowedDestination.message).toMatch(
+      /destination "evil\.example\/drop\/team\/app:v1" is not allowed.*ALLOWED_DESTINATIONS/,
+    );
+    expect(executions.started).toEqual([]);
+  });
+
+  it("schedule: a migration whose source or destination the lists refuse throws ValidationError, starting nothing", async () => {
+    const executions = fakeExecutions();
+    const handler = createScheduleHandler(() => ({
+      executions,
+      bulkStateMachineArn: BULK_ARN,
+      policy: POLICY,
+    }));
+    for (const [config, message] of [
+      [
+        { source: "evil.example/team", destination: "mirror.example.com/team" },
+        /source "evil\.example\/team" is not allowed.*ALLOWED_SOURCES/,
+      ],
+      [
+        { source: "registry.example.com/team", destination: "evil.example" },
+        /destination "evil\.example" is not allowed.*ALLOWED_DESTINATIONS/,
+      ],
+      // same registry, a prefix no pattern reaches into
+      [
+        { source: "registry.example.com/other", destination: "mirror.example.com/team" },
+        /source "registry\.example\.com\/other"/,
+      ],
+    ] as const) {
+      const err = await rejects(handler({ name: "m", time: "2026-01-01T00:00:00Z", config }, context));
+      expect(err.name).toBe("ValidationError");
+      expect(err.message).toMatch(message);
+    }
+    expect(executions.started).toEqual([]);
+    // a narrower location under an allowed prefix starts (Enumerate checks each repository)
+    await handler({ config: { source: "registry.example.com/team/web", destination: "x.io" } }, context);
+    expect(executions.started).toHaveLength(1);
+  });
+});
+
+describe("promotion retries on re-delivery", () => {
+  const event = {
+    source: "aws.ecr",
+    "detail-type": "ECR Image Action",
+    account: "111122223333",
+    region: "eu-west-1",
+    detail: {
+      "action-type": "PUSH",
+      result: "SUCCESS",
+      "repository-name": "team/app",
+      "image-digest": `sha256:${"d".repeat(64)}`,
+      "image-tag": "v2",
+    },
+  };
+  const make = () => {
+    const executions = fakeExecutions();
+    const handler = createEventHandler(() => ({
+      executions,
+      copyStateMachineArn: COPY_ARN,
+      promotion: { destination: "444455556666.dkr.ecr.eu-west-1.amazonaws.com/prod" },
+      policy: POLICY,
+    }));
+    const finish = (name: string, status: string) =>
+      executions.set(executionArnFor(COPY_ARN, name), { status });
+    return { executions, handler, finish };
+  };
+
+  it("after a failed, timed-out or aborted attempt the next one starts; running or succeeded: nothing", async () => {
+    const { executions, handler, finish } = make();
+    const first = await handler(event, context);
+    expect(first).toMatchObject({ started: true, attempt: 1 });
+    const base = first.id!;
+    expect(base).toMatch(/^p-[0-9a-f]{32}$/);
+
+    expect(await handler(event, context)).toMatchObject({ started: false, status: "RUNNING", id: base });
+    finish(base, "FAILED");
+    expect(await handler(event, context)).toMatchObject({ started: true, attempt: 2, id: `${base}-r2` });
+    finish(`${base}-r2`, "TIMED_OUT");
+    expect(await handler(event, context)).toMatchObject({ started: true, attempt: 3, id: `${base}-r3` });
+    finish(`${base}-r3`, "ABORTED");
+    expect(await handler(event, context)).toMatchObject({ started: true, attempt: 4, id: `${base}-r4` });
+    finish(`${base}-r4`, "PENDING_REDRIVE");
+    expect(await handler(event, context)).toMatchObject({ started: false, status: "PENDING_REDRIVE" });
+    finish(`${base}-r4`, "SUCCEEDED");
+    const done = await handler(event, context);
+    expect(done).toMatchObject({ started: false, duplicate: true, attempt: 4, status: "SUCCEEDED" });
+    expect(executions.started.map((e) => e.name)).toEqual([base, `${base}-r2`, `${base}-r3`, `${base}-r4`]);
+    // every attempt copies the same thing
+    expect(new Set(executions.started.map((e) => JSON.stringify(e.input))).size).toBe(1);
+  });
+
+  it(`gives up after ${MAX_PROMOTION_ATTEMPTS} failed attempts with a clear error, starting nothing`, async () => {
+    const probe = make();
+    const base = (await probe.handler(event, context)).id!;
+    const { executions, handler, finish } = make();
+    for (let i = 1; i <= MAX_PROMOTION_ATTEMPTS; i++) finish(attemptName(base, i), "FAILED");
+    const err = await rejects(handler(event, context));
+    expect(err.name).toBe("PromotionAttemptsExhaustedError");
+    expect(err.message).toContain(`all ${MAX_PROMOTION_ATTEMPTS} attempts`);
+    expect(err.message).toContain(`${base}-r${MAX_PROMOTION_ATTEMPTS}`);
+    expect(err.message).toMatch(/start the copy yourself/);
+    expect(executions.started).toEqual([]);
+  });
+});
+
+describe("steps refuse what the allow-lists refuse, before any request", () => {
+  const job = (source: string, destination: string) => ({
+    id: "t-1",
+    prefix: "transfers/t-1/",
+    source,
+    destination,
+    image: `${source} → ${destination}`,
+    stepBytes: 1048576,
+    directMaxBytes: 1024,
+    concurrency: 2,
+  });
+  const blob = { digest: `sha256:${"a".repeat(64)}`, size: 10, mediaType: "application/octet-stream" };
+
+  it("resolve, stage, upload, put-manifests and enumerate started directly: ValidationError, zero requests", async () => {
+    const server = await countingServer();
+    const loop = server.host;
+    process.env.ALLOWED_SOURCES = JSON.stringify(["ghcr.io/team"]);
+    process.env.ALLOWED_DESTINATIONS = JSON.stringify(["registry.example.com/mirror"]);
+    try {
+      const cases: [string, () => Promise<unknown>, RegExp][] = [
+        [
+          "resolve: source",
+          () =>
+            resolveHandler(
+              {
+                request: { source: `${loop}/app:v1`, destination: "registry.example.com/mirror/app:v1" },
+                executionName: "x",
+              },
+              context,
+            ),
+          new RegExp(`source "${loop}/app:v1" is not allowed.*ALLOWED_SOURCES`),
+        ],
+        [
+          "resolve: destination",
+          () =>
+            resolveHandler(
+              {
+                request: { source: "ghcr.io/team/app:v1", destination: `${loop}/app:v1` },
+                executionName: "x",
+              },
+              context,
+            ),
+          new RegExp(`destination "${loop}/app:v1" is not allowed.*ALLOWED_DESTINATIONS`),
+        ],
+        [
+          "stage-blob: source",
+          () =>
+            stageHandler(
+              {
+                job: job(`${loop}/app`, "registry.example.com/mirror/app"),
+                blob: { ...blob, mode: "staged" },
+                stage: { offset: 0, done: false },
+              },
+              context,
+            ),
+          /ALLOWED_SOURCES/,
+        ],
+        [
+          "upload-blob direct: source",
+          () =>
+            uploadHandler(
+              {
+                action: "direct",
+                job: job(`${loop}/app`, "registry.example.com/mirror/app"),
+                blob: { ...blob, mode: "direct" },
+              },
+              context,
+            ),
+          /ALLOWED_SOURCES/,
+        ],
+        [
+          "upload-blob mount: source",
+          () =>
+            uploadHandler(
+              {
+                action: "mount",
+                job: job("registry.example.com/private", "registry.example.com/mirror/app"),
+                blob: { ...blob, mode: "mount" },
+              },
+              context,
+            ),
+          /source "registry\.example\.com\/private" is not allowed/,
+        ],
+        [
+          "upload-blob upload: destination",
+          () =>
+            uploadHandler(
+              {
+                action: "upload",
+                job: job("ghcr.io/team/app", `${loop}/app`),
+                blob: { ...blob, mode: "staged" },
+                stage: { offset: 10, done: true, key: "transfers/t-1/data/x" },
+                upload: { offset: 0, done: false },
+              },
+              context,
+            ),
+          /ALLOWED_DESTINATIONS/,
+        ],
+        [
+          "put-manifests: destination",
+          () => putManifestsHandler({ job: job("ghcr.io/team/app", `${loop}/app`) }, context),
+          /ALLOWED_DESTINATIONS/,
+        ],
+        [
+          "enumerate: source",
+          () =>
+            enumerateHandler(
+              { request: { source: loop, destination: "registry.example.com/mirror" }, executionName: "b" },
+              context,
+            ),
+          new RegExp(`source "${loop}" is not allowed`),
+        ],
+      ];
+      for (const [name, call, message] of cases) {
+        const err = await rejects(call());
+        expect(err.name, name).toBe("ValidationError");
+        expect(err.message, name).toMatch(message);
+      }
+      expect(server.requests()).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a deployed step fails closed: without ALLOWED_* every reference is refused", async () => {
+    delete process.env.ALLOWED_SOURCES;
+    delete process.env.ALLOWED_DESTINATIONS;
+    const err = await rejects(
+      resolveHandler(
+        { request: { source: "ghcr.io/team/app:v1", destination: "ghcr.io/team/b:v1" }, executionName: "x" },
+        context,
+      ),
+    );
+    expect(err.name).toBe("ValidationError");
+    expect(err.message).toMatch(/ALLOWED_SOURCES is empty/);
+    process.env.ALLOWED_SOURCES = '{"not": "a list"}';
+    resetStepDeps();
+    const bad = await rejects(
+      resolveHandler(
+        { request: { source: "ghcr.io/team/app:v1", destination: "ghcr.io/team/b:v1" }, executionName: "x" },
+        context,
+      ),
+    );
+    expect(bad.name).toBe("ConfigError");
+    expect(bad.message).toMatch(/ALLOWED_SOURCES must be a JSON array/);
+  });
+
+  it("the steps' registry client refuses a loopback registry unless PRIVATE_REGISTRIES declares it", async () => {
+    const server = await countingServer();
+    process.env.ALLOWED_SOURCES = JSON.stringify([server.host]);
+    process.env.ALLOWED_DESTINATIONS = JSON.stringify([server.host]);
+    const event = {
+      request: { source: `${server.host}/app:v1`, destination: `${server.host}/copy:v1` },
+      executionName: "x",
+    };
+    try {
+      const err = await rejects(resolveHandler(event, context));
+      expect(err.name).toBe("AddressNotAllowedError");
+      expect(err.message).toMatch(/refusing to connect to 127\.0\.0\.1: a loopback address/);
+      expect(server.requests()).toBe(0);
+
+      // Declared private: the same step reaches it (and fails on the stand-in's 404, not on the policy).
+      process.env.PRIVATE_REGISTRIES = JSON.stringify([server.host]);
+      resetStepDeps();
+      const reached = await rejects(resolveHandler(event, context));
+      expect(reached.name).not.toBe("AddressNotAllowedError");
+      expect(server.requests()).toBeGreaterThan(0);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
+import { AddressNotAllowedError } from "../../../shared/registry/http/network.ts";
 import {
   type AslState,
   BULK_MIGRATE_PLACEHOLDERS,
@@ -15,7 +16,13 @@ import {
   findPlaceholders,
   substitute,
 } from "../../../shared/workflow/definitions.ts";
-import { RETRYABLE_ERRORS } from "../../../shared/workflow/errors.ts";
+import {
+  isRetryable,
+  LAMBDA_SERVICE_ERRORS,
+  RETRYABLE_ERRORS,
+  STEP_ERROR_NAMES,
+  toWorkflowError,
+} from "../../../shared/workflow/errors.ts";
 import { localizeDefinition } from "../../../shared/workflow/local-runner.ts";
 
 function states(def: { States: Record<string, AslState> }): [string, AslState][] {
@@ -86,6 +93,37 @@ describe("workflow definitions", () => {
       expect(r!.JitterStrategy).toBe("FULL");
       expect((s.Catch as { ErrorEquals: string[] }[])[0]!.ErrorEquals, name).toEqual(["States.ALL"]);
     }
+  });
+
+  it("never retry a refusal: Retry names only temporary errors, never the policy's or a catch-all", () => {
+    const temporary = new Set<string>([
+      ...RETRYABLE_ERRORS,
+      ...LAMBDA_SERVICE_ERRORS,
+      "States.Timeout",
+      "Sandbox.Timedout",
+      // the bulk map starting copy-image children: Step Functions' own service errors
+      "StepFunctions.ExecutionLimitExceededException",
+      "StepFunctions.SdkClientException",
+      "StepFunctions.AWSStepFunctionsException",
+    ]);
+    let rules = 0;
+    for (const def of [copyImageDefinition(), bulkMigrateDefinition()]) {
+      for (const [name, s] of states(def)) {
+        for (const r of (s.Retry as { ErrorEquals: string[] }[] | undefined) ?? []) {
+          rules++;
+          for (const e of r.ErrorEquals) expect(temporary.has(e), `${name} retries ${e}`).toBe(true);
+        }
+      }
+    }
+    expect(rules).toBeGreaterThan(10);
+    for (const refusal of ["ValidationError", "AddressNotAllowedError", "States.ALL", "States.TaskFailed"])
+      expect(temporary.has(refusal)).toBe(false);
+    // and the step errors keep those names (Step Functions matches the thrown error's name)
+    expect(STEP_ERROR_NAMES).toContain("AddressNotAllowedError");
+    expect(toWorkflowError(new AddressNotAllowedError("h", "127.0.0.1", "loopback")).name).toBe(
+      "AddressNotAllowedError",
+    );
+    expect(isRetryable(new AddressNotAllowedError("h", "127.0.0.1", "loopback"))).toBe(false);
   });
 
   it("the bulk map is a Distributed Map over staging, with child STANDARD executions of copy-image", () => {

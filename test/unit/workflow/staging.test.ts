@@ -1,10 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
-import { getJson, MiB, partSizeFor, putJson, type StagingStore } from "../../../shared/staging/types.ts";
+import { S3StagingStore } from "../../../shared/staging/s3.ts";
+import {
+  getJson,
+  MiB,
+  partSizeFor,
+  putJson,
+  StagingError,
+  type StagingStore,
+} from "../../../shared/staging/types.ts";
 
 const dirs: string[] = [];
 const store = () => {
@@ -79,5 +89,69 @@ describe("filesystem staging", () => {
     );
     expect(partSizeFor(3 * MiB, 64 * 1024)).toBe(64 * 1024);
     expect(partSizeFor(100_000 * MiB, 64 * 1024)).toBe(10 * MiB);
+  });
+});
+
+describe("S3 staging when the role may list only its own prefix", () => {
+  /**
+   * An S3 stand-in that answers every object read with 403 AccessDenied (what S3 answers for a missing
+   * key when its implicit list check fails) and lists `transfers/t/denied.json` only.
+   */
+  async function deniedS3() {
+    const lists: string[] = [];
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      req.resume();
+      if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+        const prefix = url.searchParams.get("prefix") ?? "";
+        lists.push(prefix);
+        const keys = ["transfers/t/denied.json", "transfers/t/denied.json.bak"].filter((k) =>
+          k.startsWith(prefix),
+        );
+        res.writeHead(200, { "content-type": "application/xml" });
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>${prefix}</Prefix><KeyCount>${Math.min(1, keys.length)}</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated>${keys
+            .slice(0, 1)
+            .map((k) => `<Contents><Key>${k}</Key><Size>3</Size></Contents>`)
+            .join("")}</ListBucketResult>`,
+        );
+        return;
+      }
+      res.writeHead(403, { "content-type": "application/xml" });
+      res.end(
+        req.method === "HEAD"
+          ? undefined
+          : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const store = new S3StagingStore({
+      bucket: "b",
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+    return { store, lists, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it("a 403 on a missing record is confirmed by listing exactly that key: missing, not an error", async () => {
+    const s3 = await deniedS3();
+    try {
+      expect(await s3.store.getObject("transfers/t/missing.json")).toBeUndefined();
+      expect(await s3.store.size("transfers/t/missing.json")).toBeUndefined();
+      expect(await getJson(s3.store, "transfers/t/missing.json")).toBeUndefined();
+      expect(s3.lists).toEqual([
+        "transfers/t/missing.json",
+        "transfers/t/missing.json",
+        "transfers/t/missing.json",
+      ]);
+      // A key that is there but refused stays refused.
+      const err = await s3.store.getObject("transfers/t/denied.json").catch((e: Error) => e);
+      expect(err).toBeInstanceOf(StagingError);
+      expect((err as Error).message).toMatch(/AccessDenied/);
+      await expect(s3.store.size("transfers/t/denied.json")).rejects.toThrow(/403/);
+    } finally {
+      await s3.close();
+    }
   });
 });
