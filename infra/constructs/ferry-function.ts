@@ -154,6 +154,10 @@ export const UNDICI_LAMBDA_ENTRY = path.join(
  *   milliseconds of cold import less per handler (npm run bench:cold -- --compare-undici).
  * - No keepNames: Step Functions Retry/Catch match error names, and ferry's errors (and the AWS SDK's)
  *   assign `this.name` explicitly rather than relying on class names; keeping names costs ~26 KiB.
+ * - undici carries llhttp twice, as WebAssembly with and without SIMD, and loads the plain one only when
+ *   the SIMD one cannot be compiled. Node 22 on Lambda's x86_64 and arm64 always compiles it (V8's Wasm
+ *   SIMD is on by default on both), so the plain copy is left out: ~70 KiB less per handler. Should a
+ *   runtime ever lack SIMD, the first request fails with "Cannot find module …/llhttp-wasm.js".
  */
 export const BUNDLING = {
   minify: true,
@@ -163,7 +167,7 @@ export const BUNDLING = {
   platform: "node",
   mainFields: ["module", "main"],
   banner: ESM_REQUIRE_BANNER,
-  externalModules: [] as string[],
+  externalModules: ["../llhttp/llhttp-wasm.js"] as string[],
   sourceMap: false,
   alias: { undici: UNDICI_LAMBDA_ENTRY } as Record<string, string>,
 } as const;

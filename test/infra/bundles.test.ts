@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { createRequire } from "node:module";
@@ -81,5 +81,33 @@ describe("Lambda bundles", () => {
       encoding: "utf8",
     });
     expect(kind).toBe("function");
+  });
+
+  it("a bundled request parses HTTP in a fresh process without the plain llhttp copy (left out of the bundles)", async () => {
+    const server = http.createServer((req, res) => res.end(`${req.method} ${req.url}`));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`;
+    const probeDir = path.join(REPOSITORY_ROOT, ".tmp");
+    fs.mkdirSync(probeDir, { recursive: true });
+    const probe = path.join(probeDir, `undici-probe-${process.pid}.ts`);
+    fs.writeFileSync(
+      probe,
+      'import { request } from "undici";\nconst r = await request(process.argv[2]!);\nprocess.stdout.write(await r.body.text());\n',
+    );
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-probe-"));
+    dirs.push(out);
+    try {
+      const { file } = await bundle(path.relative(REPOSITORY_ROOT, probe), out);
+      expect(fs.readFileSync(file, "utf8")).toContain("llhttp/llhttp-wasm.js"); // left out, required lazily
+      const text = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [file, url], { encoding: "utf8" }, (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+      expect(text).toBe("GET /v2/");
+    } finally {
+      fs.rmSync(probe, { force: true });
+      server.close();
+    }
   });
 });
