@@ -44,8 +44,9 @@ const GHCR_MAX_PATCH = 4 * MiB;
 /**
  * A refused request body is read (and dropped) up to this much before the answer, so that the client,
  * still sending, gets the answer rather than a reset connection; beyond it the connection is closed.
+ * Room for a whole layer that a client without the registry's rules sends in one PATCH.
  */
-const DISCARD_MAX = 64 * MiB;
+const DISCARD_MAX = 256 * MiB;
 
 /** Where each session's parts stand. */
 interface Parts {
