@@ -10,8 +10,13 @@ import {
   StaticCredentials,
 } from "../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../shared/registry/client.ts";
-import { CredentialsError } from "../shared/registry/errors.ts";
-import type { RequestEvent } from "../shared/registry/options.ts";
+import { CredentialsError, FerryError } from "../shared/registry/errors.ts";
+import {
+  isRegistryHost,
+  REGISTRY_KINDS,
+  type RegistryKind,
+  type RequestEvent,
+} from "../shared/registry/options.ts";
 
 export interface ConnectionFlags {
   srcCreds?: string;
@@ -23,6 +28,7 @@ export interface ConnectionFlags {
   caFile?: string;
   debug?: boolean;
   chunkSize?: string;
+  registryKind?: string[];
 }
 
 /** Adds the connection flags users know from skopeo and crane. */
@@ -41,8 +47,61 @@ export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): 
     .option("--plain-http", "use http:// for every registry (loopback registries always do)")
     .option("--tls-verify <bool>", "verify TLS certificates (true|false)", parseBool, true)
     .option("--ca-file <path>", "extra CA certificates (PEM) to trust")
-    .option("--chunk-size <bytes>", "chunk size for chunked uploads (e.g. 8MiB); default per registry")
+    .option(
+      "--chunk-size <bytes>",
+      "upload every blob in PATCH chunks of this size (e.g. 8MiB), within the registry's bounds; default per registry",
+    )
+    .option(
+      "--registry-kind <host=kind>",
+      `apply a registry's upload rules to HOST (${REGISTRY_KINDS.join("|")}), e.g. ECR behind a custom domain; repeatable`,
+      collect,
+    )
     .option("--debug", "log every HTTP exchange (redacted) to stderr");
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `--registry-kind host=kind` (repeatable) → ClientOptions.registryKinds. */
+export function parseRegistryKinds(values: readonly string[]): Record<string, RegistryKind> {
+  const kinds: Record<string, RegistryKind> = {};
+  for (const v of values) {
+    const at = v.lastIndexOf("=");
+    const host = v.slice(0, at).trim();
+    const kind = v
+      .slice(at + 1)
+      .trim()
+      .toLowerCase() as RegistryKind;
+    if (at < 1 || !isRegistryHost(host))
+      throw new FerryError(
+        "USAGE",
+        `--registry-kind "${v}": expected HOST=KIND, e.g. registry.example.com=ecr`,
+      );
+    if (!REGISTRY_KINDS.includes(kind))
+      throw new FerryError(
+        "USAGE",
+        `--registry-kind "${v}": the kind must be one of ${REGISTRY_KINDS.join(", ")}`,
+      );
+    kinds[host] = kind;
+  }
+  return kinds;
+}
+
+/** `--chunk-size` → bytes, or a usage error naming the flag. */
+function chunkSizeFlag(v: string): number {
+  let n: number;
+  try {
+    n = parseSize(v);
+  } catch {
+    n = 0;
+  }
+  if (!(n > 0))
+    throw new FerryError(
+      "USAGE",
+      `--chunk-size "${v}": expected a positive size such as 8MiB, 512KiB, 1048576`,
+    );
+  return n;
 }
 
 export function parseBool(v: string): boolean {
@@ -68,6 +127,9 @@ export function makeClient(
   flags: ConnectionFlags,
   registries: { src?: string; dest?: string; single?: string },
 ): RegistryClient {
+  // Usage first: a bad flag is reported before anything else is looked at.
+  const chunkSize = flags.chunkSize ? chunkSizeFlag(flags.chunkSize) : undefined;
+  const registryKinds = flags.registryKind?.length ? parseRegistryKinds(flags.registryKind) : undefined;
   const explicit = new StaticCredentials();
   if (flags.srcCreds && registries.src) explicit.set(registries.src, parseUserPass(flags.srcCreds));
   if (flags.destCreds && registries.dest) explicit.set(registries.dest, parseUserPass(flags.destCreds));
@@ -96,7 +158,8 @@ export function makeClient(
     ...(flags.plainHttp ? { plainHttp: true } : {}),
     tlsVerify: flags.tlsVerify !== false,
     ...(ca ? { ca } : {}),
-    ...(flags.chunkSize ? { chunkSize: parseSize(flags.chunkSize) } : {}),
+    ...(chunkSize ? { chunkSize } : {}),
+    ...(registryKinds ? { registryKinds } : {}),
     ...(observer ? { observer } : {}),
   });
 }

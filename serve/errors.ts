@@ -3,7 +3,10 @@
  * Body format: `{"errors":[{"code","message","detail"}]}` (distribution-spec, "Error Codes").
  */
 
-/** Error codes of the OCI distribution spec, plus a few from CNCF distribution used where the spec has none. */
+/**
+ * Error codes of the OCI distribution spec, plus a few from CNCF distribution used where the spec has none,
+ * and GHCR's REQUESTED_RANGE_NOT_SATISFIABLE (emulate.ts).
+ */
 export type ErrorCode =
   | "BLOB_UNKNOWN"
   | "BLOB_UPLOAD_INVALID"
@@ -20,6 +23,7 @@ export type ErrorCode =
   | "UNSUPPORTED"
   | "PAGINATION_NUMBER_INVALID"
   | "RANGE_INVALID"
+  | "REQUESTED_RANGE_NOT_SATISFIABLE"
   | "NOT_FOUND"
   | "TOOMANYREQUESTS"
   | "UNAVAILABLE"
@@ -41,6 +45,7 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   UNSUPPORTED: 405,
   PAGINATION_NUMBER_INVALID: 400,
   RANGE_INVALID: 416,
+  REQUESTED_RANGE_NOT_SATISFIABLE: 416,
   NOT_FOUND: 404,
   TOOMANYREQUESTS: 429,
   UNAVAILABLE: 503,
@@ -63,6 +68,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   UNSUPPORTED: "the operation is unsupported",
   PAGINATION_NUMBER_INVALID: "invalid number of results requested",
   RANGE_INVALID: "invalid content range",
+  REQUESTED_RANGE_NOT_SATISFIABLE: "requested range not satisfiable",
   NOT_FOUND: "not found",
   TOOMANYREQUESTS: "too many requests",
   UNAVAILABLE: "service unavailable",

@@ -1,5 +1,6 @@
 /** Small helpers shared by the handlers: the request context, responses, and body reading. */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Emulation } from "./emulate.ts";
 import { RegistryError } from "./errors.ts";
 import type { Storage } from "./storage/index.ts";
 
@@ -10,6 +11,8 @@ export interface Context {
   storage: Storage;
   /** Parsed query string of the request. */
   query: URLSearchParams;
+  /** Whose upload rules the upload and blob endpoints follow (emulate.ts). */
+  emulation: Emulation;
 }
 
 /** Ends the response with a status, headers and an optional small body. */

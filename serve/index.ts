@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Authenticator, loadHtpasswd } from "./auth.ts";
+import { Emulation } from "./emulate.ts";
 import { type RegistryOptions, resolveOptions } from "./options.ts";
 import { createRouter } from "./router.ts";
 import { openStorage } from "./storage/index.ts";
@@ -55,7 +56,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       `ferry serve: error on ${req.method} ${req.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
     );
   };
-  const handle = createRouter({ storage, ...(auth ? { auth } : {}), onInternalError });
+  const emulation = new Emulation(opts.emulate, opts.chunkMinLength);
+  const handle = createRouter({ storage, ...(auth ? { auth } : {}), emulation, onInternalError });
 
   const inFlight = new Set<Promise<void>>();
   const server = createServer(
@@ -148,5 +150,6 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
 }
 
 export type { Authenticator } from "./auth.ts";
+export { EMULATED_REGISTRIES, type EmulatedRegistry } from "./emulate.ts";
 export { RegistryError } from "./errors.ts";
 export type { RegistryOptions } from "./options.ts";

@@ -25,7 +25,11 @@ export async function serveMain(opts: ServeMainOptions): Promise<void> {
   else if (typeof log === "function") registryOpts.log = log;
 
   const registry = await startRegistry(registryOpts);
-  out(`ferry serve listening on ${registry.url}`);
+  const rules = [
+    ...(opts.emulate ? [`emulating ${opts.emulate} upload rules`] : []),
+    ...(opts.chunkMinLength ? [`OCI-Chunk-Min-Length ${opts.chunkMinLength}`] : []),
+  ];
+  out(`ferry serve listening on ${registry.url}${rules.length ? ` (${rules.join(", ")})` : ""}`);
   onListening?.(registry);
 
   await new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@
  * place: {@link resolveOptions} returns a frozen object, or throws naming the bad option.
  */
 import { availableParallelism } from "node:os";
+import { EMULATED_REGISTRIES, type EmulatedRegistry } from "./emulate.ts";
 
 /** Options of `startRegistry`. */
 export interface RegistryOptions {
@@ -42,6 +43,16 @@ export interface RegistryOptions {
   authCacheSize?: number;
   /** The clock (ms since the epoch) for upload ages and attempt decay; compared with file mtimes. Tests shift it. */
   now?: () => number;
+  /**
+   * Behave like this registry on uploads (and blob GETs), to test clients against its rules: `ecr`,
+   * `ghcr` or `gar` (emulate.ts lists what each means, with sources). Default: none (the OCI spec).
+   */
+  emulate?: EmulatedRegistry;
+  /**
+   * Announce `OCI-Chunk-Min-Length: N` on new sessions and refuse an upload with a part smaller than N
+   * that was not its last. Default: none.
+   */
+  chunkMinLength?: number;
 }
 
 /** {@link RegistryOptions} with every default applied. */
@@ -61,6 +72,9 @@ export interface ResolvedOptions {
   readonly authQueue: number;
   readonly authCacheSize: number;
   readonly now: () => number;
+  readonly emulate: EmulatedRegistry | undefined;
+  /** 0: none. */
+  readonly chunkMinLength: number;
 }
 
 /** An abandoned session costs a directory and some disk until the purge; an hour covers a client's retries. */
@@ -87,6 +101,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Applies defaults and checks every number; throws an Error naming the bad option. */
 export function resolveOptions(opts: RegistryOptions): ResolvedOptions {
   if (typeof opts.root !== "string" || opts.root === "") throw new Error("ferry serve: root is required");
+  if (opts.emulate !== undefined && !EMULATED_REGISTRIES.includes(opts.emulate))
+    throw new Error(
+      `ferry serve: emulate must be one of ${EMULATED_REGISTRIES.join(", ")}, got ${String(opts.emulate)}`,
+    );
   return Object.freeze({
     root: opts.root,
     port: integer("port", opts.port, 0, 0, 65535),
@@ -109,6 +127,8 @@ export function resolveOptions(opts: RegistryOptions): ResolvedOptions {
     authQueue: integer("authQueue", opts.authQueue, DEFAULT_AUTH_QUEUE, 0),
     authCacheSize: integer("authCacheSize", opts.authCacheSize, DEFAULT_AUTH_CACHE_SIZE, 0),
     now: opts.now ?? Date.now,
+    emulate: opts.emulate,
+    chunkMinLength: integer("chunkMinLength", opts.chunkMinLength, 0, 1),
   });
 }
 

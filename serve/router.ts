@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Authenticator } from "./auth.ts";
+import type { Emulation } from "./emulate.ts";
 import { RegistryError } from "./errors.ts";
 import { handleBlob } from "./handlers/blobs.ts";
 import { handleCatalog, handleReferrers, handleTags } from "./handlers/listing.ts";
@@ -35,6 +36,7 @@ export const API_VERSION_HEADER = "Docker-Distribution-API-Version";
 export interface RouterOptions {
   storage: Storage;
   auth?: Authenticator;
+  emulation: Emulation;
   /** Called with unexpected (non-protocol) errors. */
   onInternalError: (err: unknown, req: IncomingMessage) => void;
 }
@@ -79,6 +81,7 @@ export function createRouter(
       res,
       storage: opts.storage,
       query: new URLSearchParams(q < 0 ? "" : url.slice(q + 1)),
+      emulation: opts.emulation,
     };
     try {
       await route(ctx, path, opts.auth);

@@ -112,7 +112,8 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
       retries: config.retries,
       retryBaseMs: 100,
       retryMaxMs: 2_000,
-      ...(chunk !== undefined ? { chunkSize: chunk, monolithicMax: 0 } : {}),
+      // a chunk size means chunked uploads of that size, whatever the blob size (resolveOptions)
+      ...(chunk !== undefined ? { chunkSize: chunk } : {}),
     });
   const shared = makeClient();
   const clients = [shared];

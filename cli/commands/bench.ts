@@ -104,7 +104,7 @@ export function registerBench(program: Command): void {
       { ...flags, debug: false, chunkSize: undefined },
       { single: config.registry },
     );
-    const { credentials, tlsVerify, ca, isPlainHttp } = template.options;
+    const { credentials, tlsVerify, ca, isPlainHttp, registryKinds } = template.options;
     await template.close();
     const live = createLiveView(
       !flags.quiet && !flags.json,
@@ -122,6 +122,7 @@ export function registerBench(program: Command): void {
           tlsVerify,
           ...(ca ? { ca } : {}),
           plainHttp: isPlainHttp,
+          ...(registryKinds ? { registryKinds } : {}),
           ...(flags.debug
             ? {
                 observer: (e: RequestEvent) =>

@@ -1,6 +1,8 @@
 /** `ferry serve`: the embedded registry. */
 import type { Command } from "commander";
+import { EMULATED_REGISTRIES as EMULATED, type EmulatedRegistry } from "../../serve/emulate.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
+import { parseSize } from "../client-options.ts";
 
 interface ServeFlags {
   root: string;
@@ -10,6 +12,8 @@ interface ServeFlags {
   log?: boolean;
   idleTimeout: string;
   maxUploads: string;
+  emulate?: string;
+  chunkMinLength?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -27,6 +31,14 @@ export function registerServe(program: Command): void {
       "60",
     )
     .option("--max-uploads <n>", "upload sessions open at once; beyond it new ones get 429", "1000")
+    .option(
+      "--emulate <registry>",
+      `behave like this registry on uploads, to test clients against its rules (${EMULATED.join("|")})`,
+    )
+    .option(
+      "--chunk-min-length <bytes>",
+      "announce OCI-Chunk-Min-Length and refuse uploads with smaller non-final chunks (e.g. 5MiB)",
+    )
     .action(async (flags: ServeFlags) => {
       const port = Number(flags.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -40,6 +52,25 @@ export function registerServe(program: Command): void {
       const maxUploads = Number(flags.maxUploads);
       if (!Number.isInteger(maxUploads) || maxUploads < 1)
         throw new FerryError("USAGE", `--max-uploads must be a whole number ≥ 1, got "${flags.maxUploads}"`);
+      const emulate = flags.emulate?.toLowerCase();
+      if (emulate !== undefined && !(EMULATED as readonly string[]).includes(emulate))
+        throw new FerryError(
+          "USAGE",
+          `--emulate must be one of ${EMULATED.join(", ")}, got "${flags.emulate}"`,
+        );
+      let chunkMinLength: number | undefined;
+      if (flags.chunkMinLength !== undefined) {
+        try {
+          chunkMinLength = parseSize(flags.chunkMinLength);
+        } catch {
+          chunkMinLength = 0;
+        }
+        if (!(chunkMinLength >= 1 && Number.isSafeInteger(chunkMinLength)))
+          throw new FerryError(
+            "USAGE",
+            `--chunk-min-length must be a size of at least 1 byte (e.g. 5MiB), got "${flags.chunkMinLength}"`,
+          );
+      }
       const { serveMain } = await import("../../serve/main.ts");
       await serveMain({
         root: flags.root,
@@ -49,6 +80,8 @@ export function registerServe(program: Command): void {
         maxUploadSessions: maxUploads,
         ...(flags.htpasswd ? { htpasswd: flags.htpasswd } : {}),
         ...(flags.log ? { log: true } : {}),
+        ...(emulate ? { emulate: emulate as EmulatedRegistry } : {}),
+        ...(chunkMinLength ? { chunkMinLength } : {}),
       });
     });
 }

@@ -20,6 +20,11 @@ export async function handleBlob(ctx: Context, name: string, ref: string): Promi
 
   const size = await blobs.linkedSize(name, digest);
   if (size === undefined) throw new RegistryError("BLOB_UNKNOWN", { detail: digest.value });
+  const elsewhere = ctx.emulation.blobRedirect(method, name, digest.value, ctx.query);
+  if (elsewhere) {
+    send(ctx, 302, { Location: elsewhere });
+    return;
+  }
   const headers: Record<string, string | number> = {
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest.value,

@@ -63,7 +63,7 @@ export async function handleUploadStart(ctx: Context, name: string): Promise<voi
     return;
   }
   const session = await uploads.create(name);
-  send(ctx, 202, sessionHeaders(name, session));
+  send(ctx, 202, { ...sessionHeaders(name, session), ...ctx.emulation.startHeaders() });
 }
 
 /** Single-request upload: the POST body is the whole blob. */
@@ -99,6 +99,7 @@ async function monolithic(ctx: Context, name: string, digest: Digest): Promise<v
 /** `GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<uuid>` */
 export async function handleUploadSession(ctx: Context, name: string, id: string): Promise<void> {
   const { uploads, blobs } = ctx.storage;
+  const emulation = ctx.emulation;
   const method = ctx.req.method;
   if (method !== "GET" && method !== "PATCH" && method !== "PUT" && method !== "DELETE") {
     throw methodNotAllowed(["GET", "PATCH", "PUT", "DELETE"]);
@@ -115,15 +116,26 @@ export async function handleUploadSession(ctx: Context, name: string, id: string
       return;
     case "PATCH": {
       const range = chunkRange(ctx);
-      await uploads.withLock(session, () => uploads.append(session, ctx.req, range));
-      send(ctx, 202, sessionHeaders(name, session));
+      await emulation.checkPatch(ctx.req);
+      await uploads.withLock(session, () =>
+        emulation.part(session, range, () => uploads.append(session, ctx.req, range)),
+      );
+      const answer = emulation.patchAnswer(session);
+      send(ctx, answer.status, { ...sessionHeaders(name, session), Range: answer.range });
       return;
     }
     case "PUT": {
       const digest = requireDigest(ctx.query.get("digest"));
       const range = chunkRange(ctx);
       await uploads.withLock(session, async () => {
-        if (range || hasBody(ctx.req)) await uploads.append(session, ctx.req, range);
+        if (range || hasBody(ctx.req))
+          await emulation.part(session, range, () => uploads.append(session, ctx.req, range));
+        try {
+          emulation.checkComplete(session);
+        } catch (err) {
+          await uploads.discard(session); // refused: the session is over, as after DIGEST_INVALID
+          throw err;
+        }
         await uploads.complete(session, digest);
       });
       await blobs.link(name, digest);

@@ -55,10 +55,21 @@ export interface ClientOptions {
   headersTimeoutMs?: number;
   /** Longest silence while reading a body, ms. Default 60 s. */
   bodyTimeoutMs?: number;
-  /** Chunk size for chunked uploads, bytes, or a function of the registry. Default: per-registry rules (registryRules). */
+  /**
+   * Chunk size for chunked uploads, bytes, or a function of the registry. When given, blobs of every size
+   * go up in `PATCH` chunks of this size (unless `monolithicMax` is given too), within the registry's
+   * bounds (ECR: at least 5 MiB, GHCR: at most 4 MiB); monolithic-only registries stay monolithic.
+   * Default: per-registry rules (registryRules).
+   */
   chunkSize?: number | ((registry: string) => number);
-  /** Blobs up to this size go up in one PUT. Default: per-registry rules. */
+  /** Blobs up to this size go up in one PUT. Default: per-registry rules, or 0 when `chunkSize` is given. */
   monolithicMax?: number;
+  /**
+   * Registry host (`host` or `host:port`) → whose upload rules to apply, for registries whose name does
+   * not tell: ECR behind a custom domain or a pull-through proxy, a test registry emulating one. Unlisted
+   * registries get the rules their host name implies (registryKindOf).
+   */
+  registryKinds?: Readonly<Record<string, RegistryKind>>;
   userAgent?: string;
   /** Called after every HTTP exchange (metrics, debugging). Must not throw. */
   observer?: (e: RequestEvent) => void;
@@ -86,6 +97,8 @@ export interface ResolvedOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly uploadRules: (registry: string) => UploadRules;
+  /** The validated `registryKinds` (keys lower-cased), for callers that build further clients alike. */
+  readonly registryKinds?: Readonly<Record<string, RegistryKind>>;
   readonly userAgent: string;
   readonly observer?: (e: RequestEvent) => void;
   readonly dispatcher?: Dispatcher;
@@ -101,37 +114,97 @@ export interface UploadRules {
   monolithicMax: number;
   /** Non-final chunks must be at least this big (raised by OCI-Chunk-Min-Length). */
   minChunk: number;
+  /** No PATCH may be bigger than this. */
+  maxChunk: number;
   /** The registry cannot do chunked uploads at all. */
   monolithicOnly: boolean;
 }
 
+/**
+ * Whose upload rules a registry follows: `ecr` (Amazon ECR), `ghcr` (GitHub), `gar` (Google Artifact
+ * Registry, gcr.io), `oci` (everyone else: the distribution spec as written).
+ */
+export type RegistryKind = "ecr" | "ghcr" | "gar" | "oci";
+export const REGISTRY_KINDS: readonly RegistryKind[] = ["ecr", "ghcr", "gar", "oci"];
+
 const MiB = 1024 * 1024;
 
+/** The kind a registry's host name says it is. */
+export function registryKindOf(registry: string): RegistryKind {
+  const host = registry.replace(/:\d+$/, "").toLowerCase();
+  if (host === "ghcr.io") return "ghcr";
+  if (/\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(host)) return "ecr";
+  if (host.endsWith("-docker.pkg.dev") || host === "gcr.io" || host.endsWith(".gcr.io")) return "gar";
+  return "oci";
+}
+
 /**
- * Registry quirks that decide upload shape. Sources: ../shared/platform-notes.md.
- * - ECR: every non-final PATCH ≥ 5 MiB (dotnet/sdk-container-builds#424).
- * - GHCR: PATCH bodies over 4 MiB refused (oras-project/rust-oci-client#35).
+ * The upload rules of each kind of registry: the one place they are decided. Sources:
+ * ../shared/platform-notes.md ("Registries").
+ * - ECR: every non-final PATCH ≥ 5 MiB (LayerPartTooSmallException, dotnet/sdk-container-builds#424).
+ * - GHCR: PATCH bodies over 4 MiB refused with 416 (oras-project/rust-oci-client#35).
  * - Google Artifact Registry / GCR: no chunked uploads (dotnet/sdk-container-builds#287).
  */
-export function registryRules(registry: string): UploadRules {
-  const host = registry.replace(/:\d+$/, "");
-  if (host === "ghcr.io")
-    return { chunkSize: 4 * MiB, monolithicMax: 4 * MiB, minChunk: 0, monolithicOnly: false };
-  if (/\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(host)) {
-    return { chunkSize: 32 * MiB, monolithicMax: 32 * MiB, minChunk: 5 * MiB, monolithicOnly: false };
+export function registryRules(kind: RegistryKind): UploadRules {
+  switch (kind) {
+    case "ghcr":
+      return {
+        chunkSize: 4 * MiB,
+        monolithicMax: 4 * MiB,
+        minChunk: 0,
+        maxChunk: 4 * MiB,
+        monolithicOnly: false,
+      };
+    case "ecr":
+      return {
+        chunkSize: 32 * MiB,
+        monolithicMax: 32 * MiB,
+        minChunk: 5 * MiB,
+        maxChunk: Number.POSITIVE_INFINITY,
+        monolithicOnly: false,
+      };
+    case "gar":
+      return {
+        chunkSize: Number.POSITIVE_INFINITY,
+        monolithicMax: Number.POSITIVE_INFINITY,
+        minChunk: 0,
+        maxChunk: Number.POSITIVE_INFINITY,
+        monolithicOnly: true,
+      };
+    case "oci":
+      // Blobs up to 64 MiB go up in one PUT (two round trips); larger ones in one streamed PATCH (with
+      // Content-Range) and a closing PUT, as Docker and skopeo do. A broken PATCH is resumed from the
+      // offset the registry reports, so no chunking is needed for safety; --chunk-size forces chunks.
+      return {
+        chunkSize: Number.POSITIVE_INFINITY,
+        monolithicMax: 64 * MiB,
+        minChunk: 0,
+        maxChunk: Number.POSITIVE_INFINITY,
+        monolithicOnly: false,
+      };
   }
-  if (host.endsWith("-docker.pkg.dev") || host === "gcr.io" || host.endsWith(".gcr.io")) {
-    return {
-      chunkSize: Number.POSITIVE_INFINITY,
-      monolithicMax: Number.POSITIVE_INFINITY,
-      minChunk: 0,
-      monolithicOnly: true,
-    };
+}
+
+/** `host` or `host:port` (an IPv6 address in brackets): a key of `registryKinds`. */
+export function isRegistryHost(host: string): boolean {
+  return /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(host);
+}
+
+/** Checks `registryKinds` once; returns it frozen, keys lower-cased. */
+function checkRegistryKinds(
+  kinds: Readonly<Record<string, RegistryKind>>,
+): Readonly<Record<string, RegistryKind>> {
+  const out: Record<string, RegistryKind> = {};
+  for (const [host, kind] of Object.entries(kinds)) {
+    if (!isRegistryHost(host))
+      throw new TypeError(`option registryKinds: "${host}" is not a registry host (host or host:port)`);
+    if (!REGISTRY_KINDS.includes(kind))
+      throw new TypeError(
+        `option registryKinds: "${String(kind)}" for ${host} is not one of ${REGISTRY_KINDS.join(", ")}`,
+      );
+    out[host.toLowerCase()] = kind;
   }
-  // Elsewhere: blobs up to 64 MiB go up in one PUT (two round trips); larger ones in one streamed PATCH
-  // (with Content-Range) and a closing PUT, as Docker and skopeo do. A broken PATCH is resumed from the
-  // offset the registry reports, so no chunking is needed for safety; --chunk-size forces chunks.
-  return { chunkSize: Number.POSITIVE_INFINITY, monolithicMax: 64 * MiB, minChunk: 0, monolithicOnly: false };
+  return Object.freeze(out);
 }
 
 export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
@@ -152,13 +225,26 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
   const chunk = opts.chunkSize;
   if (typeof chunk === "number" && !(chunk > 0))
     throw new TypeError("option chunkSize must be a positive number of bytes");
+  const mono = opts.monolithicMax;
+  if (mono !== undefined && !(mono >= 0))
+    throw new TypeError("option monolithicMax must be a number of bytes ≥ 0");
+  const kinds = opts.registryKinds ? checkRegistryKinds(opts.registryKinds) : undefined;
+  // Listed as given (host:port), else by host name alone (any port), else what the name implies.
+  const kindOf = (registry: string): RegistryKind => {
+    const r = registry.toLowerCase();
+    return kinds?.[r] ?? kinds?.[r.replace(/:\d+$/, "")] ?? registryKindOf(r);
+  };
   const uploadRules = (registry: string): UploadRules => {
-    const base = registryRules(registry);
+    const base = registryRules(kindOf(registry));
     const size = typeof chunk === "function" ? chunk(registry) : chunk;
+    if (size === undefined) return mono === undefined ? base : { ...base, monolithicMax: mono };
     return {
       ...base,
-      ...(size !== undefined ? { chunkSize: Math.max(size, base.minChunk) } : {}),
-      ...(opts.monolithicMax !== undefined ? { monolithicMax: opts.monolithicMax } : {}),
+      // The registry's bounds win over the size asked for: ECR refuses smaller parts, GHCR bigger ones.
+      chunkSize: Math.min(Math.max(size, base.minChunk), base.maxChunk),
+      // A chunk size means chunks, whatever the blob's size: no silent monolithic PUT below 64 MiB.
+      // Where chunks are impossible (monolithicOnly) uploads stay monolithic.
+      monolithicMax: mono ?? (base.monolithicOnly ? base.monolithicMax : 0),
     };
   };
   return Object.freeze({
@@ -173,6 +259,7 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     headersTimeoutMs: opts.headersTimeoutMs ?? 60_000,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? 60_000,
     uploadRules,
+    ...(kinds ? { registryKinds: kinds } : {}),
     userAgent: opts.userAgent ?? "ferry/0.1",
     ...(opts.observer ? { observer: opts.observer } : {}),
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),

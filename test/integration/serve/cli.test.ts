@@ -79,12 +79,62 @@ describe("ferry serve (the executable)", () => {
     [["--idle-timeout", "soon"], /--idle-timeout must be/],
     [["--max-uploads", "1.5"], /--max-uploads must be/],
     [["--max-uploads", "0"], /--max-uploads must be/],
+    [["--emulate", "quay"], /--emulate must be one of ecr, ghcr, gar, got "quay"/],
+    [["--chunk-min-length", "0"], /--chunk-min-length must be a size/],
+    [["--chunk-min-length", "lots"], /--chunk-min-length must be a size/],
   ])("refuses %j with exit 2 and one line", async (flags, message) => {
     const r = await ferry(["serve", "--port", "0", "--root", join(dir, "never"), ...flags]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(existsSync(join(dir, "never"))).toBe(false);
+  });
+
+  it("--emulate ecr --chunk-min-length 6MiB: says so, announces the minimum, answers PATCH with 201", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        FERRY,
+        "serve",
+        "--port",
+        "0",
+        "--root",
+        join(dir, "ecr"),
+        "--emulate",
+        "ecr",
+        "--chunk-min-length",
+        "6MiB",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    let stdout = "";
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d;
+        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]!);
+      });
+      exited.then(() => reject(new Error("ferry serve exited")));
+    });
+    try {
+      expect(line).toMatch(
+        /^ferry serve listening on http:\/\/127\.0\.0\.1:\d+ \(emulating ecr upload rules, OCI-Chunk-Min-Length 6291456\)$/,
+      );
+      const url = /(http:\/\/\S+)/.exec(line)![1]!;
+      const post = await fetch(`${url}/v2/r/blobs/uploads/`, { method: "POST" });
+      expect(post.status).toBe(202);
+      expect(post.headers.get("oci-chunk-min-length")).toBe("6291456");
+      const patch = await fetch(new URL(post.headers.get("location")!, url), {
+        method: "PATCH",
+        body: "abc",
+        headers: { "content-type": "application/octet-stream", "content-range": "0-2" },
+      });
+      await patch.arrayBuffer();
+      expect(patch.status).toBe(201);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   });
 
   it("names an htpasswd file it cannot read, with exit 1", async () => {
