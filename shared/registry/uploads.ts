@@ -66,6 +66,12 @@ export interface SavedUpload {
   hash?: string;
   /** Sessions the registry lost and ferry restarted so far. */
   restarts?: number;
+  /**
+   * The registry may hold more than `offset` (the answer to the last run's final PATCH may have been
+   * lost): ask where the session stands before sending anything. Some registries ignore `Content-Range`
+   * (distribution 2.x appends at its own offset), so a PATCH from a stale offset would add bytes twice.
+   */
+  uncertain?: boolean;
 }
 
 export type BlobAction = "skipped" | "mounted" | "uploaded";
@@ -500,6 +506,8 @@ export interface UploadRun {
   /** Where the bytes come from, for a digest mismatch. */
   source: string;
   progress?: (bytes: number) => void;
+  /** Called with every session this run opens (the first, and any restart), before anything is sent to it. */
+  onSession?: (session: UploadSession) => Promise<void>;
 }
 
 export type UploadOutcome =
@@ -526,7 +534,12 @@ export async function runUpload(
     sent += n;
     run.progress?.(n);
   };
-  let session = saved ? restoreUpload(repo, saved) : await newSession(client, repo);
+  const open = async () => {
+    const s = await newSession(client, repo);
+    await run.onSession?.(s);
+    return s;
+  };
+  let session = saved ? restoreUpload(repo, saved) : await open();
   let restarts = saved?.restarts ?? 0;
   const rules = client.options.uploadRules(repo.registry);
   const budget = run.maxBytes ?? Number.POSITIVE_INFINITY;
@@ -540,11 +553,12 @@ export async function runUpload(
   };
   let stopAt = stopFrom(session.offset);
   let hash = blobHash(desc.digest, { from: session.offset, to: stopAt, size, state: saved?.hash });
-  let reader = new ExactReader(await run.read(session.offset, size < 0 ? Number.POSITIVE_INFINITY : stopAt));
-  let resumes = 0;
-  try {
-    if (size < 0) {
-      // Unknown size (legacy schema 1): one streamed PATCH, no Content-Range, no resume.
+  let reader: ExactReader | undefined;
+
+  if (size < 0) {
+    // Unknown size (legacy schema 1): one streamed PATCH, no Content-Range, no resume.
+    reader = new ExactReader(await run.read(0, Number.POSITIVE_INFINITY));
+    try {
       let n = 0;
       await patchChunk(
         client,
@@ -560,63 +574,82 @@ export async function runUpload(
       checkDigest({ ...desc, size: n }, hash, n, what);
       await completeUpload(client, session, desc.digest);
       return { committed: true, bytesSent: sent };
+    } finally {
+      reader.destroy();
     }
+  }
+
+  /**
+   * Asks the registry where the session stands (we stand at `start`, and it may hold at most `upTo`) and
+   * goes on from there: the bytes it holds beyond `start` — sent by an attempt whose answer never came —
+   * are fed to the hash from the source and count as sent. A session the registry lost, or one that
+   * stands anywhere else, is replaced by a new one from zero (at most MAX_RESTARTS times).
+   */
+  const reconcile = async (start: number, upTo: number, cause: unknown) => {
+    reader?.destroy();
+    let reported: number;
+    try {
+      reported = await uploadStatus(client, session);
+    } catch (e) {
+      if (!recoverable(e)) throw e;
+      reported = -1; // the registry lost the session
+    }
+    if (reported < start || reported > upTo) {
+      await cancelUpload(client, session);
+      if (restarts >= MAX_RESTARTS) {
+        throw new RegistryError({
+          status: cause instanceof RegistryError ? cause.status : 0,
+          method: "PATCH",
+          url: redactUrl(session.location),
+          context: `${what}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
+        });
+      }
+      restarts++;
+      session = await open();
+      stopAt = stopFrom(0);
+      hash = blobHash(desc.digest, { from: 0, to: stopAt, size });
+      reader = new ExactReader(await run.read(0, stopAt));
+      return;
+    }
+    reader = new ExactReader(await run.read(start, stopAt));
+    if (reported > start) {
+      if (!(await reader.skip(reported - start, (b) => hash.update(b))))
+        throw new TransportError(`${what}: the source ended while resuming an upload`);
+      sent += reported - start;
+    }
+    session.offset = reported;
+  };
+
+  try {
+    if (saved?.uncertain) await reconcile(session.offset, size, undefined);
+    else reader = new ExactReader(await run.read(session.offset, stopAt));
+    let resumes = 0;
     while (session.offset < stopAt) {
       const start = session.offset;
       const length = Math.min(step(), stopAt - start);
       const checkpoint = hash.copy();
+      const r = reader!;
       try {
         await patchChunk(
           client,
           session,
-          reader.take(length, (b) => {
+          r.take(length, (b) => {
             hash.update(b);
             progress(b.length);
           }),
           length,
         );
-        if (reader.lastTaken !== length) throw new SizeMismatchError(what, size, start + reader.lastTaken);
+        if (r.lastTaken !== length) throw new SizeMismatchError(what, size, start + r.lastTaken);
       } catch (err) {
         if (!recoverable(err) || resumes >= client.options.retries) throw err;
         resumes++;
-        reader.destroy();
         await sleep(backoff(client, resumes));
         hash = checkpoint;
-        // Where does the registry stand? Resume from there (never from zero when it kept the bytes).
-        let reported: number;
-        try {
-          reported = await uploadStatus(client, session);
-        } catch (e) {
-          if (!recoverable(e)) throw e;
-          reported = -1; // the registry lost the session
-        }
-        if (reported < start || reported > start + length) {
-          // Lost, or an impossible state: a new session from zero.
-          await cancelUpload(client, session);
-          if (restarts >= MAX_RESTARTS) {
-            throw new RegistryError({
-              status: err instanceof RegistryError ? err.status : 0,
-              method: "PATCH",
-              url: redactUrl(session.location),
-              context: `${what}: the registry lost the upload session ${MAX_RESTARTS + 1} times`,
-            });
-          }
-          restarts++;
-          session = await newSession(client, repo);
-          stopAt = stopFrom(0);
-          hash = blobHash(desc.digest, { from: 0, to: stopAt, size });
-          reader = new ExactReader(await run.read(0, stopAt));
-          continue;
-        }
-        reader = new ExactReader(await run.read(start, stopAt));
-        // The registry has bytes whose answer never came: feed them to the hash, resume after them.
-        if (reported > start && !(await reader.skip(reported - start, (b) => hash.update(b))))
-          throw new TransportError(`${what}: the source ended while resuming an upload`);
-        session.offset = reported;
+        await reconcile(start, start + length, err);
       }
     }
   } finally {
-    reader.destroy();
+    reader?.destroy();
   }
   if (session.offset < size) {
     return {

@@ -19,6 +19,7 @@
  */
 import { FerryError, isNetworkError, RegistryError, SizeMismatchError } from "../registry/errors.ts";
 import { StagingError } from "../staging/types.ts";
+import { InvalidStateError } from "../transfer/staged.ts";
 
 /** A step input or API request that does not match its schema. */
 export class ValidationError extends FerryError {
@@ -36,13 +37,8 @@ export class RetryableTransferError extends FerryError {
   }
 }
 
-/** A manifest would reference a blob the destination does not have. */
-export class IncompleteImageError extends FerryError {
-  constructor(message: string) {
-    super("INCOMPLETE_IMAGE", message);
-    this.name = "IncompleteImageError";
-  }
-}
+/** A manifest would reference a blob the destination does not have (shared/transfer/manifests.ts). */
+export { IncompleteImageError } from "../transfer/manifests.ts";
 
 /** Error names the definitions retry (with backoff and full jitter). */
 export const RETRYABLE_ERRORS = ["RetryableTransferError"] as const;
@@ -80,6 +76,7 @@ export const STEP_ERROR_NAMES = [
  */
 export function toWorkflowError(err: unknown): Error {
   if (err instanceof RetryableTransferError || err instanceof ValidationError) return err;
+  if (err instanceof InvalidStateError) return new ValidationError(err.message);
   if (err instanceof StagingError) {
     return err.retryable ? new RetryableTransferError(err.message, { cause: err }) : err;
   }

@@ -136,6 +136,8 @@ export const StageStateSchema = v.object({
   partBytes: v.optional(v.number()),
   /** Parts uploaded so far. */
   parts: v.optional(v.number()),
+  /** Reads from the start after bytes that did not match their digest (at most one). */
+  rereads: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1))),
 });
 export type StageState = v.InferOutput<typeof StageStateSchema>;
 

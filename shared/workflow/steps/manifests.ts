@@ -4,13 +4,13 @@
  * manifests from the plan (exact bytes), children first, then the root under each tag (or its digest).
  * Writes report.json and returns the summary the execution ends with.
  */
-import type { RawManifest } from "../../registry/manifest.ts";
 import { parseRepository } from "../../registry/reference.ts";
 import { getJson, putJson, StagingError } from "../../staging/types.ts";
-import type { BlobReport, ManifestReport } from "../../transfer/report.ts";
+import { putManifests as putAll, requireBlobs } from "../../transfer/manifests.ts";
+import { RegistrySink } from "../../transfer/registry-endpoints.ts";
+import type { BlobReport } from "../../transfer/report.ts";
 import { sumTotals } from "../../transfer/report.ts";
 import { mapLimit, type StepDeps } from "../deps.ts";
-import { IncompleteImageError } from "../errors.ts";
 import { planKey, reportKey } from "../keys.ts";
 import { checkRepositoryAllowed } from "../policy.ts";
 import { readBlobRecord, type StoredPlan, type TransferReport, type TransferSummary } from "../records.ts";
@@ -27,38 +27,17 @@ export const putManifests = guard(async (event: unknown, deps: StepDeps): Promis
   const dst = parseRepository(job.destination);
   client.declarePush(dst);
 
-  const missing: string[] = [];
-  await mapLimit(plan.blobs, 8, async (b) => {
-    const size = await client.headBlob(dst, b.digest);
-    if (size === undefined || (size >= 0 && b.size >= 0 && size !== b.size)) missing.push(b.digest);
-  });
-  if (missing.length > 0) {
-    throw new IncompleteImageError(
-      `${job.image}: ${missing.length} of ${plan.blobs.length} blob(s) missing at ${job.destination} ` +
-        `(${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}); no manifest was pushed`,
-    );
-  }
-
-  const raw = (i: number): RawManifest => {
-    const m = plan.manifests[i]!;
-    return { digest: m.digest, mediaType: m.mediaType, bytes: Buffer.from(m.bytes, "base64") };
-  };
-  const manifests: ManifestReport[] = [];
-  const last = plan.manifests.length - 1;
-  for (let i = 0; i < last; i++) {
-    await client.putManifest(dst, plan.manifests[i]!.digest, raw(i));
-    const m = plan.manifests[i]!;
-    manifests.push({
-      digest: m.digest,
-      mediaType: m.mediaType,
+  // Never a manifest before every blob it references is at the destination (other steps moved them).
+  const sink = new RegistrySink(client, dst);
+  await requireBlobs(sink, plan.blobs, job.image);
+  const manifests = await putAll(
+    sink,
+    plan.manifests.map((m) => ({
+      raw: { digest: m.digest, mediaType: m.mediaType, bytes: Buffer.from(m.bytes, "base64") },
       ...(m.platform ? { platform: m.platform } : {}),
-      tags: [],
-    });
-  }
-  const root = raw(last);
-  if (plan.tags.length === 0) await client.putManifest(dst, root.digest, root);
-  for (const tag of plan.tags) await client.putManifest(dst, tag, root);
-  manifests.push({ digest: root.digest, mediaType: root.mediaType, tags: plan.tags });
+    })),
+    plan.tags,
+  );
 
   const blobs: BlobReport[] = await mapLimit(plan.blobs, 8, async (b) => {
     const rec = await readBlobRecord(staging, job.prefix, b.digest);

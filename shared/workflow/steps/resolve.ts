@@ -7,7 +7,6 @@
  * Blobs already present are reported as skipped here and left out of the list. When the destination tag
  * already points to the source's digest, nothing is planned (`upToDate`).
  */
-import { carriesDigest } from "../../registry/digest.ts";
 import { formatPlatform, parsePlatform } from "../../registry/manifest.ts";
 import {
   formatReference,
@@ -16,8 +15,9 @@ import {
   type Reference,
 } from "../../registry/reference.ts";
 import { putJson } from "../../staging/types.ts";
-import { planTransfer } from "../../transfer/plan.ts";
+import { planTransfer, upToDateDigest } from "../../transfer/plan.ts";
 import { RegistrySink, RegistrySource } from "../../transfer/registry-endpoints.ts";
+import { blobMode } from "../../transfer/staged.ts";
 import {
   DEFAULT_BLOB_CONCURRENCY,
   DEFAULT_DIRECT_MAX_BYTES,
@@ -73,44 +73,40 @@ export const resolve = guard(async (event: unknown, deps: StepDeps): Promise<Res
   const sink = new RegistrySink(client, dstRepo);
 
   // Already there? (one HEAD each side; not with a platform selection, which rewrites the index)
-  if (platforms.length === 0 && tags.length > 0) {
-    const [have, want] = await Promise.all([sink.tagDigest(tags[0]!), source.headDigest()]);
-    let same = Boolean(want && have === want);
-    for (const t of tags.slice(1)) if (same) same = (await sink.tagDigest(t)) === want;
-    if (same && want) {
-      const summary: TransferSummary = {
-        source: formatReference(src),
-        destination: formatRepository(dstRepo),
-        digest: want,
-        tags,
-        upToDate: true,
-        manifests: 0,
-        blobs: { total: 0, copied: 0, mounted: 0, skipped: 0 },
-        bytes: 0,
-        bytesSent: 0,
-      };
-      const report: TransferReport = {
-        id,
-        status: "SUCCEEDED",
-        source: summary.source,
-        destination: summary.destination,
-        digest: want,
-        tags,
-        upToDate: true,
-        manifests: [],
-        blobs: [],
-        notes: ["already up to date: the destination tags point to the source's digest"],
-        finishedAt: new Date().toISOString(),
-      };
-      await putJson(staging, reportKey(prefix), report);
-      return {
-        job,
-        upToDate: true,
-        blobs: [],
-        counts: { blobs: 0, skipped: 0, direct: 0, mount: 0, staged: 0, bytes: 0 },
-        summary,
-      };
-    }
+  const want = await upToDateDigest(source, sink, tags, { platforms });
+  if (want) {
+    const summary: TransferSummary = {
+      source: formatReference(src),
+      destination: formatRepository(dstRepo),
+      digest: want,
+      tags,
+      upToDate: true,
+      manifests: 0,
+      blobs: { total: 0, copied: 0, mounted: 0, skipped: 0 },
+      bytes: 0,
+      bytesSent: 0,
+    };
+    const report: TransferReport = {
+      id,
+      status: "SUCCEEDED",
+      source: summary.source,
+      destination: summary.destination,
+      digest: want,
+      tags,
+      upToDate: true,
+      manifests: [],
+      blobs: [],
+      notes: ["already up to date: the destination tags point to the source's digest"],
+      finishedAt: new Date().toISOString(),
+    };
+    await putJson(staging, reportKey(prefix), report);
+    return {
+      job,
+      upToDate: true,
+      blobs: [],
+      counts: { blobs: 0, skipped: 0, direct: 0, mount: 0, staged: 0, bytes: 0 },
+      summary,
+    };
   }
 
   const plan = await planTransfer(source, platforms.length ? { platforms } : {});
@@ -154,10 +150,7 @@ export const resolve = guard(async (event: unknown, deps: StepDeps): Promise<Res
       });
       return undefined;
     }
-    let mode: BlobMode;
-    if (b.size < 0 || b.size <= job.directMaxBytes || !carriesDigest(b.digest)) mode = "direct";
-    else if (sameRegistry) mode = "mount";
-    else mode = "staged";
+    const mode: BlobMode = blobMode(b, { sameRegistry, directMaxBytes: job.directMaxBytes });
     counts[mode]++;
     return { digest: b.digest, size: b.size, mediaType: b.mediaType, mode };
   });

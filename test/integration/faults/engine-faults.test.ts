@@ -92,10 +92,11 @@ interface Scenario {
    * What a survived scenario may cost beyond the blobs and one manifest through the faulty side:
    * `broken-response`: the bytes of the download that broke (a resume starts from the last byte consumed,
    * and bytes received but not yet consumed when the connection broke are lost with it);
-   * `chunk`: the PATCH chunk in flight; `manifest-per-fault`: the manifest once more per lost answer.
+   * `chunk`: the PATCH chunk in flight; `manifest-per-fault`: the manifest once more per lost answer;
+   * `reread`: the big blob once more (bytes that did not match are read again from the start, once).
    * Default: nothing (a refused or stalled request carried no body).
    */
-  extra?: "broken-response" | "chunk" | "manifest-per-fault";
+  extra?: "broken-response" | "chunk" | "manifest-per-fault" | "reread";
 }
 
 /** A fault injected on the first request matching `when`, and never again (until `reset()`). */
@@ -195,11 +196,19 @@ const scenarios: Scenario[] = [
         : undefined,
   },
   {
-    name: "blob bytes that do not match the digest",
+    name: "blob bytes that do not match the digest, on every read",
     side: "source",
     expect: "fail",
-    message: /does not match|DIGEST/i,
+    // blamed on the source (registry, repository, blob), never reported as the destination's refusal
+    message: /blob sha256:[0-9a-f]{64} read from 127\.0\.0\.1:\d+\/faultsrc\/.*does not match expected/,
     fault: (r, img) => (isBlob(r, big(img)) ? { kind: "corrupt", at: 1234 } : undefined),
+  },
+  {
+    name: "a source response corrupted once",
+    side: "source",
+    expect: "survive",
+    extra: "reread",
+    fault: once((r, img) => isBlob(r, big(img)), { kind: "corrupt", at: 1234 }),
   },
   {
     name: "stale Range header after the first chunk (ECR)",
@@ -323,7 +332,8 @@ async function runScenario(
     manifestBytes +
     (s.extra === "broken-response" ? proxy.bytes.cut : 0) +
     (s.extra === "chunk" ? CHUNK : 0) +
-    (s.extra === "manifest-per-fault" ? manifestBytes * proxy.injected : 0);
+    (s.extra === "manifest-per-fault" ? manifestBytes * proxy.injected : 0) +
+    (s.extra === "reread" ? BIG : 0);
   // read-back clients go straight to the registries, not through the proxy
   const verify: RegistryClient = clientFor(dstReg);
   const srcDirect: RegistryClient = clientFor(srcReg);
@@ -419,6 +429,68 @@ describe.each(["engine", "workflow"] as const)(
     }
   },
 );
+
+describe.each(["engine", "workflow"] as const)("--chunk-size on the %s path", (mode) => {
+  it("sends PATCHes of exactly that size (the last one shorter), for every blob, whatever its size", async () => {
+    const { img, repo } = await makeSource(regs.anon);
+    const proxy = await startFaultProxy(regs.basic.url, () => undefined);
+    const dstRepo = { registry: proxy.host, repository: uniqueRepo("chunks") };
+    const staging = tmpDir("ferry-chunk-staging-");
+    const clients: RegistryClient[] = [];
+    try {
+      if (mode === "engine") {
+        const src = clientFor(regs.anon, CHUNKED);
+        const dst = clientFor({ ...regs.basic, host: proxy.host }, CHUNKED);
+        clients.push(src, dst);
+        await new TransferEngine().copy(
+          new RegistrySource(src, { ...repo, tag: "v1" }),
+          new RegistrySink(dst, dstRepo),
+          { tags: ["v1"] },
+        );
+      } else {
+        const client = clientForBoth(regs.anon, regs.anon.host, regs.basic, proxy.host, CHUNKED);
+        clients.push(client);
+        const r = await runCopyWorkflow(
+          {
+            source: formatReference({ ...repo, tag: "v1" }),
+            destination: `${proxy.host}/${dstRepo.repository}:v1`,
+          },
+          {
+            deps: {
+              staging: new FsStagingStore(staging),
+              client,
+              defaults: {
+                stepBytes: 512 * 1024,
+                partBytes: 64 * 1024,
+                chunkBytes: CHUNK,
+                directMaxBytes: 128 * 1024,
+              },
+            },
+            retryIntervalMs: 1,
+          },
+        );
+        expect(r.cause).toBeUndefined();
+      }
+      const sizes = proxy.requests
+        .filter((r) => r.method === "PATCH")
+        .map((r) => Number(r.headers["content-length"]))
+        .sort((a, b) => b - a);
+      // the 700 KB layer in chunks of 256 KiB; the config and the small layer, each one (short) chunk
+      const expected = [CHUNK, CHUNK, BIG - 2 * CHUNK, img.config.desc.size, img.layers[1]!.desc.size].sort(
+        (a, b) => b - a,
+      );
+      expect(sizes).toEqual(expected);
+      // and no blob went up in one monolithic PUT
+      const puts = proxy.requests.filter((r) => r.method === "PUT" && r.url.includes("/blobs/uploads/"));
+      expect(puts.length).toBe(3);
+      expect(puts.every((r) => Number(r.headers["content-length"] ?? 0) === 0)).toBe(true);
+    } finally {
+      for (const c of clients) await c.close();
+      await proxy.close();
+      removeTmpDir(staging);
+    }
+  });
+});
 
 describe("copy under injected faults (engine, special cases)", () => {
   it("blob GET redirected to object storage that throttles (503 Slow Down) and must not see credentials", async () => {

@@ -250,10 +250,13 @@ describe("copy workflow under faults", () => {
     const [lost, retried] = [uploads[2]!, uploads[3]!];
     expect(retried.input.upload).toEqual(lost.input.upload); // the same state again
     const after = retried.result as { offset: number; session?: string; restarts?: number; hash?: string };
-    // It asked the registry first (never PATCHing from the stale offset): the registry already had this
-    // step's bytes, so the retry sent nothing and answered what the lost step had — same session, same
-    // offset, same running hash (the bytes in between hashed from staging).
-    expect(statuses).toEqual([204]);
+    // Every step that continues a session asks the registry first (never PATCHing from an offset that may
+    // be stale: a step's answer can be lost, or a step can die after some chunks): once per resumed step.
+    // Here the registry already had the lost step's bytes, so the retry sent nothing and answered what the
+    // lost step had — same session, same offset, same running hash (the bytes in between hashed from
+    // staging).
+    expect(uploads.length).toBeGreaterThan(3);
+    expect(statuses).toEqual(uploads.slice(1).map(() => 204));
     expect(after).toEqual(lost.result);
     expect(after.session).toBe(lost.input.upload.session);
     expect(after.restarts).toBeUndefined();
