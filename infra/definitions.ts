@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DEFINITIONS } from "../shared/workflow/contract.ts";
 
 /**
  * The workflow definitions live in shared/workflow as Amazon States Language JSON, with `${Name}`
@@ -15,32 +16,14 @@ export interface WorkflowDefinition {
   readonly substitutions: readonly string[];
 }
 
-export const COPY_IMAGE_DEFINITION: WorkflowDefinition = {
-  file: "shared/workflow/copy-image.asl.json",
-  substitutions: [
-    "ResolveFunctionArn",
-    "StageBlobFunctionArn",
-    "UploadBlobFunctionArn",
-    "PutManifestsFunctionArn",
-    "CleanupFunctionArn",
-  ],
-};
-
-export const BULK_MIGRATE_DEFINITION: WorkflowDefinition = {
-  file: "shared/workflow/bulk-migrate.asl.json",
-  substitutions: [
-    "EnumerateFunctionArn",
-    "SummarizeFunctionArn",
-    "CopyImageStateMachineArn",
-    "StagingBucket",
-  ],
-};
-
-/** The load-test fan-out (bench/load/fanout.ts runs it locally), deployed with `benchWorkers`. */
-export const BENCH_FANOUT_DEFINITION: WorkflowDefinition = {
-  file: "bench/load/fanout.asl.json",
-  substitutions: ["BenchWorkerFunctionArn", "BenchAggregateFunctionArn"],
-};
+/** The contract's definitions (shared/workflow/contract.ts, data only), as this app loads them. */
+const contract = (d: { file: string; placeholders: readonly string[] }): WorkflowDefinition => ({
+  file: d.file,
+  substitutions: d.placeholders,
+});
+export const COPY_IMAGE_DEFINITION = contract(DEFINITIONS.copyImage);
+export const BULK_MIGRATE_DEFINITION = contract(DEFINITIONS.bulkMigrate);
+export const BENCH_FANOUT_DEFINITION = contract(DEFINITIONS.benchFanout);
 
 /** `${Name}` placeholders as DefinitionSubstitutions spells them. */
 const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;

@@ -7,6 +7,7 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { type FunctionName as ContractFunction, FUNCTIONS } from "../../shared/workflow/contract.ts";
 
 /** What one Lambda function runs and how it is sized. */
 export interface FunctionSpec {
@@ -37,17 +38,21 @@ export const STREAMING_ENVIRONMENT: Readonly<Record<string, string>> = {
  * Every function ferry deploys, sized per step. Blob steps stream bytes for up to 15 minutes at one full
  * vCPU (memory and timeout come from props); the rest handle small JSON and finish in seconds.
  */
+/** A function's code as the workflow contract names it (shared/workflow/contract.ts). */
+const code = (name: ContractFunction) => ({
+  entry: FUNCTIONS[name].entry,
+  exportName: FUNCTIONS[name].exportName,
+});
+
 export const FUNCTION_SPECS = {
   resolve: {
-    entry: "functions/resolve/handler.ts",
-    exportName: "handler",
+    ...code("resolve"),
     memoryMiB: 512,
     timeout: Duration.minutes(2),
     description: "ferry copy: resolve the source manifest(s) into a transfer plan",
   },
   stageBlob: {
-    entry: "functions/stage-blob/handler.ts",
-    exportName: "handler",
+    ...code("stageBlob"),
     memoryMiB: 1769, // replaced by blobStepMemoryMiB
     timeout: Duration.minutes(15), // replaced by blobStepTimeout
     description:
@@ -55,73 +60,63 @@ export const FUNCTION_SPECS = {
     streams: true,
   },
   uploadBlob: {
-    entry: "functions/upload-blob/handler.ts",
-    exportName: "handler",
+    ...code("uploadBlob"),
     memoryMiB: 1769,
     timeout: Duration.minutes(15),
     description: "ferry copy: upload up to STEP_BYTES of a staged blob to the destination registry",
     streams: true,
   },
   putManifests: {
-    entry: "functions/put-manifests/handler.ts",
-    exportName: "handler",
+    ...code("putManifests"),
     memoryMiB: 512,
     timeout: Duration.minutes(2),
     description: "ferry copy: put the manifests, children first, then the index and tags",
   },
   cleanup: {
-    entry: "functions/cleanup/handler.ts",
-    exportName: "handler",
+    ...code("cleanup"),
     memoryMiB: 256,
     timeout: Duration.minutes(1),
     description: "ferry copy: delete staged objects and abort unfinished multipart uploads",
   },
   enumerate: {
-    entry: "functions/enumerate/handler.ts",
-    exportName: "handler",
+    ...code("enumerate"),
     memoryMiB: 512,
     timeout: Duration.minutes(5), // paginates catalogs and tag lists
     description: "ferry bulk migration: list the images to copy into an S3 item list",
   },
   summarize: {
-    entry: "functions/summarize/handler.ts",
-    exportName: "handler",
+    ...code("summarize"),
     memoryMiB: 512,
     timeout: Duration.minutes(2),
     description: "ferry bulk migration: summarise the Distributed Map results",
   },
   api: {
-    entry: "functions/api/handler.ts",
-    exportName: "handler",
+    ...code("api"),
     memoryMiB: 256,
     timeout: Duration.seconds(10), // API Gateway gives up after 29 s; start executions asynchronously
     description: "ferry API: POST /transfers starts a copy, GET /transfers/{id} describes it",
   },
   event: {
-    entry: "functions/event/handler.ts",
-    exportName: "handler",
+    ...code("event"),
     memoryMiB: 256,
     timeout: Duration.seconds(30),
     description: "ferry promotion: an ECR push event starts a copy to the promotion destination",
   },
   schedule: {
-    entry: "functions/schedule/handler.ts",
-    exportName: "handler",
+    ...code("schedule"),
     memoryMiB: 256,
     timeout: Duration.seconds(30),
     description: "ferry schedule: start a bulk migration with the configuration in the event",
   },
   benchWorker: {
-    entry: "bench/load/lambda.ts",
-    exportName: "workerHandler",
+    ...code("benchWorker"),
     memoryMiB: 1769,
     timeout: Duration.minutes(15),
     description: "ferry load test: one worker of the fan-out",
     streams: true,
   },
   benchAggregate: {
-    entry: "bench/load/lambda.ts",
-    exportName: "aggregateHandler",
+    ...code("benchAggregate"),
     memoryMiB: 512,
     timeout: Duration.minutes(2),
     description: "ferry load test: merge the workers' histograms",

@@ -7,6 +7,7 @@ import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
+import { DEFAULT_DIRECT_MAX_BYTES, MIGRATION_NAME } from "../../shared/workflow/contract.ts";
 import { resolveAllowLists } from "./allow-lists.ts";
 
 /** Credentials of one registry, kept in Secrets Manager as `{"username": "...", "password": "..."}`. */
@@ -246,8 +247,6 @@ export const STEP_TIME_FRACTION = 0.5;
 /** STEP_BYTES is a multiple of 64 MiB: a whole number of S3 parts and registry chunks of 4, 8, 16, 32 or 64 MiB. */
 export const STEP_ALIGNMENT_BYTES = 64 * 1024 * 1024;
 const MiB = 1024 * 1024;
-/** Same as DEFAULT_DIRECT_MAX_BYTES in shared/workflow/deps.ts (infra imports no runtime code). */
-const DEFAULT_DIRECT_MAX_BYTES = 32 * MiB;
 
 export interface ResolvedProps {
   readonly stepThroughputMiBps: number;
@@ -299,7 +298,6 @@ const TAG_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9_.*-]{0,127}$/;
 const ACCOUNT = /^\d{12}$/;
 const NAME_PREFIX = /^[A-Za-z0-9_-]{1,48}$/;
 /** As the schedule function accepts it (shared/workflow/triggers.ts: execution names start with it). */
-const MIGRATION_NAME = /^[A-Za-z0-9_-]{1,40}$/;
 const SCHEDULE_EXPRESSION =
   /^(?:rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)|cron\([^()]+\)|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\))$/;
 /** EventBridge Scheduler limits a target's input to 8,192 characters (AWS::Scheduler::Schedule Target.Input). */

@@ -5,6 +5,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
+import { FUNCTIONS, type FunctionName } from "../../shared/workflow/contract.ts";
 import {
   BENCH_FANOUT_DEFINITION,
   BULK_MIGRATE_DEFINITION,
@@ -82,13 +83,19 @@ export class Workflows extends Construct {
     const copyName = `${props.namePrefix}-copy-image`;
     const bulkName = `${props.namePrefix}-bulk-migrate`;
 
-    this.copyImage = this.stateMachine("CopyImage", copyName, COPY_IMAGE_DEFINITION, props, definitions, {
-      ResolveFunctionArn: f.resolve.functionArn,
-      StageBlobFunctionArn: f.stageBlob.functionArn,
-      UploadBlobFunctionArn: f.uploadBlob.functionArn,
-      PutManifestsFunctionArn: f.putManifests.functionArn,
-      CleanupFunctionArn: f.cleanup.functionArn,
+    // Every `${…FunctionArn}` the contract names, filled with that function's ARN.
+    const arns = functionArns({
+      ...f,
+      ...(props.bench ? { benchWorker: props.bench.worker, benchAggregate: props.bench.aggregate } : {}),
     });
+    this.copyImage = this.stateMachine(
+      "CopyImage",
+      copyName,
+      COPY_IMAGE_DEFINITION,
+      props,
+      definitions,
+      arns,
+    );
     this.allowInvoke(this.copyImage, [f.resolve, f.stageBlob, f.uploadBlob, f.putManifests, f.cleanup]);
 
     this.bulkMigrate = this.stateMachine(
@@ -98,8 +105,7 @@ export class Workflows extends Construct {
       props,
       definitions,
       {
-        EnumerateFunctionArn: f.enumerate.functionArn,
-        SummarizeFunctionArn: f.summarize.functionArn,
+        ...arns,
         CopyImageStateMachineArn: this.copyImage.stateMachineArn,
         StagingBucket: props.stagingBucket.bucketName,
       },
@@ -163,10 +169,7 @@ export class Workflows extends Construct {
         BENCH_FANOUT_DEFINITION,
         props,
         definitions,
-        {
-          BenchWorkerFunctionArn: props.bench.worker.functionArn,
-          BenchAggregateFunctionArn: props.bench.aggregate.functionArn,
-        },
+        arns,
       );
       this.allowInvoke(this.benchFanout, [props.bench.worker, props.bench.aggregate]);
       // The workers are a Distributed Map (an inline Map runs at most 40 at once).
@@ -267,4 +270,17 @@ function executionsOf(stack: Stack, machineName: string): string {
     resourceName: `${machineName}:*`,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
+}
+
+/** `${…FunctionArn}` → the function's ARN, for every function the contract gives a placeholder and `functions` has. */
+function functionArns(functions: Partial<Record<FunctionName, lambda.IFunction>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(FUNCTIONS) as [
+    FunctionName,
+    (typeof FUNCTIONS)[FunctionName],
+  ][]) {
+    const fn = functions[name];
+    if (spec.placeholder && fn) out[spec.placeholder] = fn.functionArn;
+  }
+  return out;
 }

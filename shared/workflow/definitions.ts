@@ -2,17 +2,21 @@
  * The workflow definitions, as data — one source of truth for AWS (infra/ gives the files to
  * `DefinitionBody.fromString` of the file's text with `definitionSubstitutions`) and for local runs (local-runner.ts).
  *
- * Contract with infra/:
- *   copy-image.asl.json    placeholders ${ResolveFunctionArn} ${StageBlobFunctionArn}
- *                          ${UploadBlobFunctionArn} ${PutManifestsFunctionArn} ${CleanupFunctionArn}
- *   bulk-migrate.asl.json  placeholders ${EnumerateFunctionArn} ${SummarizeFunctionArn}
- *                          ${CopyImageStateMachineArn} ${StagingBucket}
+ * The contract with infra/ (files, placeholders, functions, Task bindings) is contract.ts.
  * Task resources are the Lambda ARNs themselves (not `arn:aws:states:::lambda:invoke`): the state input
  * is the handler's event and its return value the task result — no `Payload` wrapping.
- * JSONPath throughout (no JSONata). Handlers: FUNCTIONS below (entry paths relative to the repo root).
+ * JSONPath throughout (no JSONata).
  */
 import { fileURLToPath } from "node:url";
 import bulkMigrateJson from "./bulk-migrate.asl.json" with { type: "json" };
+import {
+  BULK_MIGRATE_INTEGRATIONS,
+  BULK_MIGRATE_TASKS,
+  COPY_IMAGE_TASKS,
+  DEFINITIONS,
+  FUNCTIONS,
+  type FunctionName,
+} from "./contract.ts";
 import copyImageJson from "./copy-image.asl.json" with { type: "json" };
 
 /** An Amazon States Language document (JSON). */
@@ -49,20 +53,8 @@ function deepFreeze<T>(v: T): Readonly<T> {
 export const COPY_IMAGE_DEFINITION: Readonly<AslDefinition> = deepFreeze(copyImageDefinition());
 export const BULK_MIGRATE_DEFINITION: Readonly<AslDefinition> = deepFreeze(bulkMigrateDefinition());
 
-export const COPY_IMAGE_PLACEHOLDERS = [
-  "ResolveFunctionArn",
-  "StageBlobFunctionArn",
-  "UploadBlobFunctionArn",
-  "PutManifestsFunctionArn",
-  "CleanupFunctionArn",
-] as const;
-
-export const BULK_MIGRATE_PLACEHOLDERS = [
-  "EnumerateFunctionArn",
-  "SummarizeFunctionArn",
-  "CopyImageStateMachineArn",
-  "StagingBucket",
-] as const;
+export const COPY_IMAGE_PLACEHOLDERS = DEFINITIONS.copyImage.placeholders;
+export const BULK_MIGRATE_PLACEHOLDERS = DEFINITIONS.bulkMigrate.placeholders;
 
 export type Placeholder =
   | (typeof COPY_IMAGE_PLACEHOLDERS)[number]
@@ -72,44 +64,7 @@ export const PLACEHOLDERS: readonly Placeholder[] = [
   ...BULK_MIGRATE_PLACEHOLDERS,
 ];
 
-/** The Lambda functions: handler entry (repo-relative), the placeholder of its ARN, the env it reads. */
-export const FUNCTIONS = {
-  resolve: { entry: "functions/resolve/handler.ts", placeholder: "ResolveFunctionArn" },
-  "stage-blob": { entry: "functions/stage-blob/handler.ts", placeholder: "StageBlobFunctionArn" },
-  "upload-blob": { entry: "functions/upload-blob/handler.ts", placeholder: "UploadBlobFunctionArn" },
-  "put-manifests": { entry: "functions/put-manifests/handler.ts", placeholder: "PutManifestsFunctionArn" },
-  cleanup: { entry: "functions/cleanup/handler.ts", placeholder: "CleanupFunctionArn" },
-  enumerate: { entry: "functions/enumerate/handler.ts", placeholder: "EnumerateFunctionArn" },
-  summarize: { entry: "functions/summarize/handler.ts", placeholder: "SummarizeFunctionArn" },
-  api: { entry: "functions/api/handler.ts", placeholder: undefined },
-  event: { entry: "functions/event/handler.ts", placeholder: undefined },
-  schedule: { entry: "functions/schedule/handler.ts", placeholder: undefined },
-} as const satisfies Record<string, { entry: string; placeholder: Placeholder | undefined }>;
-
-export type FunctionName = keyof typeof FUNCTIONS;
-
-/** Task state name → the function it invokes, per definition (several states may share a function). */
-export const COPY_IMAGE_TASKS = {
-  Resolve: "resolve",
-  CopyBlobDirect: "upload-blob",
-  MountBlob: "upload-blob",
-  StageBlob: "stage-blob",
-  UploadBlob: "upload-blob",
-  AbortBlob: "cleanup",
-  PutManifests: "put-manifests",
-  Cleanup: "cleanup",
-  CleanupAfterFailure: "cleanup",
-} as const satisfies Record<string, FunctionName>;
-
-export const BULK_MIGRATE_TASKS = {
-  Enumerate: "enumerate",
-  Summarize: "summarize",
-} as const satisfies Record<string, FunctionName>;
-
-/** Task states of bulk-migrate that are Step Functions integrations, not Lambdas. */
-export const BULK_MIGRATE_INTEGRATIONS = {
-  CopyImage: "arn:aws:states:::states:startExecution.sync:2",
-} as const;
+export { BULK_MIGRATE_INTEGRATIONS, BULK_MIGRATE_TASKS, COPY_IMAGE_TASKS, FUNCTIONS, type FunctionName };
 
 const PLACEHOLDER = /\$\{([A-Za-z][A-Za-z0-9]*)\}/g;
 
@@ -151,9 +106,9 @@ export function fakeSubstitutions(
   const fn = (name: string) => `arn:aws:lambda:${region}:${account}:function:ferry-${name}`;
   return {
     ResolveFunctionArn: fn("resolve"),
-    StageBlobFunctionArn: fn("stage-blob"),
-    UploadBlobFunctionArn: fn("upload-blob"),
-    PutManifestsFunctionArn: fn("put-manifests"),
+    StageBlobFunctionArn: fn("stageBlob"),
+    UploadBlobFunctionArn: fn("uploadBlob"),
+    PutManifestsFunctionArn: fn("putManifests"),
     CleanupFunctionArn: fn("cleanup"),
     EnumerateFunctionArn: fn("enumerate"),
     SummarizeFunctionArn: fn("summarize"),

@@ -33,9 +33,7 @@ export interface StepDeps {
 }
 
 export const GiB = 1024 * 1024 * 1024;
-export const DEFAULT_STEP_BYTES = 2 * GiB;
-export const DEFAULT_DIRECT_MAX_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_BLOB_CONCURRENCY = 4;
+export { DEFAULT_BLOB_CONCURRENCY, DEFAULT_DIRECT_MAX_BYTES, DEFAULT_STEP_BYTES } from "./contract.ts";
 
 /** Runs `fn` over `items` with at most `n` at once; rejects with the first error after all settle. */
 export async function mapLimit<T, R>(

@@ -16,12 +16,12 @@ import { uploadBlob } from "./steps/upload.ts";
 export type { StepDeps };
 export { cleanup, enumerate, putManifests, resolve, stageBlob, summarize, uploadBlob };
 
-/** Step functions by the Lambda function that runs them (the `handler` of definitions.ts' TASKS). */
+/** Step functions by the Lambda function that runs them (contract.ts: FUNCTIONS, and the TASKS bindings). */
 export const STEPS = {
   resolve,
-  "stage-blob": stageBlob,
-  "upload-blob": uploadBlob,
-  "put-manifests": putManifests,
+  stageBlob,
+  uploadBlob,
+  putManifests,
   cleanup,
   enumerate,
   summarize,

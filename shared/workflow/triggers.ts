@@ -9,6 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { formatReference, parseReference, parseRepository } from "../registry/reference.ts";
 import { getJson, type StagingStore } from "../staging/types.ts";
+import { MIGRATION_NAME } from "./contract.ts";
 import { mapLimit } from "./deps.ts";
 import { FerryError, ValidationError } from "./errors.ts";
 import { planKey, reportKey, transferPrefix } from "./keys.ts";
@@ -384,7 +385,7 @@ async function startAttempt(
 
 const ScheduleEventSchema = v.object({
   /** Names the migration (execution names start with it). */
-  name: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,40}$/, "name: 1-40 of [A-Za-z0-9_-]"))),
+  name: v.optional(v.pipe(v.string(), v.regex(MIGRATION_NAME, "name: 1-40 of [A-Za-z0-9_-]"))),
   /** The scheduled time (EventBridge `time`, Scheduler `<aws.scheduler.scheduled-time>`): one run per time. */
   time: v.optional(v.string()),
   config: BulkRequestSchema,

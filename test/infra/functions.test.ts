@@ -2,9 +2,10 @@ import * as path from "node:path";
 import { Duration } from "aws-cdk-lib";
 import { describe, expect, it } from "vitest";
 import { ferryShebang } from "../../bench/lib.ts";
-import { STREAMING_ENVIRONMENT } from "../../infra/constructs/ferry-function.ts";
+import { FUNCTION_SPECS, STREAMING_ENVIRONMENT } from "../../infra/constructs/ferry-function.ts";
 import { wildcardsToRegex } from "../../infra/constructs/image-transfer.ts";
 import { STEP_TIME_FRACTION } from "../../infra/constructs/props.ts";
+import { FUNCTIONS } from "../../shared/workflow/contract.ts";
 import { FULL, logicalId, synth } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -26,6 +27,14 @@ const EXPECTED: ReadonlyArray<readonly [string, string, string, number, number]>
 ];
 
 describe("functions", () => {
+  it("deploys exactly the contract's functions, with the contract's entries (shared/workflow/contract.ts)", () => {
+    expect(Object.keys(FUNCTION_SPECS).sort()).toEqual(Object.keys(FUNCTIONS).sort());
+    for (const [name, spec] of Object.entries(FUNCTION_SPECS)) {
+      const c = FUNCTIONS[name as keyof typeof FUNCTIONS];
+      expect([spec.entry, spec.exportName], name).toEqual([c.entry, c.exportName]);
+    }
+  });
+
   const full = synth(FULL);
   const functions = full.stack.transfer.functions as Record<
     string,
