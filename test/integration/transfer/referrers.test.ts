@@ -16,6 +16,7 @@ import { TransferEngine } from "../../../shared/transfer/engine.ts";
 import { RegistrySink, RegistrySource } from "../../../shared/transfer/registry-endpoints.ts";
 import type { RegistryInfo } from "../../helpers/context.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
+import { hostileServer } from "../../helpers/hostile.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { describeWithSkopeo, skopeo } from "../../helpers/skopeo.ts";
 
@@ -226,6 +227,12 @@ describe("the referrers tag on registries without the referrers API", () => {
     const tag = await tagIndex(regs.anon, repo, img.manifest.digest);
     expect(tag?.manifests.map((d) => d.digest).sort()).toEqual(pushed.map((a) => a.manifest.digest).sort());
     expect(tag?.manifests).toHaveLength(5);
+    // the client's artifactType filter applies to the tag's list too
+    expect(
+      (await anon.referrers(repo, img.manifest.digest, { artifactType: "application/vnd.example.c" })).map(
+        (d) => d.digest,
+      ),
+    ).toEqual([pushed[2]!.manifest.digest]);
   });
 
   it("a referrer already at the destination is listed when the copy runs again", async () => {
@@ -258,6 +265,41 @@ describe("the referrers tag on registries without the referrers API", () => {
     expect((await tagIndex(regs.anon, dst, img.manifest.digest))?.manifests).toEqual([
       listed(sbom, "application/spdx+json"),
     ]);
+  });
+});
+
+describe("RegistryClient.referrers", () => {
+  it("referrers() follows the Link pages of the referrers API", async () => {
+    const subject = sha256("paged subject");
+    const entry = (n: string) => ({
+      mediaType: MediaType.OciManifest,
+      digest: sha256(n),
+      size: 1,
+      artifactType: "x/y",
+    });
+    const index = (manifests: unknown[]) =>
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests });
+    const paged = await hostileServer((r, res) => {
+      if (r.url === "/v2/") return res.writeHead(200).end("{}");
+      if (r.url === `/v2/app/referrers/${subject}`)
+        return res
+          .writeHead(200, {
+            "content-type": MediaType.OciIndex,
+            link: `</v2/app/referrers/${subject}?page=2>; rel="next"`,
+          })
+          .end(index([entry("one")]));
+      if (r.url === `/v2/app/referrers/${subject}?page=2`)
+        return res.writeHead(200, { "content-type": MediaType.OciIndex }).end(index([entry("two")]));
+      res.writeHead(404).end();
+    });
+    const client = clientFor({ host: paged.host, url: paged.url, auth: "none", storageDir: "" });
+    try {
+      const found = await client.referrers({ registry: paged.host, repository: "app" }, subject);
+      expect(found.map((d) => d.digest)).toEqual([sha256("one"), sha256("two")]);
+    } finally {
+      await client.close();
+      await paged.close();
+    }
   });
 });
 
