@@ -89,8 +89,11 @@ export function registerInspect(program: Command): void {
 
 interface ImageSummary {
   reference: string;
+  /** The registry's digest; for Docker schema 1, over the payload without its signatures. */
   digest: string;
   mediaType: string;
+  /** What to know about this manifest's format (Docker schema 1). */
+  note?: string;
   platforms?: { platform: string; digest: string; size: number }[];
   layers?: { digest: string; mediaType: string; size: number }[];
   size?: number;
@@ -118,8 +121,10 @@ async function summarise(
   const layers = m.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   const summary: ImageSummary = {
     ...base,
+    ...(m.kind === "schema1" ? { note: SCHEMA1_NOTE } : {}),
     layers,
-    size: layers.reduce((a, l) => a + Math.max(0, l.size), 0),
+    // schema 1 does not record layer sizes: no total rather than a wrong one
+    ...(layers.every((l) => l.size >= 0) ? { size: layers.reduce((a, l) => a + l.size, 0) } : {}),
   };
   if (m.kind === "manifest") {
     const bytes = await client.readBlob(ref, m.config);
@@ -131,15 +136,20 @@ async function summarise(
   return summary;
 }
 
+const SCHEMA1_NOTE =
+  "Docker schema 1 (deprecated): the digest is over the payload without its signatures, which the registry renews on every read; ferry cannot copy this image";
+
 function formatSummary(s: ImageSummary): string {
   const lines = [`${s.reference}`, `  digest     ${s.digest}`, `  mediaType  ${s.mediaType}`];
+  if (s.note) lines.push(`  note       ${s.note}`);
   if (s.platforms) for (const p of s.platforms) lines.push(`  ${p.platform.padEnd(20)} ${p.digest}`);
   if (s.layers) {
     const c = s.config as { os?: string; architecture?: string } | undefined;
     if (c?.os) lines.push(`  platform   ${c.os}/${c.architecture}`);
-    lines.push(`  size       ${formatBytes(s.size ?? 0)} in ${s.layers.length} layer(s)`);
+    const size = s.size === undefined ? "unknown" : formatBytes(s.size);
+    lines.push(`  size       ${size} in ${s.layers.length} layer(s)`);
     for (const l of s.layers)
-      lines.push(`    ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}`);
+      lines.push(`    ${l.digest}  ${(l.size < 0 ? "?" : formatBytes(l.size)).padStart(10)}  ${l.mediaType}`);
   }
   return `${lines.join("\n")}\n`;
 }

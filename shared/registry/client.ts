@@ -4,7 +4,7 @@
  */
 import { pipeline, Readable } from "node:stream";
 import { repositoryScope } from "./auth/challenge.ts";
-import { type Digest, digestOf, parseDigest, VerifyingStream } from "./digest.ts";
+import { type Digest, digestAlgorithm, digestOf, parseDigest, sha256, VerifyingStream } from "./digest.ts";
 import {
   DigestMismatchError,
   FerryError,
@@ -13,8 +13,15 @@ import {
   SizeMismatchError,
 } from "./errors.ts";
 import { drain, type HttpRequest, type HttpResponse, isNetworkError, Transport } from "./http/transport.ts";
-import { type Descriptor, MAX_MANIFEST_BYTES, parseDescriptor, type RawManifest } from "./manifest.ts";
-import { MANIFEST_ACCEPT, MediaType, normaliseMediaType } from "./media-types.ts";
+import {
+  type Descriptor,
+  isSchema1,
+  MAX_MANIFEST_BYTES,
+  parseDescriptor,
+  type RawManifest,
+  schema1Payload,
+} from "./manifest.ts";
+import { MANIFEST_ACCEPT, MediaType, normaliseMediaType, SCHEMA1_TYPES } from "./media-types.ts";
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import {
   apiHost,
@@ -24,6 +31,7 @@ import {
   type Repository,
   referenceTarget,
 } from "./reference.ts";
+import { mergeReferrer, parseIndex, type Referrer, referrerOf, referrersTag } from "./referrers.ts";
 
 /** What a manifest HEAD tells. */
 export interface ManifestInfo {
@@ -37,6 +45,8 @@ export class RegistryClient {
   readonly transport: Transport;
   /** Actions declared per repository, so one token serves HEAD and PUT alike (see `declarePush`). */
   private readonly intents = new Map<string, Set<string>>();
+  /** Referrers tag updates in progress, per repository and tag (see `updateReferrersTag`). */
+  private readonly tagUpdates = new Map<string, Promise<void>>();
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveOptions(options);
@@ -116,8 +126,9 @@ export class RegistryClient {
   }
 
   /**
-   * `GET` a manifest as exact bytes. The digest is computed from the bytes; when the reference has a
-   * digest, a mismatch is an error. Bodies over 4 MiB are refused.
+   * `GET` a manifest as exact bytes. The digest is computed from the bytes (for Docker schema 1, from
+   * its canonical payload: see `schema1Payload`); when the reference has a digest, a mismatch is an
+   * error. Bodies over 4 MiB are refused.
    */
   async getManifest(ref: Reference, opts: { accept?: readonly string[] } = {}): Promise<RawManifest> {
     const what = `manifest ${formatReference(ref)}`;
@@ -139,16 +150,28 @@ export class RegistryClient {
       );
     }
     const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, what);
-    const mediaType = normaliseMediaType(headerValue(res.headers["content-type"])) || sniffMediaType(bytes);
-    const algo = ref.digest ?? headerValue(res.headers["docker-content-digest"]) ?? "sha256:";
-    const digest = digestOf(bytes, algo.startsWith("sha512:") ? algo : "sha256:");
+    let mediaType = normaliseMediaType(headerValue(res.headers["content-type"])) || sniffMediaType(bytes);
+    const reported = headerValue(res.headers["docker-content-digest"]);
+    const algo = (ref.digest ?? reported ?? "").startsWith("sha512:") ? "sha512:" : "sha256:";
+    const schema1 = isSchema1(mediaType, bytes);
+    if (schema1 && !SCHEMA1_TYPES.has(mediaType)) mediaType = sniffMediaType(bytes);
+    // schema 1: the registry re-signs the bytes on every GET; its digest is over the payload alone
+    const digest = digestOf(schema1 ? schema1Payload(bytes, mediaType, what) : bytes, algo);
     if (ref.digest && digest !== ref.digest) throw new DigestMismatchError(what, ref.digest, digest);
+    if (schema1 && reported && digestAlgorithm(reported) === digestAlgorithm(digest) && reported !== digest) {
+      throw new DigestMismatchError(`${what} (schema 1 payload, Docker-Content-Digest)`, reported, digest);
+    }
     return { bytes, mediaType, digest };
   }
 
   /**
    * `PUT` a manifest under a tag or its digest. The caller guarantees every referenced blob and child
    * manifest is already present. Returns the digest the registry reports (or ours).
+   *
+   * A manifest with a `subject` (a signature, an SBOM) must be findable from its subject. A registry with
+   * the referrers API says it indexed the subject with an `OCI-Subject` header; without that header the
+   * spec makes it the pusher's job to list the manifest in the `<alg>-<hex>` referrers tag, which is
+   * done here, after the manifest itself is in (see `updateReferrersTag`).
    */
   async putManifest(repo: Repository, target: string, manifest: RawManifest): Promise<Digest> {
     const res = await this.request({
@@ -176,7 +199,55 @@ export class RegistryClient {
         reported,
       );
     }
+    const referrer = referrerOf(manifest);
+    if (referrer && !headerValue(res.headers["oci-subject"])) await this.updateReferrersTag(repo, referrer);
     return manifest.digest;
+  }
+
+  /**
+   * Adds a referrer to its subject's referrers tag (spec: "Pushing Manifests with Subject"): read the
+   * index under the tag (none yet: start empty), add the referrer's descriptor unless it is listed
+   * already, push the index back. Entries other clients put there are kept. Updates of one tag are
+   * serialised within this client, so concurrent pushes of referrers of one image do not drop each
+   * other's entries; across processes the spec accepts the race (a registry with the referrers API
+   * has none).
+   */
+  private async updateReferrersTag(repo: Repository, referrer: Referrer): Promise<void> {
+    const tag = referrersTag(referrer.subject);
+    const key = `${formatRepository(repo)}:${tag}`;
+    const previous = this.tagUpdates.get(key) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const existing = await this.readReferrersTag({ ...repo, tag });
+        const merged = mergeReferrer(
+          existing,
+          referrer.descriptor,
+          `referrers tag ${formatRepository(repo)}:${tag}`,
+        );
+        if (!merged) return;
+        await this.putManifest(repo, tag, {
+          bytes: merged,
+          mediaType: MediaType.OciIndex,
+          digest: sha256(merged),
+        });
+      });
+    this.tagUpdates.set(key, next);
+    try {
+      await next;
+    } finally {
+      if (this.tagUpdates.get(key) === next) this.tagUpdates.delete(key);
+    }
+  }
+
+  /** The manifest under a referrers tag, or undefined when the tag does not exist. */
+  private async readReferrersTag(ref: Reference): Promise<RawManifest | undefined> {
+    try {
+      return await this.getManifest(ref);
+    } catch (e) {
+      if (e instanceof RegistryError && e.status === 404) return undefined;
+      throw e;
+    }
   }
 
   async deleteManifest(ref: Reference): Promise<void> {
@@ -413,8 +484,10 @@ export class RegistryClient {
   }
 
   /**
-   * Manifests that name `digest` as their subject: the referrers API, or on 404 the
-   * `<alg>-<hex>` tag schema (an index under that tag, as cosign and oras write it).
+   * Manifests that name `digest` as their subject: the referrers API (following `Link` pages), or on
+   * 404 the referrers tag schema (`<alg>-<hex>`: an OCI index that pushers keep, as ferry's
+   * `putManifest`, cosign and oras do). A tag that holds anything but an OCI index means no referrers,
+   * as the spec says.
    */
   async referrers(
     repo: Repository,
@@ -422,38 +495,41 @@ export class RegistryClient {
     opts: { artifactType?: string } = {},
   ): Promise<Descriptor[]> {
     const query = opts.artifactType ? `?artifactType=${encodeURIComponent(opts.artifactType)}` : "";
-    const res = await this.request({
-      op: "referrers",
-      method: "GET",
-      registry: repo.registry,
-      url: this.url(repo, `referrers/${digest}${query}`),
-      headers: { accept: MediaType.OciIndex },
-      scopes: this.scopes(repo, ["pull"]),
-      expect: [200, 404],
-      context: `list referrers of ${digest} in ${formatRepository(repo)}`,
-    });
-    let list: Descriptor[];
-    if (res.status === 200) {
-      const json = (await readJson(res, `referrers of ${digest}`)) as { manifests?: unknown };
-      list = Array.isArray(json.manifests)
-        ? json.manifests.map((d, i) => parseDescriptor(d, `referrers[${i}]`))
-        : [];
-    } else {
-      await drain(res.body);
-      const tag = digest.replace(":", "-");
-      let raw: RawManifest;
-      try {
-        raw = await this.getManifest({ ...repo, tag }, { accept: [MediaType.OciIndex] });
-      } catch (e) {
-        if (e instanceof RegistryError && e.status === 404) return [];
-        throw e;
+    const what = `referrers of ${digest} in ${formatRepository(repo)}`;
+    let list: Descriptor[] = [];
+    let url: URL | undefined = this.url(repo, `referrers/${digest}${query}`);
+    while (url) {
+      const res: HttpResponse = await this.request({
+        op: "referrers",
+        method: "GET",
+        registry: repo.registry,
+        url,
+        headers: { accept: MediaType.OciIndex },
+        scopes: this.scopes(repo, ["pull"]),
+        expect: [200, 404],
+        context: `list ${what}`,
+      });
+      if (res.status === 404) {
+        await drain(res.body);
+        if (list.length === 0) list = await this.referrersFromTag(repo, digest);
+        break;
       }
-      const json = JSON.parse(Buffer.from(raw.bytes).toString("utf8")) as { manifests?: unknown };
-      list = Array.isArray(json.manifests)
-        ? json.manifests.map((d, i) => parseDescriptor(d, `referrers tag ${tag}[${i}]`))
-        : [];
+      const json = (await readJson(res, what)) as { manifests?: unknown };
+      if (Array.isArray(json.manifests))
+        list.push(...json.manifests.map((d, i) => parseDescriptor(d, `${what}: manifests[${i}]`)));
+      url = nextLink(res);
     }
     return opts.artifactType ? list.filter((d) => d.artifactType === opts.artifactType) : list;
+  }
+
+  private async referrersFromTag(repo: Repository, digest: Digest): Promise<Descriptor[]> {
+    const tag = referrersTag(digest);
+    const raw = await this.readReferrersTag({ ...repo, tag });
+    const index = raw && parseIndex(raw);
+    if (!index) return [];
+    return index.manifests.map((d, i) =>
+      parseDescriptor(d, `referrers tag ${formatRepository(repo)}:${tag}: manifests[${i}]`),
+    );
   }
 }
 
@@ -514,9 +590,10 @@ function sniffMediaType(bytes: Uint8Array): string {
       mediaType?: string;
       schemaVersion?: number;
       manifests?: unknown;
+      signatures?: unknown;
     };
     if (typeof j.mediaType === "string") return j.mediaType;
-    if (j.schemaVersion === 1) return MediaType.DockerSchema1Signed;
+    if (j.schemaVersion === 1) return j.signatures ? MediaType.DockerSchema1Signed : MediaType.DockerSchema1;
     return Array.isArray(j.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
   } catch {
     return "";

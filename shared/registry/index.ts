@@ -25,4 +25,5 @@ export * from "./manifest.ts";
 export * from "./media-types.ts";
 export * from "./options.ts";
 export * from "./reference.ts";
+export * from "./referrers.ts";
 export * from "./uploads.ts";

@@ -4,7 +4,7 @@
  */
 import { type Digest, parseDigest } from "./digest.ts";
 import { InvalidManifestError } from "./errors.ts";
-import { INDEX_TYPES, MediaType, normaliseMediaType, SCHEMA1_TYPES } from "./media-types.ts";
+import { INDEX_TYPES, isManifestType, MediaType, normaliseMediaType, SCHEMA1_TYPES } from "./media-types.ts";
 
 /** Largest manifest ferry accepts (the distribution registry's own limit is 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -63,11 +63,72 @@ export interface Schema1Manifest {
 
 export type Manifest = ImageManifest | ImageIndex | Schema1Manifest;
 
-/** Manifest bytes as received, with the media type and digest that identify them. */
+/**
+ * Manifest bytes as received, with the media type and digest that identify them. The digest is that
+ * of the bytes, except for a Docker schema 1 manifest: there it is the digest of the canonical payload
+ * (see `schema1Payload`), as registries compute it — such bytes are never written anywhere by ferry.
+ */
 export interface RawManifest {
   bytes: Uint8Array;
   mediaType: string;
   digest: Digest;
+}
+
+/** True for a Docker schema 1 manifest: by its media type, or by its JSON when the type says nothing. */
+export function isSchema1(mediaType: string, bytes: Uint8Array): boolean {
+  if (SCHEMA1_TYPES.has(mediaType)) return true;
+  if (mediaType && isManifestType(mediaType)) return false;
+  // a registry that sent no usable Content-Type: the JSON says
+  try {
+    const json = JSON.parse(Buffer.from(bytes).toString("utf8")) as unknown;
+    return isObject(json) && json.schemaVersion === 1;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The canonical payload of a Docker schema 1 manifest, which its digest is computed over. A signed
+ * schema 1 manifest (`…v1+prettyjws`) is JSON with a `signatures` array spliced in (libtrust's "pretty
+ * JWS"); registries sign it again on every GET, so the bytes — and a digest computed over them — change
+ * from one read to the next. Each signature's protected header says how to undo the splice:
+ * `formatLength` bytes of the original, then the base64url `formatTail` (the closing of the JSON). An
+ * unsigned manifest is its own payload. `what` names the manifest in errors.
+ */
+export function schema1Payload(bytes: Uint8Array, mediaType: string, what: string): Uint8Array {
+  const bad = (why: string) => new InvalidManifestError(`${what}: schema 1 signature block ${why}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (e) {
+    throw new InvalidManifestError(`${what}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(json)) throw new InvalidManifestError(`${what}: expected a JSON object`);
+  if (json.signatures === undefined && mediaType !== MediaType.DockerSchema1Signed) return bytes;
+  if (!Array.isArray(json.signatures) || json.signatures.length === 0) throw bad("has no signatures");
+  let payload: Buffer | undefined;
+  for (const sig of json.signatures) {
+    let header: unknown;
+    try {
+      const protectedText = isObject(sig) && typeof sig.protected === "string" ? sig.protected : "";
+      header = JSON.parse(Buffer.from(protectedText, "base64url").toString("utf8"));
+    } catch {
+      throw bad("has an unreadable protected header");
+    }
+    const length = isObject(header) ? header.formatLength : undefined;
+    const tail = isObject(header) ? header.formatTail : undefined;
+    if (!Number.isSafeInteger(length) || (length as number) < 0 || (length as number) > bytes.length)
+      throw bad("has no valid formatLength");
+    if (typeof tail !== "string") throw bad("has no formatTail");
+    const p = Buffer.concat([
+      Buffer.from(bytes.buffer, bytes.byteOffset, length as number),
+      Buffer.from(tail, "base64url"),
+    ]);
+    // every signature must describe the same payload (libtrust refuses conflicting ones too)
+    if (payload && !payload.equals(p)) throw bad("has signatures over different payloads");
+    payload = p;
+  }
+  return payload!;
 }
 
 /**

@@ -17,6 +17,7 @@ import type { Descriptor, Platform, RawManifest } from "../registry/manifest.ts"
 import { MediaType } from "../registry/media-types.ts";
 import { putManifests } from "./manifests.ts";
 import { type PlannedManifest, planTransfer, type TransferPlan, upToDateDigest } from "./plan.ts";
+import { copyReferrers } from "./referrers.ts";
 import { RegistrySink, RegistrySource } from "./registry-endpoints.ts";
 import { type BlobReport, type ImageReport, type ManifestReport, sumTotals } from "./report.ts";
 import type { ImageSink, ImageSource } from "./types.ts";
@@ -77,7 +78,8 @@ export class TransferEngine {
     const upToDate = await upToDateDigest(source, sink, tags, opts);
     if (upToDate) {
       const report = this.report(source, sink, upToDate, [], [], [], [], started, true);
-      if (opts.referrers) report.referrers = await this.copyReferrers(source, sink, [upToDate]);
+      if (opts.referrers)
+        report.referrers = await copyReferrers(this.copy.bind(this), source, sink, [upToDate]);
       return report;
     }
 
@@ -100,7 +102,8 @@ export class TransferEngine {
     );
     const report = this.report(source, sink, root.raw.digest, reports, blobs, plan.notes, [], started, false);
     if (opts.referrers)
-      report.referrers = await this.copyReferrers(
+      report.referrers = await copyReferrers(
+        this.copy.bind(this),
         source,
         sink,
         manifests.map((m) => m.raw.digest),
@@ -261,42 +264,6 @@ export class TransferEngine {
       `compressed ${replaced.size} layer(s) with gzip: manifest digest ${plan.root.raw.digest} → ${raw.digest}`,
     );
     return { manifests: [root], blobs: reports };
-  }
-
-  /**
-   * Copies what refers to the given digests: the referrers API (with its tag-schema fallback) and
-   * cosign's `sha256-<hex>.sig/.att/.sbom` tags. Registry to registry only.
-   */
-  private async copyReferrers(
-    source: ImageSource,
-    sink: ImageSink,
-    digests: string[],
-  ): Promise<ImageReport[]> {
-    if (!(source instanceof RegistrySource) || !(sink instanceof RegistrySink)) return [];
-    const out: ImageReport[] = [];
-    const seen = new Set<string>();
-    for (const digest of digests) {
-      const refs = await source.client.referrers(source.ref, digest);
-      for (const d of refs) {
-        if (seen.has(d.digest)) continue;
-        seen.add(d.digest);
-        const src = new RegistrySource(source.client, {
-          registry: source.ref.registry,
-          repository: source.ref.repository,
-          digest: d.digest,
-        });
-        out.push(await this.copy(src, sink, { tags: [], referrers: true }));
-      }
-      const base = digest.replace(":", "-");
-      for (const tag of [base, `${base}.sig`, `${base}.att`, `${base}.sbom`]) {
-        const srcRef = { registry: source.ref.registry, repository: source.ref.repository, tag };
-        const head = await source.client.headManifest(srcRef);
-        if (!head || seen.has(`${tag}@${head.digest}`)) continue;
-        seen.add(`${tag}@${head.digest}`);
-        out.push(await this.copy(new RegistrySource(source.client, srcRef), sink, { tags: [tag] }));
-      }
-    }
-    return out;
   }
 
   private report(

@@ -53,7 +53,10 @@ export async function planTransfer(source: ImageSource, opts: PlanOptions = {}):
   const notes: string[] = [];
   const root: PlannedManifest = {
     raw: rootRaw,
-    manifest: parseManifest(rootRaw.bytes, rootRaw.mediaType, `manifest of ${source.name}`),
+    manifest: copyable(
+      parseManifest(rootRaw.bytes, rootRaw.mediaType, `manifest of ${source.name}`),
+      source.name,
+    ),
   };
   const manifests: PlannedManifest[] = [];
   let top = root;
@@ -145,10 +148,9 @@ async function loadChild(
       `${source.name}: child manifest ${desc.digest} came back as ${raw.digest}`,
     );
   }
-  const manifest = parseManifest(
-    raw.bytes,
-    raw.mediaType || desc.mediaType,
-    `manifest ${desc.digest} of ${source.name}`,
+  const manifest = copyable(
+    parseManifest(raw.bytes, raw.mediaType || desc.mediaType, `manifest ${desc.digest} of ${source.name}`),
+    `${source.name} (manifest ${desc.digest})`,
   );
   const top: PlannedManifest = { raw, manifest, ...(desc.platform ? { platform: desc.platform } : {}) };
   if (manifest.kind !== "index") return { top, all: [top] };
@@ -156,6 +158,21 @@ async function loadChild(
   for (const d of manifest.manifests) all.push(...(await loadChild(source, d, depth + 1)).all);
   all.push(top);
   return { top, all };
+}
+
+/**
+ * Refuses Docker schema 1, the one gate for every copy (engine, workflow, pull): its registry signs it
+ * again on every read, so the bytes ferry would write are not the ones the digest names, and its name
+ * and tag are inside the signed payload, so it cannot move to another repository unchanged.
+ */
+function copyable(m: Manifest, name: string): Manifest {
+  if (m.kind === "schema1") {
+    throw new FerryError(
+      "UNSUPPORTED_MANIFEST",
+      `${name} is a Docker schema 1 manifest: schema 1 is deprecated and re-signed on every read, so ferry cannot copy it faithfully; convert the image to schema 2 or OCI with a newer client (e.g. skopeo copy --format v2s2)`,
+    );
+  }
+  return m;
 }
 
 function dedupeManifests(list: PlannedManifest[]): PlannedManifest[] {
