@@ -36,6 +36,7 @@ import { headerValue } from "./client.ts";
 import { type BlobHash, blobHash, type Digest } from "./digest.ts";
 import {
   DigestMismatchError,
+  FerryError,
   RegistryError,
   redactUrl,
   SizeMismatchError,
@@ -529,6 +530,8 @@ export async function runUpload(
 ): Promise<UploadOutcome> {
   const size = desc.size;
   const what = `blob ${desc.digest} read from ${run.source} for ${formatRepository(repo)}`;
+  // Every descriptor ferry copies has a size (Docker schema 1, whose layers had none, is refused at plan).
+  if (!(size >= 0)) throw new SizeMismatchError(`${what}: no size in its descriptor`, 0, size);
   let sent = 0;
   const progress = (n: number) => {
     sent += n;
@@ -547,38 +550,12 @@ export async function runUpload(
   const step = () => Math.max(Math.min(run.chunkSize, budget), rules.minChunk, session.minChunk);
   // Where a run from `from` stops: the blob's end, or after the budget's worth of whole chunks.
   const stopFrom = (from: number) => {
-    if (size < 0) return Number.POSITIVE_INFINITY;
     if (!Number.isFinite(budget)) return size;
     return Math.min(size, from + Math.max(1, Math.floor(budget / step())) * step());
   };
   let stopAt = stopFrom(session.offset);
   let hash = blobHash(desc.digest, { from: session.offset, to: stopAt, size, state: saved?.hash });
   let reader: ExactReader | undefined;
-
-  if (size < 0) {
-    // Unknown size (legacy schema 1): one streamed PATCH, no Content-Range, no resume.
-    reader = new ExactReader(await run.read(0, Number.POSITIVE_INFINITY));
-    try {
-      let n = 0;
-      await patchChunk(
-        client,
-        session,
-        reader.take(Number.POSITIVE_INFINITY, (b) => {
-          n += b.length;
-          hash.update(b);
-          progress(b.length);
-        }),
-        -1,
-      );
-      session.offset = n;
-      checkDigest({ ...desc, size: n }, hash, n, what);
-      await completeUpload(client, session, desc.digest);
-      return { committed: true, bytesSent: sent };
-    } finally {
-      reader.destroy();
-    }
-  }
-
   /**
    * Asks the registry where the session stands (we stand at `start`, and it may hold at most `upTo`) and
    * goes on from there: the bytes it holds beyond `start` — sent by an attempt whose answer never came —
@@ -739,6 +716,16 @@ export async function pushBlobStream(
   stream: Readable,
   progress?: (bytes: number) => void,
 ): Promise<Descriptor> {
+  if (client.options.uploadRules(repo.registry).monolithicOnly) {
+    // A monolithic PUT names the digest before the body: a stream whose digest is known only at its end
+    // cannot go there in one pass (Google Artifact Registry takes no PATCH).
+    stream.destroy();
+    throw new FerryError(
+      "UNSUPPORTED",
+      `${formatRepository(repo)} takes monolithic uploads only, so a layer compressed on the way (--compress) ` +
+        "cannot be streamed to it: copy without --compress, or compress into an oci: layout first and push that",
+    );
+  }
   const session = await newSession(client, repo);
   const hash = blobHash("sha256:", { from: 0, to: -1, size: -1 });
   let n = 0;

@@ -9,13 +9,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { type EmulatedRegistry, type RunningRegistry, startRegistry } from "../../../serve/index.ts";
 import { RegistryClient } from "../../../shared/registry/client.ts";
 import { RegistryError } from "../../../shared/registry/errors.ts";
 import type { ClientOptions, RequestEvent } from "../../../shared/registry/options.ts";
 import type { Reference, Repository } from "../../../shared/registry/reference.ts";
-import { pushBlob } from "../../../shared/registry/uploads.ts";
+import { pushBlob, pushBlobStream } from "../../../shared/registry/uploads.ts";
 import {
   imageOf,
   type SampleBlob,
@@ -285,6 +286,22 @@ describe("Google Artifact Registry rules against ferry serve --emulate gar", () 
     expect((err as RegistryError).status).toBe(405);
     expect((err as RegistryError).code).toBe("UNSUPPORTED");
     expect(uploadsSeen(e.proxy.requests, repo.repository).flatMap((s) => s.patches)).toEqual([70 * MiB]);
+  });
+});
+
+describe("a stream compressed on the way (--compress) to a monolithic-only registry", () => {
+  it("is refused with one clear error before any request: a PUT must name the digest first", async () => {
+    const e = await emulated({ emulate: "gar" });
+    const dst = client({ registryKinds: { [e.host]: "gar" } });
+    const repo = { registry: e.host, repository: uniqueRepo("gar-stream") };
+    const err = await pushBlobStream(
+      dst,
+      repo,
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+      Readable.from([Buffer.from("x")]),
+    ).catch((x: unknown) => x);
+    expect((err as Error).message).toMatch(/takes monolithic uploads only.*--compress/);
+    expect(e.proxy.requests).toEqual([]);
   });
 });
 
