@@ -29,6 +29,7 @@ import { imageOf, type SampleBlob, seededBlob, seededStream, writeSample } from 
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
+import { bulkCommands, type CommandLine, FERRY, SKOPEO } from "./bulk.ts";
 import { median, processCpuSeconds, type RunStats, table, timed, useRamStorage } from "./lib.ts";
 
 const args = process.argv.slice(2);
@@ -42,8 +43,6 @@ const JSON_OUT = opt("json", "");
 const STORAGE = useRamStorage(args.includes("--disk"));
 const CORES = availableParallelism();
 const MiB = 1024 * 1024;
-const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
-const SKOPEO = "/usr/bin/skopeo";
 
 /** A gzip stream of `rawSize` pseudo-random bytes; deterministic, so it can be regenerated to resume. */
 async function gzipSeededBlob(seed: string, rawSize: number): Promise<SampleBlob> {
@@ -189,44 +188,16 @@ async function main() {
         await seedImage(src, `bulk/app${i}`, layers);
       }
       const dir = tmpDir("ferry-bench-");
-      const list = join(dir, "list.txt");
-      const yaml = join(dir, "sync.yaml");
       const bytes = 50 * 5 * 100 * 1024;
-      const writeLists = (dst: RunningDistribution) => {
-        writeFileSync(
-          list,
-          [...Array(N).keys()]
-            .map((i) => `${src.host}/bulk/app${i}:v1 ${dst.host}/bulk/app${i}:v1`)
-            .join("\n"),
-        );
-        writeFileSync(
-          yaml,
-          `${src.host}:\n  tls-verify: false\n  images:\n${[...Array(N).keys()].map((i) => `    bulk/app${i}: [v1]`).join("\n")}\n`,
-        );
-      };
+      const run = ([cmd, args]: CommandLine) => timed(cmd, args);
       const tools = {
-        ferry: (d: RunningDistribution) => {
-          writeLists(d);
-          return ferry("copy", "--from-file", list);
-        },
-        "skopeo sync": (d: RunningDistribution) => {
-          writeLists(d);
-          return skopeo(
-            "sync",
-            "--src",
-            "yaml",
-            "--dest",
-            "docker",
-            "--dest-tls-verify=false",
-            yaml,
-            `${d.host}`,
-          );
-        },
+        ferry: (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir).ferry),
+        "skopeo sync": (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir)["skopeo sync"]),
         "skopeo per image": async (d: RunningDistribution) => {
           const total: RunStats = { wall: 0, rssMiB: 0, cpu: 0 };
           const t0 = performance.now();
-          for (let i = 0; i < N; i++) {
-            const s = await skopeoCopy(`${src.host}/bulk/app${i}:v1`, `${d.host}/bulk/app${i}:v1`);
+          for (const line of bulkCommands(src.host, d.host, N, dir)["skopeo per image"]) {
+            const s = await run(line);
             total.rssMiB = Math.max(total.rssMiB, s.rssMiB);
             total.cpu += s.cpu;
           }
@@ -238,8 +209,7 @@ async function main() {
       if (ONLY.has(4)) {
         // the destination already has every image: prepare it with a ferry copy, then time the re-run
         const prep = async (d: RunningDistribution) => {
-          writeLists(d);
-          await ferry("copy", "--from-file", list);
+          await run(bulkCommands(src.host, d.host, N, dir).ferry);
         };
         rows.push(...(await compare(src, "same 50 images again (re-run, all present)", bytes, tools, prep)));
       }
