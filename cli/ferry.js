@@ -17,6 +17,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
       "Run it as `npx ferry` inside the project, which uses the Node.js 22 that `npm ci` installed.\n",
   );
   process.exitCode = 2;
+} else if (process.argv.length === 3 && (process.argv[2] === "--version" || process.argv[2] === "-V")) {
+  // The version alone, before any of the CLI loads: scripts ask for it, and it should cost what Node does.
+  const { readFileSync } = await import("node:fs");
+  process.stdout.write(
+    `${JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version}\n`,
+  );
 } else {
   // Cache compiled code between runs (Node ≥ 22.1): start-up matters when ferry runs once per image.
   const { enableCompileCache } = await import("node:module");

@@ -3,6 +3,7 @@
  * into one clear line on stderr and a non-zero exit code (no stack trace unless --debug).
  */
 import { Command, CommanderError } from "commander";
+import pkg from "../package.json" with { type: "json" };
 import { FerryError, printable } from "../shared/registry/errors.ts";
 
 type Register = (program: Command) => void;
@@ -27,12 +28,15 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     .description(
       "Move container images between registries over the OCI Distribution API — no Docker daemon or client.",
     )
-    .version("0.1.0")
+    .version(pkg.version)
     .showHelpAfterError("(run ferry <command> --help for usage)")
     .exitOverride();
   const verb = argv.find((a) => !a.startsWith("-"));
   const one = VERBS.find(([names]) => verb !== undefined && names.includes(verb));
-  const registers = await Promise.all((one ? [one] : VERBS).map(([, load]) => load()));
+  // `ferry --version` needs no verb at all (loading them all is what `ferry --help` needs).
+  const versionOnly = verb === undefined && argv.some((a) => a === "--version" || a === "-V");
+  const wanted = one ? [one] : versionOnly ? [] : VERBS;
+  const registers = await Promise.all(wanted.map(([, load]) => load()));
   for (const register of registers) register(program);
   return program;
 }

@@ -1,6 +1,4 @@
 /** Locations → ImageSource / ImageSink. */
-import { createDockerArchiveSink, openDockerArchive } from "../shared/archive/docker-archive.ts";
-import { createOciLayoutSink, openOciLayout } from "../shared/archive/oci-layout.ts";
 import type { RegistryClient } from "../shared/registry/client.ts";
 import { FerryError } from "../shared/registry/errors.ts";
 import { formatRepository } from "../shared/registry/reference.ts";
@@ -12,10 +10,14 @@ export async function openSource(loc: Location, client: RegistryClient): Promise
   switch (loc.kind) {
     case "registry":
       return new RegistrySource(client, loc.ref);
+    // The archive code (tar, gzip) loads only for archive locations: registry copies start sooner.
     case "oci":
-      return openOciLayout(loc.dir, loc.tag);
+      return (await import("../shared/archive/oci-layout.ts")).openOciLayout(loc.dir, loc.tag);
     case "docker-archive":
-      return openDockerArchive(loc.file, loc.name ? { image: loc.name } : {});
+      return (await import("../shared/archive/docker-archive.ts")).openDockerArchive(
+        loc.file,
+        loc.name ? { image: loc.name } : {},
+      );
     case "rootfs":
       throw new FerryError("USAGE", `rootfs: is a destination only (ferry pull <ref> rootfs:<dir>)`);
   }
@@ -29,12 +31,14 @@ export async function openSink(loc: Location, client: RegistryClient, from?: Loc
       return new RegistrySink(client, loc.ref, { mountFrom });
     }
     case "oci":
-      return createOciLayoutSink(loc.dir);
+      return (await import("../shared/archive/oci-layout.ts")).createOciLayoutSink(loc.dir);
     case "docker-archive": {
       let name = loc.name;
       if (!name && from?.kind === "registry")
         name = `${formatRepository(from.ref).replace(/^docker\.io\/(library\/)?/, "")}:${from.ref.tag ?? "latest"}`;
-      return createDockerArchiveSink(loc.file, { repoTags: name ? [name] : [] });
+      return (await import("../shared/archive/docker-archive.ts")).createDockerArchiveSink(loc.file, {
+        repoTags: name ? [name] : [],
+      });
     }
     case "rootfs":
       throw new FerryError("USAGE", "rootfs: destinations are written by `ferry pull`");

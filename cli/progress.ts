@@ -1,5 +1,4 @@
-/** A progress bar on a terminal (cli-progress), silence elsewhere. */
-import cliProgress from "cli-progress";
+/** A progress bar on a terminal (cli-progress, loaded only then), silence elsewhere. */
 import type { ProgressEvent } from "../shared/transfer/engine.ts";
 import { formatBytes } from "../shared/transfer/report.ts";
 
@@ -8,8 +7,9 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(enabled: boolean): Progress {
+export async function createProgress(enabled: boolean): Promise<Progress> {
   if (!enabled || !process.stderr.isTTY) return { onEvent() {}, stop() {} };
+  const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

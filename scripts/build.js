@@ -24,6 +24,7 @@ await build({
   alias: { undici: "./infra/bundling/undici-lambda.cjs" },
   logLevel: "warning",
   legalComments: "none",
+  minify: true,
   // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);",

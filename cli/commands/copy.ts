@@ -122,7 +122,7 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
     ...(firstSrc.kind === "registry" ? { src: firstSrc.ref.registry } : {}),
     ...(firstDst.kind === "registry" ? { dest: firstDst.ref.registry } : {}),
   });
-  const progress = createProgress(!flags.quiet && !flags.json);
+  const progress = await createProgress(!flags.quiet && !flags.json);
   const engine = new TransferEngine({ concurrency, onProgress: (e) => progress.onEvent(e) });
   const t0 = performance.now();
   // Images resolve and plan concurrently; their blobs share the engine's limits.

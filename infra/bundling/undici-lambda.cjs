@@ -7,7 +7,7 @@
 //
 // NodejsFunction, the CLI bundle (scripts/build.js) and bench/cold-start.ts alias `undici` to this file
 // (infra/constructs/ferry-function.ts, BUNDLING.alias); the tests and `npm run ferry` use undici itself. Paths are relative because the alias also
-// captures `undici/...` specifiers. The objects and makeDispatcher are undici 7.30's index.js, unchanged;
+// captures `undici/...` specifiers. The objects and makeDispatcher are undici 7.30's index.js (of its APIs, request only);
 // test/infra/bundles.test.ts checks that every name ferry imports from undici is exported here, that this
 // file still resolves, and that requests work through it.
 const Client = require("../../node_modules/undici/lib/dispatcher/client");
@@ -16,13 +16,14 @@ const Pool = require("../../node_modules/undici/lib/dispatcher/pool");
 const Agent = require("../../node_modules/undici/lib/dispatcher/agent");
 const errors = require("../../node_modules/undici/lib/core/errors");
 const util = require("../../node_modules/undici/lib/core/util");
-const api = require("../../node_modules/undici/lib/api");
+// Only the request API (ferry uses no other): stream, pipeline, connect and upgrade cost start-up for nothing.
+const request = require("../../node_modules/undici/lib/api/api-request");
 const buildConnector = require("../../node_modules/undici/lib/core/connect");
 const { getGlobalDispatcher, setGlobalDispatcher } = require("../../node_modules/undici/lib/global");
 
 const { InvalidArgumentError } = errors;
 
-Object.assign(Dispatcher.prototype, api);
+Dispatcher.prototype.request = request;
 
 function makeDispatcher(fn) {
   return (url, opts, handler) => {
@@ -78,9 +79,5 @@ module.exports = {
   util: { parseHeaders: util.parseHeaders, headerNameToString: util.headerNameToString },
   setGlobalDispatcher,
   getGlobalDispatcher,
-  request: makeDispatcher(api.request),
-  stream: makeDispatcher(api.stream),
-  pipeline: makeDispatcher(api.pipeline),
-  connect: makeDispatcher(api.connect),
-  upgrade: makeDispatcher(api.upgrade),
+  request: makeDispatcher(request),
 };

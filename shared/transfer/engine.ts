@@ -9,7 +9,6 @@
  * handled once (single-flight per destination and digest), and the concurrency limit is global.
  */
 import type { Readable } from "node:stream";
-import { createGzip } from "node:zlib";
 import pLimit, { type LimitFunction } from "p-limit";
 import { sha256, VerifyingStream } from "../registry/digest.ts";
 import { FerryError } from "../registry/errors.ts";
@@ -232,7 +231,7 @@ export class TransferEngine {
             size: d.size,
             what: `layer ${d.digest} of ${plan.source}`,
           });
-          const gzip = createGzip({ level: 6 });
+          const gzip = (await import("node:zlib")).createGzip({ level: 6 });
           raw.on("error", (e) => verify.destroy(e));
           verify.on("error", (e) => gzip.destroy(e));
           const type =
