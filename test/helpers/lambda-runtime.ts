@@ -45,7 +45,8 @@ for (const what of ["uncaughtException", "unhandledRejection"] as const) {
     const errorType =
       what === "uncaughtException" ? "Runtime.UncaughtException" : "Runtime.UnhandledPromiseRejection";
     const error = { ...toLambdaError(e, errorType), errorType };
-    if (current !== undefined) await send({ type: "result", id: current, ok: false, error });
+    // `fatal`: this container is done for; the next event goes to a new one
+    if (current !== undefined) await send({ type: "result", id: current, ok: false, error, fatal: true });
     else await send({ type: "crash", error });
     process.exit(1);
   });

@@ -35,7 +35,6 @@ import type { ImageTransferProps } from "../../infra/constructs/props.ts";
 import { COPY_IMAGE_TASKS, FUNCTIONS } from "../../shared/workflow/definitions.ts";
 import type { FunctionInvoker, Json } from "../../shared/workflow/local-runner.ts";
 import type { StepName } from "../../shared/workflow/steps.ts";
-import { synth } from "../infra/helpers.ts";
 
 const RUNTIME = join(dirname(fileURLToPath(import.meta.url)), "lambda-runtime.ts");
 
@@ -76,6 +75,8 @@ export async function deployLocally(opts: {
   bucket: string;
   functions?: StepName[];
 }): Promise<LocalDeployment> {
+  // aws-cdk-lib loads only here (the pool alone does not need it)
+  const { synth } = await import("../infra/helpers.ts");
   const { stack, json } = synth(opts.transfer);
   const transfer = stack.transfer;
   const bucketId = stack.getLogicalId(transfer.stagingBucket.node.defaultChild as CfnElement);
@@ -187,7 +188,7 @@ type Message =
   | { type: "ready" }
   | { type: "init-error" | "crash"; error: LambdaError }
   | { type: "result"; id: number; ok: true; value: Json }
-  | { type: "result"; id: number; ok: false; error: LambdaError };
+  | { type: "result"; id: number; ok: false; error: LambdaError; fatal?: boolean };
 
 /** A Task failure as Step Functions reports a Lambda error: Error = errorType, Cause = the JSON. */
 function taskFailure(error: LambdaError): Error {
@@ -216,9 +217,13 @@ class Container {
       this.child.on("message", (m: Message) => {
         if (m.type === "ready") resolveReady();
         else if (m.type === "init-error") rejectReady(taskFailure(m.error));
-        else if (m.type === "result" && this.pending?.id === m.id) this.pending.settle(m);
-        else if (m.type === "crash") this.dead = true;
+        else if (m.type === "result" && this.pending?.id === m.id) {
+          if (!m.ok && m.fatal) this.dead = true;
+          this.pending.settle(m);
+        } else if (m.type === "crash") this.dead = true;
       });
+      // a send to a container that has just died: its exit settles the invocation
+      this.child.on("error", () => {});
       this.child.on("exit", (code, signal) => {
         this.dead = true;
         const error: LambdaError = {
@@ -238,8 +243,9 @@ class Container {
     return new Promise<Message>((settle) => {
       // Lambda stops an invocation at the function's timeout (minutes here: a safety net, not a test).
       const timer = setTimeout(() => {
+        this.dead = true;
         this.child.kill("SIGKILL");
-        settle({
+        this.pending?.settle({
           type: "result",
           id,
           ok: false,
@@ -259,6 +265,17 @@ class Container {
           settle(m);
         },
       };
+      if (this.dead)
+        return this.pending.settle({
+          type: "result",
+          id,
+          ok: false,
+          error: {
+            errorType: "Runtime.ExitError",
+            errorMessage: "Runtime exited before the event",
+            trace: [],
+          },
+        });
       this.child.send({ type: "invoke", id, event, requestId, deadline: Date.now() + timeoutSeconds * 1000 });
     });
   }
@@ -322,7 +339,9 @@ export class LambdaPool {
   readonly invoke: FunctionInvoker = async (name, event) => {
     const fn = this.functions[name];
     if (!fn) throw new Error(`${name} is not among the locally deployed functions`);
+    // a warm container, unless it died while idle
     let container = this.idle.get(name)?.pop();
+    while (container?.dead) container = this.idle.get(name)?.pop();
     const cold = !container;
     if (!container) {
       container = new Container(fn, this.processEnv(fn), (line) => {

@@ -9,7 +9,7 @@
  * The functions keep S3's 5 MiB minimum part size, as deployed: the big layer is 11 MiB, staged in 5 MiB
  * parts, a part per step (the request's options.stepBytes), so the loops run over several invocations.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { formatReference } from "../../../shared/registry/reference.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
@@ -51,8 +51,10 @@ beforeAll(async () => {
     bucket: s3.bucket,
   });
 });
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
 afterAll(async () => {
-  await Promise.all(pools.map((p) => p.close()));
   deployment?.dispose();
   await Promise.all([anon.close(), basic.close(), s3?.stop(), secrets?.close()]);
 });
