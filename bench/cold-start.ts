@@ -20,8 +20,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { deflateRawSync } from "node:zlib";
-import { build, type Metafile } from "esbuild";
-import { BUNDLING, FUNCTION_SPECS, type FunctionSpec } from "../infra/constructs/ferry-function.ts";
+import type { Metafile } from "esbuild";
+import { bundle } from "../infra/bundling/bundle.ts";
+import { FUNCTION_SPECS, type FunctionSpec } from "../infra/constructs/ferry-function.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The target: every bundle under 1 MB. */
@@ -88,31 +89,7 @@ function topPackages(metafile: Metafile, n: number): Array<{ name: string; bytes
 }
 
 /** Bundles one entry exactly as NodejsFunction does (BUNDLING), into `outdir/index.mjs`. */
-export async function bundle(
-  entry: string,
-  outdir: string,
-  fullUndici = false,
-): Promise<{ file: string; metafile: Metafile }> {
-  const file = path.join(outdir, "index.mjs");
-  const result = await build({
-    entryPoints: [path.join(ROOT, entry)],
-    bundle: true,
-    outfile: file,
-    minify: BUNDLING.minify,
-    keepNames: BUNDLING.keepNames,
-    target: BUNDLING.target,
-    format: BUNDLING.format,
-    platform: BUNDLING.platform,
-    mainFields: [...BUNDLING.mainFields],
-    banner: { js: BUNDLING.banner },
-    external: [...BUNDLING.externalModules],
-    sourcemap: BUNDLING.sourceMap,
-    alias: fullUndici ? {} : { ...BUNDLING.alias },
-    metafile: true,
-    logLevel: "error",
-  });
-  return { file, metafile: result.metafile };
-}
+export { bundle };
 
 /** Imports the bundle in a new node process; returns [import ms, process wall ms]. */
 function coldImport(file: string, exportName: string): [number, number] {

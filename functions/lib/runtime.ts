@@ -8,6 +8,8 @@
  *   ALLOWED_SOURCES       JSON array of host[/repository] patterns a copy may read; missing: none
  *   ALLOWED_DESTINATIONS  JSON array of patterns a copy may write; missing: none
  *   PRIVATE_REGISTRIES    JSON array of registries that may be reached on private addresses; missing: none
+ * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER point them
+ * at local stand-ins (how test/integration/workflow/lambda.test.ts runs these functions, bundled).
  * The registry client refuses every connection to a non-public address (loopback — the Lambda runtime
  * API —, link-local — instance metadata —, private ranges) except to PRIVATE_REGISTRIES, whether the
  * address comes from a reference, a redirect or a token realm.

@@ -3,6 +3,8 @@
  * Layout: `<root>/<key>` for objects; `<root>/.multipart/<uploadId>/{key,<partNumber>}` for uploads in
  * progress. Completing an upload concatenates the parts into a temporary file by streaming, then renames
  * it into place, so a reader never sees a half-written object. Part ETags are the MD5 of the part (as S3).
+ * A directory has no minimum part size (`minPartBytes` 0 unless given): local runs and tests stage in
+ * small parts; give S3's 5 MiB to make a local run refuse what S3 would.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -10,17 +12,19 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { dirname, join, relative, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { checkKey, type StagedPart, StagingError, type StagingStore } from "./types.ts";
+import { checkKey, checkPartSizes, type StagedPart, StagingError, type StagingStore } from "./types.ts";
 
 const MULTIPART = ".multipart";
 
 export class FsStagingStore implements StagingStore {
   readonly root: string;
   readonly location: string;
+  readonly minPartBytes: number;
 
-  constructor(root: string) {
+  constructor(root: string, opts: { minPartBytes?: number } = {}) {
     this.root = root;
     this.location = root;
+    this.minPartBytes = opts.minPartBytes ?? 0;
   }
 
   private path(key: string): string {
@@ -60,7 +64,7 @@ export class FsStagingStore implements StagingStore {
     const tmp = join(dir, `${partNumber}.${randomBytes(4).toString("hex")}.tmp`);
     await writeFile(tmp, body);
     await rename(tmp, join(dir, String(partNumber)));
-    return { partNumber, etag: createHash("md5").update(body).digest("hex") };
+    return { partNumber, etag: createHash("md5").update(body).digest("hex"), size: body.length };
   }
 
   async completeMultipart(key: string, uploadId: string, parts: StagedPart[]): Promise<void> {
@@ -69,6 +73,7 @@ export class FsStagingStore implements StagingStore {
     for (let i = 1; i < sorted.length; i++)
       if (sorted[i]!.partNumber === sorted[i - 1]!.partNumber)
         throw new StagingError(`part ${sorted[i]!.partNumber} listed twice`);
+    checkPartSizes(this.location, key, sorted, this.minPartBytes);
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}.${randomBytes(4).toString("hex")}.tmp`;

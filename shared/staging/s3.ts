@@ -6,6 +6,14 @@
  * (`WHEN_REQUIRED`, both directions); ferry hashes the blob itself anyway (S3 cannot give the sha256 of
  * a multipart object). With a custom endpoint, path-style addressing (`forcePathStyle`).
  * Parts are sent from memory (a part is at most a few MiB); whole blobs are never buffered.
+ *
+ * S3 refuses a non-final part under 5 MiB, but only at CompleteMultipartUpload, and s3rver never does:
+ * the store checks it itself before completing (`minPartBytes`, default 5 MiB; tests against s3rver lower
+ * it explicitly to stage in small parts).
+ *
+ * Endpoint: `endpoint` here, or the SDK's own `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the
+ * environment (how the bundled Lambda handlers are pointed at s3rver in the tests: with an IP-address
+ * endpoint the SDK addresses buckets by path, so no other setting is needed).
  */
 
 import type { Readable } from "node:stream";
@@ -23,7 +31,14 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { checkKey, type StagedPart, StagingError, type StagingStore } from "./types.ts";
+import {
+  checkKey,
+  checkPartSizes,
+  S3_MIN_PART,
+  type StagedPart,
+  StagingError,
+  type StagingStore,
+} from "./types.ts";
 
 export interface S3StagingOptions {
   bucket: string;
@@ -35,6 +50,11 @@ export interface S3StagingOptions {
   credentials?: S3ClientConfig["credentials"];
   /** An existing client (tests, shared configuration). */
   client?: S3Client;
+  /**
+   * The smallest non-final part accepted (default S3's 5 MiB). Only for S3-compatible servers with a
+   * lower minimum (s3rver has none): tests lower it to stage in 64 KiB parts.
+   */
+  minPartBytes?: number;
 }
 
 export function makeS3Client(opts: Omit<S3StagingOptions, "bucket" | "client">): S3Client {
@@ -51,12 +71,14 @@ export class S3StagingStore implements StagingStore {
   readonly bucket: string;
   readonly location: string;
   readonly client: S3Client;
+  readonly minPartBytes: number;
 
   constructor(opts: S3StagingOptions) {
     if (!opts.bucket) throw new StagingError("S3 staging needs a bucket name");
     this.bucket = opts.bucket;
     this.location = `s3://${opts.bucket}`;
     this.client = opts.client ?? makeS3Client(opts);
+    this.minPartBytes = opts.minPartBytes ?? S3_MIN_PART;
   }
 
   private async send<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -89,11 +111,12 @@ export class S3StagingStore implements StagingStore {
       ),
     );
     if (!res.ETag) throw new StagingError(`S3 returned no ETag for part ${partNumber} of ${key}`);
-    return { partNumber, etag: res.ETag };
+    return { partNumber, etag: res.ETag, size: body.length };
   }
 
   async completeMultipart(key: string, uploadId: string, parts: StagedPart[]): Promise<void> {
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    checkPartSizes(this.location, key, sorted, this.minPartBytes);
     await this.send(`complete multipart upload of ${key}`, () =>
       this.client.send(
         new CompleteMultipartUploadCommand({

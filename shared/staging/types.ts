@@ -14,6 +14,11 @@ import { FerryError } from "../registry/errors.ts";
 export interface StagedPart {
   partNumber: number;
   etag: string;
+  /**
+   * Bytes in the part, for the minimum-part-size check at completion (checkPartSizes). Absent in part
+   * lists recorded before ferry recorded sizes: those parts are not checked (S3 itself still is).
+   */
+  size?: number;
 }
 
 export interface StagingStore {
@@ -21,15 +26,23 @@ export interface StagingStore {
   readonly location: string;
   /** The bucket Step Functions' ItemReader/ResultWriter read (S3 only). */
   readonly bucket?: string;
+  /**
+   * The smallest part this store accepts anywhere but last in a multipart upload (S3: 5 MiB, S3_MIN_PART).
+   * completeMultipart refuses a smaller non-final part (checkPartSizes), and partSizeFor never chooses one.
+   */
+  readonly minPartBytes: number;
 
   /** Starts a multipart upload of `key`; returns its upload id. */
   createMultipart(key: string): Promise<string>;
   /**
-   * Uploads part `partNumber` (1..10,000). Every part but the last must be at least the store's
-   * minimum (5 MiB on S3; the local store and s3rver accept less). Re-uploading a number replaces it.
+   * Uploads part `partNumber` (1..10,000); the answer carries its size. Every part but the last must be at
+   * least `minPartBytes` (checked at completion, where "last" is known). Re-uploading a number replaces it.
    */
   uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<StagedPart>;
-  /** Assembles the parts (ascending part numbers) into the object `key`. */
+  /**
+   * Assembles the parts (ascending part numbers) into the object `key`. Refuses, with a StagingError and
+   * before asking the backend, a part under `minPartBytes` that is not the last (checkPartSizes).
+   */
   completeMultipart(key: string, uploadId: string, parts: StagedPart[]): Promise<void>;
   /** Abandons a multipart upload. Best effort: never throws (lifecycle rules purge what is left). */
   abortMultipart(key: string, uploadId: string): Promise<void>;
@@ -93,13 +106,49 @@ export const MiB = 1024 * 1024;
 export const S3_MIN_PART = 5 * MiB;
 export const S3_MAX_PARTS = 10_000;
 
+/** `5 MiB`, `64 KiB`, `1000 bytes`: a size for messages. */
+function sizeText(n: number): string {
+  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * The minimum part size, checked by every store at completion: S3 refuses a non-final part under 5 MiB
+ * (EntityTooSmall, only at CompleteMultipartUpload), and S3-compatible stand-ins such as s3rver do not,
+ * so ferry checks it itself — the same rule for both stores, each with its own minimum. Parts without a
+ * recorded size are not checked.
+ */
+export function checkPartSizes(
+  location: string,
+  key: string,
+  sorted: StagedPart[],
+  minPartBytes: number,
+): void {
+  for (const p of sorted.slice(0, -1)) {
+    if (p.size !== undefined && p.size < minPartBytes)
+      throw new StagingError(
+        `completing ${key} in ${location}: part ${p.partNumber} is ${sizeText(p.size)}, and every part but ` +
+          `the last must be at least ${sizeText(minPartBytes)} (the store's minimum part size)`,
+      );
+  }
+}
+
 /**
  * Part size for a blob of `size` bytes: max(5 MiB, ⌈size / 10,000⌉) rounded up to a whole MiB, so any
- * blob up to S3's 5 TiB object limit fits in 10,000 parts. `override` (tests, tuning) wins when it still
- * keeps the upload within 10,000 parts.
+ * blob up to S3's 5 TiB object limit fits in 10,000 parts. `override` (options.partBytes, --part-size)
+ * wins when it still keeps the upload within 10,000 parts; one under `minPartBytes` (the store's minimum,
+ * default S3's) is refused with a StagingError unless it holds the whole blob (one part, the last).
  */
-export function partSizeFor(size: number, override?: number): number {
+export function partSizeFor(size: number, override?: number, minPartBytes: number = S3_MIN_PART): number {
   const needed = Math.ceil(Math.max(0, size) / S3_MAX_PARTS);
-  if (override !== undefined && override > 0 && override >= needed) return override;
-  return Math.ceil(Math.max(S3_MIN_PART, needed) / MiB) * MiB;
+  if (override !== undefined && override > 0 && override >= needed) {
+    if (override < minPartBytes && override < size)
+      throw new StagingError(
+        `part size ${sizeText(override)} (options.partBytes, --part-size) is under the staging store's minimum part ` +
+          `size of ${sizeText(minPartBytes)}: give at least that, or leave it out`,
+      );
+    return override;
+  }
+  return Math.ceil(Math.max(S3_MIN_PART, minPartBytes, needed) / MiB) * MiB;
 }

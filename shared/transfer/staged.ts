@@ -99,7 +99,7 @@ export async function stageBlob(
   if (state.done) return state;
   const size = desc.size;
   if (size <= 0) throw new InvalidStateError(`blob ${desc.digest}: staging needs a known, non-zero size`);
-  const partBytes = state.partBytes ?? partSizeFor(size, opts.partBytes);
+  const partBytes = state.partBytes ?? partSizeFor(size, opts.partBytes, staging.minPartBytes);
   let st = state;
 
   // A previous attempt may have finished without its answer arriving: staged objects exist only once

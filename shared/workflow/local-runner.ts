@@ -1,13 +1,15 @@
 /**
  * Runs the workflow definitions on this machine with aws-local-stepfunctions: the same JSON that runs on
  * AWS, each Task state bound to its step function in process (steps.ts), staging on a local directory or
- * an S3-compatible endpoint. Placeholders get fake ARNs first (the engine's validator rejects unresolved
+ * an S3-compatible endpoint — or, with `invoke`, each Task state bound to the Lambda function it names,
+ * run wherever `invoke` runs it (the tests: the bundled handlers in child processes,
+ * test/helpers/lambda.ts). Placeholders get fake ARNs first (the engine's validator rejects unresolved
  * ones); where the engine lacks a feature, `localizeDefinition` — the one function that changes a
  * definition — swaps in the nearest local equivalent.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { StateMachine } from "aws-local-stepfunctions";
-import { putJson } from "../staging/types.ts";
+import { putJson, type StagingStore } from "../staging/types.ts";
 import {
   type AslDefinition,
   type AslState,
@@ -30,16 +32,49 @@ type EventLog = {
 } & Record<string, unknown>;
 type LocalHandler = (input: Json) => Promise<Json>;
 
+export type { Json };
+
 /** The steps' dependencies as the local runner takes them: the policy may be left out (see below). */
 export type LocalStepDeps = Omit<StepDeps, "policy"> & { policy?: TransferPolicy };
 
-export interface LocalRunOptions {
-  /**
-   * Without `policy`, the steps run with ALLOW_ANY: the local runner serves `ferry workflow copy`,
-   * `ferry sync` and tests, whose user names source and destination themselves (as `ferry copy` does).
-   * The deployed functions never go through here; they build their policy from the environment.
-   */
-  deps: LocalStepDeps;
+/**
+ * Invokes the Lambda function `fn` (a FUNCTIONS name: "stage-blob", …) with a Task state's input, and
+ * resolves with its result — as Step Functions invokes a Task whose Resource is the function's ARN. A
+ * rejection is the Task's failure: its `name` is the Error the definition's Retry/Catch match, its
+ * `message` the Cause.
+ */
+export type FunctionInvoker = (fn: StepName, event: Json) => Promise<Json>;
+
+/** Where the Task states run: the step functions in process (`deps`), or Lambda functions (`invoke`). */
+export type LocalRunOptions = LocalRunHooks &
+  (
+    | {
+        /**
+         * Without `policy`, the steps run with ALLOW_ANY: the local runner serves `ferry workflow copy`,
+         * `ferry sync` and tests, whose user names source and destination themselves (as `ferry copy`
+         * does). The deployed functions never go through here; they build their policy from the
+         * environment.
+         */
+        deps: LocalStepDeps;
+        invoke?: undefined;
+        staging?: undefined;
+      }
+    | {
+        /**
+         * Each Task state bound to its function through this invoker: the functions bring their own
+         * dependencies, policy and staging (the deployed handlers: from their environment).
+         */
+        invoke: FunctionInvoker;
+        deps?: undefined;
+        /**
+         * The functions' staging store (their bucket), for bulk-migrate's local stand-ins of the
+         * Distributed Map's ItemReader and ResultWriter, which Step Functions itself runs on AWS.
+         */
+        staging?: StagingStore;
+      }
+  );
+
+export interface LocalRunHooks {
   /** The execution name ($$.Execution.Name; the staging prefix derives from it). Default: random. */
   executionName?: string;
   /**
@@ -107,9 +142,15 @@ export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): 
       throw e;
     },
   };
+  const staging = opts.deps?.staging ?? opts.staging;
   for (const [state, kind] of Object.entries(synthetic)) {
-    extra[state] =
-      kind === "read-items" ? (i) => readItems(i, opts.deps) : (i) => writeResults(i, opts.deps, name);
+    extra[state] = (i) => {
+      if (!staging)
+        throw new TypeError(
+          "runBulkWorkflow with `invoke` needs `staging` (the functions' bucket) for its Map",
+        );
+      return kind === "read-items" ? readItems(i, staging) : writeResults(i, staging, name);
+    };
   }
   return run("ferry-bulk-migrate", definition, request, BULK_MIGRATE_TASKS, extra, {
     ...opts,
@@ -140,9 +181,17 @@ async function run(
       p.then(forget, forget);
       return p;
     };
-  const deps: StepDeps = { ...opts.deps, policy: opts.deps.policy ?? ALLOW_ANY };
+  if (!opts.deps === !opts.invoke) throw new TypeError("local run: give either deps or invoke");
+  let bind: (fn: StepName) => LocalHandler;
+  if (opts.invoke) {
+    const invoke = opts.invoke;
+    bind = (fn) => (i) => invoke(fn, i);
+  } else {
+    const deps: StepDeps = { ...opts.deps, policy: opts.deps.policy ?? ALLOW_ANY };
+    bind = (fn) => async (i) => (await STEPS[fn](i, deps)) as Json;
+  }
   for (const [state, fn] of Object.entries(tasks)) {
-    const step: LocalHandler = async (i) => (await STEPS[fn](i, deps)) as Json;
+    const step = bind(fn);
     handlers[state] = tracked(opts.wrapStep ? opts.wrapStep(state, step) : step);
   }
   for (const [state, h] of Object.entries(extra))
@@ -376,13 +425,13 @@ interface ReadItemsInput {
 }
 
 /** The ItemReader (S3 getObject of the staging bucket) and ItemBatcher, locally. */
-async function readItems(input: Json, deps: LocalStepDeps): Promise<Json> {
+async function readItems(input: Json, staging: StagingStore): Promise<Json> {
   const { reader, batcher } = input as ReadItemsInput;
   let items: Json[];
   if (reader) {
     const key = reader.Parameters?.Key;
     if (!key) throw new Error("ItemReader without Parameters.Key");
-    const bytes = await deps.staging.getObject(key);
+    const bytes = await staging.getObject(key);
     if (!bytes)
       throw Object.assign(new Error(`ItemReader: ${key} does not exist in staging`), {
         name: "States.ItemReaderFailed",
@@ -427,7 +476,7 @@ interface WriteResultsInput {
 }
 
 /** The ResultWriter (same files as Step Functions writes) and the tolerated-failure check, locally. */
-async function writeResults(input: Json, deps: LocalStepDeps, execution: string): Promise<Json> {
+async function writeResults(input: Json, staging: StagingStore, execution: string): Promise<Json> {
   const {
     results,
     writer,
@@ -461,11 +510,11 @@ async function writeResults(input: Json, deps: LocalStepDeps, execution: string)
       if (!list.length) continue;
       const key = `${base}${status}_0.json`;
       const body = JSON.stringify(list);
-      await deps.staging.putObject(key, body, "application/json");
+      await staging.putObject(key, body, "application/json");
       files[status]!.push({ Key: key, Size: Buffer.byteLength(body) });
     }
     const manifestKey = `${base}manifest.json`;
-    await putJson(deps.staging, manifestKey, {
+    await putJson(staging, manifestKey, {
       DestinationBucket: writer.Parameters.Bucket,
       MapRunArn: `arn:aws:states:${REGION}:${ACCOUNT}:mapRun:local/${execution}`,
       ResultFiles: files,

@@ -3,8 +3,10 @@
  * directory, and a bucket. Limits worth knowing: no AbortMultipartUpload, no ListParts, no lifecycle,
  * no checksums (the S3 staging store is configured not to send them).
  */
+import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { removeTmpDir, tmpDir } from "./tmp.ts";
 
 interface S3rverInstance {
@@ -28,6 +30,11 @@ export interface RunningS3 {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** The server's storage directory. */
   directory: string;
+  /**
+   * Upload ids of the multipart uploads s3rver still holds, read from its directory (it has no
+   * ListMultipartUploads). Completing an upload removes it; aborting cannot (no AbortMultipartUpload).
+   */
+  openUploads(): string[];
   stop(): Promise<void>;
 }
 
@@ -49,6 +56,13 @@ export async function startS3(bucket = "ferry-staging"): Promise<RunningS3> {
     bucket,
     credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     directory,
+    openUploads() {
+      try {
+        return readdirSync(join(directory, bucket, "._S3rver_uploads")).sort();
+      } catch {
+        return [];
+      }
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bundle } from "../../bench/cold-start.ts";
+import { bundle, bundleEach } from "../../infra/bundling/bundle.ts";
 import { FUNCTION_SPECS, UNDICI_LAMBDA_ENTRY } from "../../infra/constructs/ferry-function.ts";
 import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
 
@@ -81,6 +81,21 @@ describe("Lambda bundles", () => {
       encoding: "utf8",
     });
     expect(kind).toBe("function");
+  });
+
+  it("bundling several handlers in one run gives each the bytes of its own run", async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-bundle-each-"));
+    dirs.push(out);
+    const alone = await bundle(FUNCTION_SPECS.cleanup.entry, path.join(out, "alone"));
+    const { files } = await bundleEach(
+      { "cleanup/index": FUNCTION_SPECS.cleanup.entry, "stage/index": FUNCTION_SPECS.stageBlob.entry },
+      path.join(out, "each"),
+    );
+    expect(files["cleanup/index"]).toBe(path.join(out, "each", "cleanup", "index.mjs"));
+    const bytes = fs.readFileSync(files["cleanup/index"]!);
+    expect(bytes.length).toBeGreaterThan(100_000);
+    expect(bytes.equals(fs.readFileSync(alone.file))).toBe(true);
+    expect(bytes.equals(fs.readFileSync(files["stage/index"]!))).toBe(false);
   });
 
   it("a bundled request parses HTTP in a fresh process without the plain llhttp copy (left out of the bundles)", async () => {

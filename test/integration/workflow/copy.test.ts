@@ -1,12 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatReference } from "../../../shared/registry/reference.ts";
+import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { putManifests } from "../../../shared/workflow/steps/manifests.ts";
 import { resolve } from "../../../shared/workflow/steps/resolve.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { type RunningS3, startS3 } from "../../helpers/s3.ts";
-import { fsDeps, MiB, pushSampleImage, recorder, removeTempDirs, skopeoDigest, TINY } from "./helpers.ts";
+import {
+  fsDeps,
+  MiB,
+  pushSampleImage,
+  recorder,
+  removeTempDirs,
+  s3Deps,
+  skopeoDigest,
+  TINY,
+  trackUploads,
+} from "./helpers.ts";
 
 const regs = registries();
 const anon = clientFor(regs.anon);
@@ -58,21 +68,58 @@ describe("copy workflow, run locally against real registries", () => {
     const src = { registry: regs.anon.host, repository: uniqueRepo("wf-s3src"), tag: "v2" };
     const { index } = await pushSampleImage(anon, src, { bigSize: 1 * MiB, platforms: 1 });
     const dst = `${regs.token.host}/${uniqueRepo("wf-s3dst")}:v2`;
+    const deps = s3Deps(s3, both); // 64 KiB parts: the store's minimum lowered to that
+    const r = await runCopyWorkflow(
+      { source: formatReference(src), destination: dst },
+      { deps, retryIntervalMs: 1 },
+    );
+    expect(r.cause).toBeUndefined();
+    expect(r.status).toBe("SUCCEEDED");
+    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
+    const left = await deps.staging.list(`transfers/${r.executionName}/`);
+    expect(left.some((k) => k.includes("/data/"))).toBe(false);
+    expect(left).toContain(`transfers/${r.executionName}/report.json`);
+  });
+
+  it("S3 staging with S3's minimum part size refuses a smaller part size before staging a byte", async () => {
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-s3min"), tag: "v1" };
+    const { images, index } = await pushSampleImage(anon, src, { bigSize: 1 * MiB, platforms: 1 });
+    const big = images[0]!.layers[0]!.desc.digest;
+    const dst = `${regs.token.host}/${uniqueRepo("wf-s3min-dst")}:v1`;
+    // the store as deployed (default options: 5 MiB), the request asking for 64 KiB parts
     const staging = new S3StagingStore({
       bucket: s3.bucket,
       endpoint: s3.endpoint,
       credentials: s3.credentials,
     });
-    const r = await runCopyWorkflow(
-      { source: formatReference(src), destination: dst },
-      { deps: { staging, client: both, defaults: TINY }, retryIntervalMs: 1 },
-    );
-    expect(r.cause).toBeUndefined();
-    expect(r.status).toBe("SUCCEEDED");
-    expect(await skopeoDigest(regs.token, dst)).toBe(index.digest);
-    const left = await staging.list(`transfers/${r.executionName}/`);
-    expect(left.some((k) => k.includes("/data/"))).toBe(false);
-    expect(left).toContain(`transfers/${r.executionName}/report.json`);
+    const uploads = trackUploads(staging);
+    const gets: string[] = [];
+    const client = clientFor(regs.token, {
+      observer: (e) => {
+        if (e.method === "GET" && e.url.includes("/blobs/sha256:")) gets.push(e.url);
+      },
+    });
+    try {
+      const rec = recorder();
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: dst, options: { partBytes: 64 * 1024 } },
+        { deps: { staging: uploads.store, client, defaults: TINY }, retryIntervalMs: 1, ...rec.hooks },
+      );
+      expect(r.status).toBe("FAILED");
+      expect(r.error).toBe("StagingError");
+      expect(r.cause).toMatch(
+        /part size 64 KiB \(options.partBytes, --part-size\) is under the staging store's minimum part size of 5 MiB/,
+      );
+      expect(rec.inputs("StageBlob")).toHaveLength(1); // not retried
+      expect(uploads.created).toEqual([]); // refused before the multipart upload
+      expect(gets.some((u) => u.includes(big))).toBe(false); // and before reading the source
+      expect(await tok.headManifest(parseReference(dst))).toBeUndefined();
+      expect(
+        await tok.headManifest({ ...parseReference(dst), tag: undefined, digest: index.digest }),
+      ).toBeUndefined();
+    } finally {
+      await client.close();
+    }
   });
 
   it("mounts big blobs within one registry instead of copying their bytes", async () => {

@@ -1,10 +1,12 @@
 /**
  * Faults mid-stage and mid-upload (a proxy between ferry and the registry; a staging store that fails
  * once): the retried step resumes from the offset the previous step recorded, never from zero, and the
- * result is exact. Permanent failures and corrupted bytes: cleanup, a clear cause, no manifest.
+ * result is exact. Permanent failures and corrupted bytes: cleanup, a clear cause, no manifest. The
+ * staging faults run on both stores (directory, and S3 through s3rver).
  */
 import { Readable } from "node:stream";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RegistryClient } from "../../../shared/registry/client.ts";
 import { formatReference, parseReference } from "../../../shared/registry/reference.ts";
 import { StagingError, type StagingStore } from "../../../shared/staging/types.ts";
 import { openKey } from "../../../shared/workflow/keys.ts";
@@ -12,15 +14,31 @@ import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { expectNothingAt, expectSameImage } from "../../helpers/image-check.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
-import { fsDeps, MiB, pushSampleImage, recorder, removeTempDirs, skopeoDigest } from "./helpers.ts";
+import { type RunningS3, startS3 } from "../../helpers/s3.ts";
+import {
+  expectNoOpenUploads,
+  fsDeps,
+  MiB,
+  pushSampleImage,
+  recorder,
+  removeTempDirs,
+  STAGING_KINDS,
+  skopeoDigest,
+  stagingDeps,
+  trackUploads,
+} from "./helpers.ts";
 
 const regs = registries();
 const anon = clientFor(regs.anon);
 // No transport-level retries: every injected fault reaches the workflow's own Retry.
 const strict = clientFor(regs.token, { retries: 0 });
+let s3: RunningS3;
+beforeAll(async () => {
+  s3 = await startS3();
+});
 afterAll(async () => {
   removeTempDirs();
-  await Promise.all([anon.close(), strict.close()]);
+  await Promise.all([anon.close(), strict.close(), s3?.stop()]);
 });
 
 async function sample(prefix: string, bigSize = 2 * MiB) {
@@ -314,11 +332,25 @@ describe("copy workflow under faults", () => {
     expect(deletes).toHaveLength(1); // the recorded session, cancelled
     expect(await skopeoDigest(regs.token, `${regs.token.host}/${repo}:v1`)).toBe(index.digest);
   });
+});
+
+/**
+ * The faults that involve staging, on both stores: the directory store and the S3 store against s3rver
+ * (the real S3 client). s3rver has no AbortMultipartUpload: where a test checks that no upload is left
+ * open, it checks what ferry asked (every upload completed or aborted) and, on s3rver, that exactly the
+ * aborted uploads remain (expectNoOpenUploads).
+ */
+describe.each(STAGING_KINDS)("staging faults, corruption and cleanup (%s staging)", (kind) => {
+  const deps = (client: RegistryClient) => {
+    const base = stagingDeps(kind, s3, client);
+    const uploads = trackUploads(base.staging);
+    return { base: { ...base, staging: uploads.store }, uploads };
+  };
 
   it("retries a staging failure (a part upload, a ranged read) from the recorded offset", async () => {
-    const { src, index } = await sample("wf-fault-stg");
+    const { src, index } = await sample(`wf-fault-stg-${kind}`);
     const dst = `${regs.token.host}/${uniqueRepo("wf-fault-stgdst")}:v1`;
-    const base = fsDeps(strict);
+    const { base, uploads } = deps(strict);
     const staging = failOnce(failOnce(base.staging, "uploadPart", 7), "openRange", 3);
     const rec = recorder();
     const r = await runCopyWorkflow(
@@ -337,15 +369,17 @@ describe("copy workflow under faults", () => {
       for (let i = 1; i < offsets.length; i++) expect(offsets[i]!).toBeGreaterThanOrEqual(offsets[i - 1]!);
     }
     await expectCopied(src, dst, index.digest);
+    await expectNoOpenUploads(kind, base.staging, s3, uploads);
+    expect(uploads.aborted).toEqual([]);
   });
 
   it("a part upload that fails while the next part is still being read: the step fails with it, no unhandled rejection", async () => {
     // The stage loop reads part n+1 from the source while part n uploads. A part upload that fails
     // during that read (in CI: a sibling's cleanup aborted the multipart upload) must be handled by
     // the step, not surface as an unhandled rejection of the process.
-    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-fault-race"), tag: "v1" };
+    const src = { registry: regs.anon.host, repository: uniqueRepo(`wf-fault-race-${kind}`), tag: "v1" };
     await pushSampleImage(anon, src, { bigSize: 2 * MiB, platforms: 2 });
-    const base = fsDeps(strict);
+    const { base } = deps(strict);
     // Ordered by events, not by time: a part upload fails only once a source read is waiting, and that
     // read is held until the failure has settled (then it goes on, or is abandoned with the step).
     let readWaiting: () => void = () => {};
@@ -419,7 +453,7 @@ describe("copy workflow under faults", () => {
   });
 
   it("a permanent destination failure cleans up and fails with a cause naming image, blob and registry; no manifest", async () => {
-    const { src, big, index } = await sample("wf-perm");
+    const { src, big, index } = await sample(`wf-perm-${kind}`);
     let patches = 0;
     const proxy = await startFaultProxy(regs.token.url, (r) => {
       if (r.method === "PATCH" && ++patches > 2)
@@ -433,11 +467,11 @@ describe("copy workflow under faults", () => {
     const repo = uniqueRepo("wf-perm-dst");
     const client = clientFor({ ...regs.token, host: proxy.host, url: proxy.url }, { retries: 0 });
     try {
-      const deps = fsDeps(client);
+      const { base, uploads } = deps(client);
       const rec = recorder();
       const r = await runCopyWorkflow(
         { source: formatReference(src), destination: `${proxy.host}/${repo}:v1` },
-        { deps, retryIntervalMs: 1, ...rec.hooks },
+        { deps: base, retryIntervalMs: 1, ...rec.hooks },
       );
       expect(r.status).toBe("FAILED");
       expect(r.error).toBe("RetryableTransferError");
@@ -451,14 +485,16 @@ describe("copy workflow under faults", () => {
       expect(proxy.requests.some((q) => q.method === "DELETE" && q.url.includes("/blobs/uploads/"))).toBe(
         true,
       );
-      expect((await deps.staging.list("transfers/")).filter((k) => /\/(data|parts|open)\//.test(k))).toEqual(
-        [],
-      );
-      expect(await deps.staging.openUploads()).toEqual([]);
+      const prefix = `transfers/${r.executionName}/`;
+      const left = await base.staging.list(prefix);
+      expect(left.filter((k) => /\/(data|parts|open)\//.test(k))).toEqual([]);
+      expect(left).toContain(`${prefix}report.json`);
+      await expectNoOpenUploads(kind, base.staging, s3, uploads);
       await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
-      const report = JSON.parse(
-        (await deps.staging.getObject(`transfers/${r.executionName}/report.json`))!.toString(),
-      ) as { status: string; error: { Cause: string } };
+      const report = JSON.parse((await base.staging.getObject(`${prefix}report.json`))!.toString()) as {
+        status: string;
+        error: { Cause: string };
+      };
       expect(report.status).toBe("FAILED");
     } finally {
       await client.close();
@@ -467,7 +503,7 @@ describe("copy workflow under faults", () => {
   });
 
   it("a corrupted source byte is caught by the stage loop: nothing staged, nothing committed", async () => {
-    const { src, big, index } = await sample("wf-corrupt-src");
+    const { src, big, index } = await sample(`wf-corrupt-src-${kind}`);
     // every read of the big blob (each stage step asks for a Range) flips byte 1,500,000 of it
     const proxy = await startFaultProxy(regs.anon.url, (r) =>
       r.method === "GET" && r.url.includes(`/blobs/${big.digest}`)
@@ -476,17 +512,24 @@ describe("copy workflow under faults", () => {
     );
     try {
       const repo = uniqueRepo("wf-corrupt-dst");
-      const deps = fsDeps(strict);
+      const { base, uploads } = deps(strict);
       const r = await runCopyWorkflow(
         { source: `${proxy.host}/${src.repository}:v1`, destination: `${regs.token.host}/${repo}:v1` },
-        { deps, retryIntervalMs: 1 },
+        { deps: base, retryIntervalMs: 1 },
       );
       expect(r.status).toBe("FAILED");
       expect(r.error).toBe("DigestMismatchError");
       expect(r.cause).toContain(big.digest);
       expect(r.cause).toContain(proxy.host);
-      expect(await deps.staging.openUploads()).toEqual([]);
-      expect((await deps.staging.list("transfers/")).filter((k) => k.includes("/data/"))).toEqual([]);
+      // staged twice (the second time from the start), both abandoned (the second once more by
+      // AbortBlob, from the state's last upload id: aborting is idempotent), never completed
+      expect(uploads.created).toHaveLength(2);
+      expect([...new Set(uploads.aborted)].sort()).toEqual([...uploads.created].sort());
+      expect(uploads.completed).toEqual([]);
+      await expectNoOpenUploads(kind, base.staging, s3, uploads);
+      expect(
+        (await base.staging.list(`transfers/${r.executionName}/`)).filter((k) => k.includes("/data/")),
+      ).toEqual([]);
       await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
     } finally {
       await proxy.close();
@@ -494,9 +537,9 @@ describe("copy workflow under faults", () => {
   });
 
   it("a corrupted staged byte is caught by the upload loop before PUT ?digest=: nothing committed", async () => {
-    const { src, big, index } = await sample("wf-corrupt-stg");
+    const { src, big, index } = await sample(`wf-corrupt-stg-${kind}`);
     const repo = uniqueRepo("wf-corrupt-stgdst");
-    const base = fsDeps(strict);
+    const { base, uploads } = deps(strict);
     const r = await runCopyWorkflow(
       { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
       { deps: { ...base, staging: corruptReads(base.staging, 1_234_567) }, retryIntervalMs: 1 },
@@ -506,8 +549,11 @@ describe("copy workflow under faults", () => {
     expect(r.cause).toContain(big.digest);
     expect(r.cause).toContain(`${regs.token.host}/${repo}`);
     await expectNothingCopied(`${regs.token.host}/${repo}:v1`, index.digest, big.digest);
-    expect((await base.staging.list("transfers/")).filter((k) => /\/(data|parts|open)\//.test(k))).toEqual(
-      [],
-    );
+    expect(
+      (await base.staging.list(`transfers/${r.executionName}/`)).filter((k) =>
+        /\/(data|parts|open)\//.test(k),
+      ),
+    ).toEqual([]);
+    await expectNoOpenUploads(kind, base.staging, s3, uploads);
   });
 });

@@ -1,5 +1,6 @@
 /** Shared setup for the workflow tests: sample images on the harness registries, staging, runners. */
 import { createHash } from "node:crypto";
+import { expect } from "vitest";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
@@ -13,11 +14,14 @@ import {
   writeSample,
 } from "../../../shared/sample/image.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
+import { S3StagingStore } from "../../../shared/staging/s3.ts";
+import type { StagingStore } from "../../../shared/staging/types.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import type { StepDeps } from "../../../shared/workflow/deps.ts";
 import type { LocalRunOptions } from "../../../shared/workflow/local-runner.ts";
 import { ALLOW_ANY, type TransferPolicy } from "../../../shared/workflow/policy.ts";
 import type { RegistryInfo } from "../../helpers/context.ts";
+import type { RunningS3 } from "../../helpers/s3.ts";
 import { credsFlag, skopeo } from "../../helpers/skopeo.ts";
 import { removeTmpDir, tmpDir } from "../../helpers/tmp.ts";
 
@@ -77,6 +81,90 @@ export function fsDeps(
   policy: TransferPolicy = ALLOW_ANY,
 ): StepDeps & { staging: FsStagingStore } {
   return { staging: new FsStagingStore(tempDir("ferry-staging-")), client, defaults, policy };
+}
+
+/**
+ * Step dependencies with S3 staging on s3rver, through the real S3 client. The test budgets stage in
+ * 64 KiB parts, under S3's 5 MiB minimum part size, which the store enforces by default: the minimum is
+ * lowered to the part size explicitly (s3rver itself has none).
+ */
+export function s3Deps(
+  s3: RunningS3,
+  client: RegistryClient,
+  defaults = TINY,
+  policy: TransferPolicy = ALLOW_ANY,
+): StepDeps & { staging: S3StagingStore } {
+  const staging = new S3StagingStore({
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    credentials: s3.credentials,
+    minPartBytes: defaults.partBytes,
+  });
+  return { staging, client, defaults, policy };
+}
+
+/** The staging stores the staging tests run against. */
+export const STAGING_KINDS = ["directory", "s3rver"] as const;
+export type StagingKind = (typeof STAGING_KINDS)[number];
+
+/** fsDeps or s3Deps by kind. */
+export function stagingDeps(kind: StagingKind, s3: RunningS3, client: RegistryClient): StepDeps {
+  return kind === "directory" ? fsDeps(client) : s3Deps(s3, client);
+}
+
+/**
+ * A store that records its multipart uploads: every upload id created, completed and aborted. Lets a
+ * test check that a failed transfer left no upload open on either store, although s3rver can neither
+ * list nor abort uploads.
+ */
+export function trackUploads(store: StagingStore) {
+  const created: string[] = [];
+  const completed: string[] = [];
+  const aborted: string[] = [];
+  const tracked = new Proxy(store, {
+    get(t, prop, receiver) {
+      const v = Reflect.get(t, prop, receiver);
+      if (typeof v !== "function") return v;
+      if (prop === "createMultipart")
+        return async (key: string) => {
+          const id = await t.createMultipart(key);
+          created.push(id);
+          return id;
+        };
+      if (prop === "completeMultipart")
+        return async (...args: Parameters<StagingStore["completeMultipart"]>) => {
+          await t.completeMultipart(...args);
+          completed.push(args[1]);
+        };
+      if (prop === "abortMultipart")
+        return async (key: string, id: string) => {
+          aborted.push(id);
+          await t.abortMultipart(key, id);
+        };
+      return v.bind(t);
+    },
+  });
+  /** Uploads created and neither completed nor aborted. */
+  const unsettled = () => created.filter((id) => !completed.includes(id) && !aborted.includes(id));
+  return { store: tracked, created, completed, aborted, unsettled };
+}
+
+/**
+ * Asserts that no multipart upload is left open: each one `t` saw created was completed or aborted,
+ * and the backend holds none of them — except, on s3rver, exactly the aborted ones (s3rver has no
+ * AbortMultipartUpload; on AWS the staging bucket's lifecycle rule purges what an abort leaves).
+ */
+export async function expectNoOpenUploads(
+  kind: StagingKind,
+  staging: StagingStore,
+  s3: RunningS3,
+  t: ReturnType<typeof trackUploads>,
+): Promise<void> {
+  expect(t.created.length).toBeGreaterThan(0);
+  expect(t.unsettled()).toEqual([]);
+  if (kind === "directory") expect(await (staging as FsStagingStore).openUploads()).toEqual([]);
+  else
+    expect(s3.openUploads().filter((id) => t.created.includes(id))).toEqual([...new Set(t.aborted)].sort());
 }
 
 /**
