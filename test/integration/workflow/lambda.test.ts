@@ -105,7 +105,7 @@ describe("copy-image with the bundled Lambda handlers", () => {
     // Every Task attempt was one invocation of its function, in a child process.
     expect(pool.invocations).toHaveLength(rec.calls.length);
     expect(new Set(pool.invocations.map((i) => i.function))).toEqual(
-      new Set(["resolve", "stage-blob", "upload-blob", "put-manifests", "cleanup"]),
+      new Set(["resolve", "stageBlob", "uploadBlob", "putManifests", "cleanup"]),
     );
     for (const i of pool.invocations) {
       expect(i.pid).toBeGreaterThan(0);
@@ -114,7 +114,7 @@ describe("copy-image with the bundled Lambda handlers", () => {
     }
     // The big layer: three stage steps of one 5 MiB part each, one after another in one container (the
     // first a cold start, the others warm: the container's cached clients and credentials reused).
-    const stages = pool.invocations.filter((i) => i.function === "stage-blob");
+    const stages = pool.invocations.filter((i) => i.function === "stageBlob");
     expect(rec.inputs("StageBlob").map((i) => (i.stage as { offset: number }).offset)).toEqual([
       0,
       5 * MiB,
@@ -203,13 +203,13 @@ describe("copy-image with the bundled Lambda handlers", () => {
       //    in the warm container — read from the same offset and went on.
       const failed = pool.invocations.filter((i) => i.error);
       expect(failed).toEqual([
-        expect.objectContaining({ function: "stage-blob", error: "RetryableTransferError" }),
+        expect.objectContaining({ function: "stageBlob", error: "RetryableTransferError" }),
       ]);
       expect(rec.retried).toEqual(["StageBlob"]);
       const stageInputs = rec.inputs("StageBlob").map((i) => i.stage as { offset: number });
       expect(stageInputs.map((s) => s.offset)).toEqual([0, 5 * MiB, 10 * MiB, 10 * MiB]);
       expect(stageInputs[3]).toEqual(stageInputs[2]);
-      const stages = pool.invocations.filter((i) => i.function === "stage-blob");
+      const stages = pool.invocations.filter((i) => i.function === "stageBlob");
       expect(new Set(stages.map((i) => i.pid)).size).toBe(1);
       expect(reads.filter((from) => from === 10 * MiB).length).toBeGreaterThan(1);
       expect(reads.at(-1)).toBe(10 * MiB);
@@ -217,7 +217,7 @@ describe("copy-image with the bundled Lambda handlers", () => {
       // the destination's password.
       const errorLines = pool.logs.filter((l) => l.includes('"errorName":"RetryableTransferError"'));
       expect(errorLines).toHaveLength(1);
-      expect(errorLines[0]).toMatch(/^stage-blob: /);
+      expect(errorLines[0]).toMatch(/^stageBlob: /);
       expect(pool.logs.filter((l) => l.includes(regs.basic.password!))).toEqual([]);
     } finally {
       await proxy.close();
