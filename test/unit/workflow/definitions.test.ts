@@ -101,6 +101,9 @@ describe("workflow definitions", () => {
       ...LAMBDA_SERVICE_ERRORS,
       "States.Timeout",
       "Sandbox.Timedout",
+      // a function that died mid-step (crash, out of memory): the step is idempotent, so it runs again
+      "Runtime.ExitError",
+      "Lambda.Unknown",
       // the bulk map starting copy-image children: Step Functions' own service errors
       "StepFunctions.ExecutionLimitExceededException",
       "StepFunctions.SdkClientException",
@@ -116,6 +119,18 @@ describe("workflow definitions", () => {
       }
     }
     expect(rules).toBeGreaterThan(10);
+    // every Lambda Task is retried after its function died mid-step, a bounded number of times
+    for (const def of [copyImageDefinition(), bulkMigrateDefinition()]) {
+      for (const [name, s] of states(def).filter(
+        ([, s]) => s.Type === "Task" && String(s.Resource).includes("FunctionArn"),
+      )) {
+        const died = (s.Retry as { ErrorEquals: string[]; MaxAttempts: number }[]).find((r) =>
+          r.ErrorEquals.includes("Runtime.ExitError"),
+        );
+        expect(died?.ErrorEquals, name).toContain("Lambda.Unknown");
+        expect(died!.MaxAttempts, name).toBeLessThanOrEqual(2);
+      }
+    }
     for (const refusal of ["ValidationError", "AddressNotAllowedError", "States.ALL", "States.TaskFailed"])
       expect(temporary.has(refusal)).toBe(false);
     // and the step errors keep those names (Step Functions matches the thrown error's name)
