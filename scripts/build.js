@@ -11,7 +11,20 @@ import { build } from "esbuild";
 import "./link-bin.js";
 
 rmSync("dist", { recursive: true, force: true });
+/** undici's HTTP/2 client is never used (no allowH2) but loads node:http2 and node:tls at start-up. */
+const noHttp2 = {
+  name: "undici-no-http2",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) =>
+      args.importer.includes("undici")
+        ? { path: new URL("../infra/bundling/undici-no-h2.cjs", import.meta.url).pathname }
+        : undefined,
+    );
+  },
+};
+
 await build({
+  plugins: [noHttp2],
   entryPoints: { ferry: "cli/main.ts" },
   bundle: true,
   splitting: true,
