@@ -81,6 +81,14 @@ export class RegistryClient {
     return this.transport.baseUrl(registry, apiHost(registry));
   }
 
+  /**
+   * Learns a registry's auth challenge once (`GET /v2/`), before requests whose bodies can only be sent
+   * once (uploads): they must not meet a 401.
+   */
+  ensureChallenge(registry: string): Promise<void> {
+    return this.transport.ensureChallenge(registry, this.base(registry));
+  }
+
   /** Sends a request (see Transport.request). */
   request(req: HttpRequest): Promise<HttpResponse> {
     return this.transport.request(req);

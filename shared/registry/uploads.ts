@@ -144,7 +144,7 @@ export async function startUpload(
 
 /** A new session that is not a mount (uploads stream one-shot bodies: the challenge is learnt first). */
 async function newSession(client: RegistryClient, repo: Repository): Promise<UploadSession> {
-  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+  await client.ensureChallenge(repo.registry);
   const s = await startUpload(client, repo);
   if (s === "mounted")
     throw new RegistryError({
@@ -168,7 +168,7 @@ export async function tryMount(
 ): Promise<boolean> {
   const candidates = from.filter((r) => r.registry === repo.registry && r.repository !== repo.repository);
   if (candidates.length === 0) return false;
-  await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+  await client.ensureChallenge(repo.registry);
   for (const r of candidates) {
     const s = await startUpload(client, repo, { digest, from: r });
     if (s === "mounted") return true;
@@ -392,7 +392,7 @@ async function pushBlobEager(
   let size: number | undefined;
   let session: UploadSession | "mounted";
   try {
-    await client.transport.ensureChallenge(repo.registry, client.base(repo.registry));
+    await client.ensureChallenge(repo.registry);
     [size, session] = await Promise.all([
       opts.skipExistsCheck ? Promise.resolve(undefined) : client.headBlob(repo, desc.digest),
       startUpload(client, repo, from ? { digest: desc.digest, from } : undefined),

@@ -17,7 +17,6 @@ import { MediaType } from "../registry/media-types.ts";
 import { putManifests } from "./manifests.ts";
 import { type PlannedManifest, planTransfer, type TransferPlan, upToDateDigest } from "./plan.ts";
 import { copyReferrers } from "./referrers.ts";
-import { RegistrySink, RegistrySource } from "./registry-endpoints.ts";
 import { type BlobReport, type ImageReport, type ManifestReport, sumTotals } from "./report.ts";
 import type { ImageSink, ImageSource } from "./types.ts";
 
@@ -71,9 +70,9 @@ export class TransferEngine {
   /** Copies one image. Throws on the first failure, after the other in-flight blobs settle. */
   async copy(source: ImageSource, sink: ImageSink, opts: CopyOptions = {}): Promise<ImageReport> {
     const started = performance.now();
-    const tags = opts.tags ?? (source instanceof RegistrySource && source.ref.tag ? [source.ref.tag] : []);
+    const tags = opts.tags ?? (source.tag ? [source.tag] : []);
 
-    if (sink instanceof RegistrySink) sink.prepare();
+    sink.prepare?.();
     const upToDate = await upToDateDigest(source, sink, tags, opts);
     if (upToDate) {
       const report = this.report(source, sink, upToDate, [], [], [], [], started, true);

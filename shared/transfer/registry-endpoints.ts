@@ -25,6 +25,10 @@ export class RegistrySource implements ImageSource {
     return this.ref.digest;
   }
 
+  get tag(): string | undefined {
+    return this.ref.tag;
+  }
+
   /** The root manifest, fetched once per source (the up-to-date check and the plan share it). */
   resolve(): Promise<RawManifest> {
     if (!this.resolved) {
@@ -78,9 +82,7 @@ export class RegistrySink implements ImageSink {
 
   /** Learns the destination's auth challenge early (in parallel with planning): one round trip less later. */
   prepare(): void {
-    this.client.transport
-      .ensureChallenge(this.repo.registry, this.client.base(this.repo.registry))
-      .catch(() => {});
+    this.client.ensureChallenge(this.repo.registry).catch(() => {});
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {

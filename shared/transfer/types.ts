@@ -26,6 +26,8 @@ export interface ImageSource {
   headDigest?(): Promise<Digest | undefined>;
   /** The digest the source is pinned to (`@sha256:…`), if any. */
   readonly pinnedDigest?: Digest;
+  /** The tag the source names (`app:1.0`): the destination's tag when the caller gives none. */
+  readonly tag?: string;
   /** Releases files or connections. */
   close?(): Promise<void>;
 }
@@ -78,6 +80,8 @@ export interface ImageSink {
   putManifest(manifest: RawManifest, tag?: string): Promise<void>;
   /** The digest a tag points to now, if the sink can tell (for `--no-clobber` and up-to-date checks). */
   tagDigest?(tag: string): Promise<Digest | undefined>;
+  /** Starts what can start before the plan is known (a registry's auth challenge). Must not throw. */
+  prepare?(): void;
   /** Finishes the sink (writes an archive's trailer, an index.json). */
   close?(): Promise<void>;
 }
