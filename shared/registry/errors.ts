@@ -4,17 +4,9 @@
  * Messages never contain credentials: URLs are redacted before they reach an error.
  */
 
-/** Base class: a ferry error with a stable code. `retryable` tells callers whether trying again can help. */
-export class FerryError extends Error {
-  readonly code: string;
-  readonly retryable: boolean;
-  constructor(code: string, message: string, options?: ErrorOptions & { retryable?: boolean }) {
-    super(message, options);
-    this.name = "FerryError";
-    this.code = code;
-    this.retryable = options?.retryable ?? false;
-  }
-}
+import { FerryError } from "../errors.ts";
+
+export { FerryError };
 
 /** A malformed image reference, digest or repository name. */
 export class InvalidReferenceError extends FerryError {

@@ -8,7 +8,7 @@
  * Keys are relative to the store (a bucket, or a directory); `/` separates levels.
  */
 import type { Readable } from "node:stream";
-import { FerryError } from "../registry/errors.ts";
+import { FerryError } from "../errors.ts";
 
 /** One uploaded part of a multipart upload, as CompleteMultipartUpload needs it. */
 export interface StagedPart {
