@@ -26,7 +26,7 @@ import { proxyFromEnv } from "../../shared/registry/http/proxy.ts";
 import type { ClientOptions } from "../../shared/registry/options.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
-import { EcrCredentials, SecretsManagerCredentials } from "./credentials.ts";
+import { EcrCredentials, type SecretReader, SecretsManagerCredentials } from "./credentials.ts";
 import {
   bytesEnv,
   ConfigError,
@@ -60,6 +60,7 @@ export function lambdaNetwork(env: Env = process.env): NetworkPolicy {
  */
 export function lambdaConnection(
   env: Env = process.env,
+  deps: { secretReader?: SecretReader } = {},
 ): Pick<ClientOptions, "network" | "registryTls" | "proxy"> {
   let proxy: ClientOptions["proxy"];
   try {
@@ -67,7 +68,10 @@ export function lambdaConnection(
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
-  const registryTls = secretsManagerTls({ secrets: registryTlsSecrets(env) });
+  const registryTls = secretsManagerTls({
+    secrets: registryTlsSecrets(env),
+    ...(deps.secretReader ? { reader: deps.secretReader } : {}),
+  });
   return {
     network: lambdaNetwork(env),
     ...(registryTls ? { registryTls } : {}),

@@ -234,8 +234,11 @@ export class Transport {
         // A request body that failed on ferry's side (a source that broke, bytes that do not match
         // their digest) already says what went wrong, and where: pass it on as it is.
         if (err instanceof FerryError) throw err;
-        const refused = (err as { code?: string }).code === "ECONNREFUSED";
-        if (replayable && isNetworkError(err) && attempt < (refused ? Math.min(2, o.retries) : o.retries)) {
+        // A refused connection, or a name the resolver says does not exist (ENOTFOUND, unlike the
+        // temporary EAI_AGAIN), rarely heals within seconds: two more tries, not the full count.
+        const code = (err as { code?: string }).code;
+        const lasting = code === "ECONNREFUSED" || code === "ENOTFOUND";
+        if (replayable && isNetworkError(err) && attempt < (lasting ? Math.min(2, o.retries) : o.retries)) {
           attempt++;
           await sleep(this.backoff(attempt));
           continue;
