@@ -208,7 +208,7 @@ function connectTo(toProxy: Connector, proxy: URL): Promise<Socket> {
  * is a ProxyError naming the proxy (redacted) and its status: 407 means its credentials were missing or
  * refused; 5xx is temporary.
  */
-export function tunnel(
+function tunnel(
   socket: Socket,
   proxy: URL,
   authority: string,

@@ -13,8 +13,9 @@ import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { type ForwardProxy, startForwardProxy } from "../../helpers/forward-proxy.ts";
-import { makeCa, type TestCa } from "../../helpers/pki.ts";
+import { makeCa, type TestCa, writeCertDir } from "../../helpers/pki.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { tmpDir } from "../../helpers/tmp.ts";
 
 const NAME = "registry.ferry.test";
 const PASSWORD = "pr0xy-s3cret-Zq9";
@@ -195,6 +196,59 @@ describe("ferry behind a forward proxy", () => {
       expect(`${res.stdout}${res.stderr}`, variable).not.toContain(PASSWORD);
     }
     expect(guarded.requests.some((r) => r.refused === 407)).toBe(true);
+  });
+
+  it("the local workflow (workflow copy) and ferry bench go through the proxy too, with --dest-cert-dir / --cert-dir", async () => {
+    const caOnly = writeCertDir(join(tmpDir("ferry-proxy-certs-"), NAME), { ca: ca.cert });
+    const repo = uniqueRepo("via-workflow");
+    const staging = tmpDir("ferry-proxy-staging-");
+    const wf = await ferry(
+      [
+        "workflow",
+        "copy",
+        source,
+        `${httpsName}/${repo}:v1`,
+        "--dest-cert-dir",
+        caOnly,
+        "--staging",
+        staging,
+        "--json",
+      ],
+      { ...clean, FERRY_FROM_SOURCE: "1", HTTPS_PROXY: proxy.url },
+    );
+    expect(wf.stderr).toBe("");
+    expect(wf.code).toBe(0);
+    expect(storedTag(https.storageDir, repo, "v1")).toBe(digest);
+    const viaWorkflow = proxy.requests.length;
+    expect(viaWorkflow).toBeGreaterThan(0);
+
+    const bench = await ferry(
+      [
+        "bench",
+        `${httpsName}/${uniqueRepo("via-bench")}`,
+        "-s",
+        "push",
+        "--iterations",
+        "2",
+        "-c",
+        "1",
+        "--layers",
+        "1",
+        "--layer-size",
+        "4KiB",
+        "-d",
+        "60s",
+        "--cert-dir",
+        caOnly,
+        "--json",
+      ],
+      { ...clean, HTTPS_PROXY: proxy.url },
+    );
+    expect(bench.code, bench.stderr).toBe(0);
+    const report = JSON.parse(bench.stdout) as { iterations: { ok: number; failed: number } };
+    expect(report.iterations).toMatchObject({ ok: 2, failed: 0 });
+    expect(proxy.requests.length).toBeGreaterThan(viaWorkflow);
+    expect(proxy.requests.every((r) => r.method === "CONNECT" && r.target === httpsName)).toBe(true);
   });
 
   it("a malformed proxy setting is a usage error naming the variable, not its value (exit 2)", async () => {
