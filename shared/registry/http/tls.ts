@@ -164,9 +164,10 @@ const NOT_TLS: Record<string, string> = {
 
 /** Advice per kind of failure: where the user changes what was wrong. */
 const HINT = {
-  server: "trust its CA with --ca-file or a *.crt in its certificate directory, or --tls-verify=false",
+  server:
+    'trust its CA with --ca-file or a *.crt in its certificate directory (on AWS: "ca" in its TLS secret), or --tls-verify=false',
   client:
-    "give a client certificate (X.cert + X.key) in its certificate directory: --cert-dir, --src-cert-dir, --dest-cert-dir, or certs.d/<host:port>/",
+    'give a client certificate, X.cert + X.key in its certificate directory: --cert-dir, --src-cert-dir, --dest-cert-dir, or certs.d/<host:port>/ (on AWS: "cert" and "key" in its TLS secret)',
   plain: "use --plain-http for a registry that speaks plain http",
 };
 
