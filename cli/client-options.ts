@@ -11,6 +11,14 @@ import {
 } from "../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../shared/registry/client.ts";
 import { CredentialsError, FerryError } from "../shared/registry/errors.ts";
+import { ProxyError, type ProxySettings, proxyFromEnv } from "../shared/registry/http/proxy.ts";
+import {
+  certsDLookup,
+  type RegistryTls,
+  type RegistryTlsLookup,
+  readCertDir,
+  TlsError,
+} from "../shared/registry/http/tls.ts";
 import {
   isRegistryHost,
   REGISTRY_KINDS,
@@ -26,6 +34,9 @@ export interface ConnectionFlags {
   plainHttp?: boolean;
   tlsVerify?: boolean;
   caFile?: string;
+  srcCertDir?: string;
+  destCertDir?: string;
+  certDir?: string;
   debug?: boolean;
   chunkSize?: string;
   registryKind?: string[];
@@ -33,18 +44,27 @@ export interface ConnectionFlags {
 
 /** Adds the connection flags users know from skopeo and crane. */
 export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): Command {
+  const certDir =
+    "TLS directory: *.crt CAs to trust, X.cert + X.key a client certificate (default: certs.d/<host:port>/)";
   if (which === "src-dest") {
     cmd.option("--src-creds <user:password>", "credentials for the source registry");
     cmd.option("--dest-creds <user:password>", "credentials for the destination registry");
+    cmd.option("--src-cert-dir <dir>", `the source registry's ${certDir}`);
+    cmd.option("--dest-cert-dir <dir>", `the destination registry's ${certDir}`);
   } else {
     cmd.option("--creds <user:password>", "credentials for the registry");
+    cmd.option("--cert-dir <dir>", `the registry's ${certDir}`);
   }
   return cmd
     .option(
       "--authfile <path>",
       "Docker config.json / containers auth.json to read credentials from (default: ~/.docker/config.json)",
     )
-    .option("--plain-http", "use http:// for every registry (loopback registries always do)")
+    .option(
+      "--plain-http",
+      "use http:// for every registry (loopback registries do unless they have a certificate directory)",
+    )
+    .option("--no-plain-http", "use https:// for every registry, loopback included")
     .option("--tls-verify <bool>", "verify TLS certificates (true|false)", parseBool, true)
     .option("--ca-file <path>", "extra CA certificates (PEM) to trust")
     .option(
@@ -56,7 +76,7 @@ export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): 
       `apply a registry's upload rules to HOST (${REGISTRY_KINDS.join("|")}), e.g. ECR behind a custom domain; repeatable`,
       collect,
     )
-    .option("--debug", "log every HTTP exchange (redacted) to stderr");
+    .option("--debug", "log every HTTP exchange (redacted, and the proxy it went through) to stderr");
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -147,19 +167,73 @@ export function makeClient(
       throw new CredentialsError(`cannot read --ca-file ${flags.caFile}: ${(e as Error).message}`);
     }
   }
-  const observer = flags.debug
-    ? (e: RequestEvent) =>
-        process.stderr.write(
-          `ferry: ${e.op} ${e.method} ${e.url} → ${e.status || e.error} (${e.ms.toFixed(1)} ms${e.attempt ? `, retry ${e.attempt}` : ""})\n`,
-        )
-    : undefined;
+  const registryTls = certDirs(flags, registries);
+  const proxy = proxySettings();
+  const observer = flags.debug ? debugObserver : undefined;
   return new RegistryClient({
     credentials,
-    ...(flags.plainHttp ? { plainHttp: true } : {}),
+    ...(flags.plainHttp !== undefined ? { plainHttp: flags.plainHttp } : {}),
     tlsVerify: flags.tlsVerify !== false,
     ...(ca ? { ca } : {}),
+    ...(registryTls ? { registryTls } : {}),
+    ...(proxy ? { proxy } : {}),
     ...(chunkSize ? { chunkSize } : {}),
     ...(registryKinds ? { registryKinds } : {}),
     ...(observer ? { observer } : {}),
   });
+}
+
+/** --debug: one line per HTTP exchange, its URL redacted, naming the proxy it went through. */
+export function debugObserver(e: RequestEvent): void {
+  process.stderr.write(
+    `ferry: ${e.op} ${e.method} ${e.url} → ${e.status || e.error} (${e.ms.toFixed(1)} ms${e.attempt ? `, retry ${e.attempt}` : ""}${e.proxy ? `, via proxy ${e.proxy}` : ""})\n`,
+  );
+}
+
+/** HTTPS_PROXY / HTTP_PROXY / NO_PROXY of this process; a malformed one is a usage error naming it. */
+function proxySettings(): ProxySettings | undefined {
+  try {
+    return proxyFromEnv(process.env);
+  } catch (e) {
+    if (e instanceof ProxyError) throw new FerryError("USAGE", e.message);
+    throw e;
+  }
+}
+
+/**
+ * Per-registry TLS settings: --src-cert-dir / --dest-cert-dir / --cert-dir for their registries (read
+ * now: a bad directory is a usage error before anything is sent), else the registry's certs.d directory
+ * (http/tls.ts). With --plain-http nothing speaks TLS, so a directory given with it is a contradiction.
+ */
+function certDirs(
+  flags: ConnectionFlags,
+  registries: { src?: string; dest?: string; single?: string },
+): RegistryTlsLookup | undefined {
+  const given = new Map<string, RegistryTls>();
+  const add = (flag: string, dir: string | undefined, registry: string | undefined) => {
+    if (dir === undefined) return;
+    if (flags.plainHttp === true)
+      throw new FerryError("USAGE", `${flag} and --plain-http contradict each other: plain http has no TLS`);
+    if (!registry) throw new FerryError("USAGE", `${flag}: this side of the command is not a registry`);
+    let material: ReturnType<typeof readCertDir>;
+    try {
+      material = readCertDir(dir);
+    } catch (e) {
+      if (e instanceof TlsError) throw new FerryError("USAGE", `${flag}: ${e.message}`);
+      throw e;
+    }
+    const previous = given.get(registry);
+    if (previous && previous.source !== dir)
+      throw new FerryError(
+        "USAGE",
+        `${registry} is both source and destination: give it one certificate directory, not ${previous.source} and ${dir}`,
+      );
+    given.set(registry, { source: dir, load: () => material });
+  };
+  add("--src-cert-dir", flags.srcCertDir, registries.src);
+  add("--dest-cert-dir", flags.destCertDir, registries.dest);
+  add("--cert-dir", flags.certDir, registries.single);
+  if (flags.plainHttp === true) return undefined;
+  const certsD = certsDLookup();
+  return (registry) => given.get(registry) ?? certsD(registry);
 }

@@ -12,6 +12,7 @@ import type {
   ImageTransferProps,
   MigrationSchedule,
   PromotionProps,
+  ProxyProps,
   RegistryCredentials,
 } from "./constructs/props.ts";
 
@@ -44,6 +45,7 @@ export interface FerryConfig {
   readonly allowedSources?: string[];
   readonly allowedDestinations?: string[];
   readonly privateRegistries?: string[];
+  readonly proxy?: ProxyProps;
   /** "ALL" | "ERROR" | "FATAL" | "OFF" (→ stateMachineLogLevel). */
   readonly stateMachineLogLevel?: "ALL" | "ERROR" | "FATAL" | "OFF";
   readonly logExecutionData?: boolean;
@@ -73,6 +75,7 @@ const KEYS: ReadonlySet<string> = new Set([
   "allowedSources",
   "allowedDestinations",
   "privateRegistries",
+  "proxy",
   "stateMachineLogLevel",
   "logExecutionData",
   "alarmTopicArn",
@@ -162,6 +165,7 @@ export function toTransferProps(scope: Construct, config: FerryConfig): ImageTra
     allowedSources: config.allowedSources,
     allowedDestinations: config.allowedDestinations,
     privateRegistries: config.privateRegistries,
+    proxy: config.proxy,
     stateMachineLogLevel: level as sfn.LogLevel | undefined,
     logExecutionData: config.logExecutionData,
     alarmTopic: config.alarmTopicArn

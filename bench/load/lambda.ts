@@ -7,11 +7,11 @@
  * ECR_ROLE_ARN when set: the worker has no ECR permission of its own), FERRY_USERNAME / FERRY_PASSWORD
  * (limited to FERRY_REGISTRY), a Docker config file. They are never part of the state machine's input.
  * As every registry client in a Lambda function, the worker's connects to public addresses only, and to
- * the registries of PRIVATE_REGISTRIES (functions/lib/runtime.ts lambdaNetwork): a target, a redirect
+ * the registries of PRIVATE_REGISTRIES (functions/lib/runtime.ts lambdaConnection): a target, a redirect
  * or a token realm on loopback, link-local or a private range is refused.
  */
 import { requireEnv } from "../../functions/lib/env.ts";
-import { lambdaNetwork, registryCredentials } from "../../functions/lib/runtime.ts";
+import { lambdaConnection, registryCredentials } from "../../functions/lib/runtime.ts";
 import {
   ChainCredentials,
   DockerConfigCredentials,
@@ -48,7 +48,7 @@ export async function workerHandler(input: WorkerInput): Promise<StoredResult> {
         new EnvCredentials(),
         new DockerConfigCredentials(),
       ),
-      network: lambdaNetwork(process.env),
+      ...lambdaConnection(process.env),
     },
     store: stagingFromEnv(),
   });

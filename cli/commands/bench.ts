@@ -3,8 +3,8 @@ import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
-import type { RequestEvent } from "../../shared/registry/options.ts";
-import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
+import { connectionOptions } from "../../shared/registry/options.ts";
+import { addConnectionFlags, type ConnectionFlags, debugObserver, makeClient } from "../client-options.ts";
 
 interface CliFlags extends BenchFlags, ConnectionFlags {
   json?: boolean;
@@ -104,7 +104,8 @@ export function registerBench(program: Command): void {
       { ...flags, debug: false, chunkSize: undefined },
       { single: config.registry },
     );
-    const { credentials, tlsVerify, ca, isPlainHttp, registryKinds } = template.options;
+    // Credentials, TLS, proxy and network settings, exactly as the template client resolved them.
+    const connection = connectionOptions(template.options);
     await template.close();
     const live = createLiveView(
       !flags.quiet && !flags.json,
@@ -117,21 +118,7 @@ export function registerBench(program: Command): void {
     let report: Awaited<ReturnType<typeof import("../../bench/load/run.ts").runBench>>;
     try {
       report = await runBench(config, {
-        clientOptions: {
-          ...(credentials ? { credentials } : {}),
-          tlsVerify,
-          ...(ca ? { ca } : {}),
-          plainHttp: isPlainHttp,
-          ...(registryKinds ? { registryKinds } : {}),
-          ...(flags.debug
-            ? {
-                observer: (e: RequestEvent) =>
-                  process.stderr.write(
-                    `ferry: ${e.op} ${e.method} ${e.url} → ${e.status || e.error} (${e.ms.toFixed(1)} ms)\n`,
-                  ),
-              }
-            : {}),
-        },
+        clientOptions: { ...connection, ...(flags.debug ? { observer: debugObserver } : {}) },
         onMetrics: (m) => live.add(m),
         log: stderr,
         ...(flags.stateMachine

@@ -147,7 +147,8 @@ export class EcrCredentials implements CredentialProvider {
   }
 }
 
-function sdkSecretReader(): SecretReader {
+/** Secrets Manager GetSecretValue through the SDK, loaded on first use. */
+export function sdkSecretReader(): SecretReader {
   let client: Promise<{ send(c: unknown): Promise<{ SecretString?: string }> }> | undefined;
   let Command: (new (input: { SecretId: string }) => unknown) | undefined;
   return {

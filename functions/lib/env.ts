@@ -31,21 +31,33 @@ export function bytesEnv(env: Env, name: string): number | undefined {
 
 /** `REGISTRY_SECRETS`: a JSON object mapping registry host → Secrets Manager secret ARN. */
 export function registrySecrets(env: Env): Record<string, string> {
-  const v = env.REGISTRY_SECRETS;
+  return secretMap(env, "REGISTRY_SECRETS");
+}
+
+/**
+ * `REGISTRY_TLS`: a JSON object mapping registry host → the ARN of a secret holding that registry's TLS
+ * settings, `{"ca", "cert", "key"}` in PEM (functions/lib/tls.ts).
+ */
+export function registryTlsSecrets(env: Env): Record<string, string> {
+  return secretMap(env, "REGISTRY_TLS");
+}
+
+/** A JSON object of registry host → secret ARN in variable `name`; absent → {}. */
+function secretMap(env: Env, name: string): Record<string, string> {
+  const v = env[name];
   if (!v) return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(v);
   } catch {
     throw new ConfigError(
-      'REGISTRY_SECRETS must be a JSON object: {"registry.example.com": "arn:aws:secretsmanager:..."}',
+      `${name} must be a JSON object: {"registry.example.com": "arn:aws:secretsmanager:..."}`,
     );
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
-    throw new ConfigError("REGISTRY_SECRETS must be a JSON object of registry → secret ARN");
+    throw new ConfigError(`${name} must be a JSON object of registry → secret ARN`);
   for (const [k, arn] of Object.entries(parsed)) {
-    if (typeof arn !== "string" || !arn)
-      throw new ConfigError(`REGISTRY_SECRETS["${k}"] must be a secret ARN`);
+    if (typeof arn !== "string" || !arn) throw new ConfigError(`${name}["${k}"] must be a secret ARN`);
   }
   return parsed as Record<string, string>;
 }

@@ -8,19 +8,36 @@
  *   ALLOWED_SOURCES       JSON array of host[/repository] patterns a copy may read; missing: none
  *   ALLOWED_DESTINATIONS  JSON array of patterns a copy may write; missing: none
  *   PRIVATE_REGISTRIES    JSON array of registries that may be reached on private addresses; missing: none
+ *   REGISTRY_TLS          JSON: registry host → secret ARN of its TLS settings ({"ca","cert","key"} PEM;
+ *                         functions/lib/tls.ts); such a registry is spoken to over https
+ *   HTTPS_PROXY, HTTP_PROXY, NO_PROXY   a forward proxy for registry traffic (shared/registry/http/proxy.ts);
+ *                         the AWS SDK's own calls (S3, Secrets Manager) do not use it
  * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER point them
  * at local stand-ins (how test/integration/workflow/lambda.test.ts runs these functions, bundled).
  * The registry client refuses every connection to a non-public address (loopback — the Lambda runtime
  * API —, link-local — instance metadata —, private ranges) except to PRIVATE_REGISTRIES, whether the
- * address comes from a reference, a redirect or a token realm.
+ * address comes from a reference, a redirect or a token realm. Through a proxy, the proxy may be private
+ * (it is configuration) and the target is checked by name before the proxy is asked (see network.ts).
  */
 import { ChainCredentials, type CredentialProvider } from "../../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../../shared/registry/client.ts";
 import type { NetworkPolicy } from "../../shared/registry/http/network.ts";
+import { proxyFromEnv } from "../../shared/registry/http/proxy.ts";
+import type { ClientOptions } from "../../shared/registry/options.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
-import { EcrCredentials, SecretsManagerCredentials } from "./credentials.ts";
-import { bytesEnv, type Env, policyFromEnv, privateRegistries, registrySecrets, requireEnv } from "./env.ts";
+import { EcrCredentials, type SecretReader, SecretsManagerCredentials } from "./credentials.ts";
+import {
+  bytesEnv,
+  ConfigError,
+  type Env,
+  policyFromEnv,
+  privateRegistries,
+  registrySecrets,
+  registryTlsSecrets,
+  requireEnv,
+} from "./env.ts";
+import { secretsManagerTls } from "./tls.ts";
 
 let cached: StepDeps | undefined;
 
@@ -37,6 +54,31 @@ export function lambdaNetwork(env: Env = process.env): NetworkPolicy {
   return { publicOnly: true, allowPrivateHosts: privateRegistries(env) };
 }
 
+/**
+ * How every registry client built in a Lambda function connects (steps and bench worker): the network
+ * policy, per-registry TLS from Secrets Manager (REGISTRY_TLS) and the proxy of the environment.
+ */
+export function lambdaConnection(
+  env: Env = process.env,
+  deps: { secretReader?: SecretReader } = {},
+): Pick<ClientOptions, "network" | "registryTls" | "proxy"> {
+  let proxy: ClientOptions["proxy"];
+  try {
+    proxy = proxyFromEnv(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const registryTls = secretsManagerTls({
+    secrets: registryTlsSecrets(env),
+    ...(deps.secretReader ? { reader: deps.secretReader } : {}),
+  });
+  return {
+    network: lambdaNetwork(env),
+    ...(registryTls ? { registryTls } : {}),
+    ...(proxy ? { proxy } : {}),
+  };
+}
+
 export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
   const stepBytes = bytesEnv(env, "STEP_BYTES");
@@ -46,7 +88,7 @@ export function stepDeps(env: Env = process.env): StepDeps {
     client: new RegistryClient({
       credentials: new ChainCredentials(...registryCredentials(env)),
       userAgent: "ferry-lambda/0.1",
-      network: lambdaNetwork(env),
+      ...lambdaConnection(env),
     }),
     defaults: {
       ...(stepBytes !== undefined ? { stepBytes } : {}),

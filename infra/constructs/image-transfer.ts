@@ -153,8 +153,13 @@ export class ImageTransfer extends Construct {
       [POLICY_ENV.destinations]: stack.toJsonString(p.allowedDestinations),
     };
     // Registries that may be reached on private addresses, for every function with a registry client.
+    // ... and how they connect: per-registry TLS settings, a forward proxy (shared/registry/http/).
     const networkEnvironment: Record<string, string> = {
       [POLICY_ENV.privateRegistries]: JSON.stringify(p.privateRegistries),
+      ...this.registrySecrets.tlsEnvironment(),
+      ...(p.proxy?.httpsProxy ? { HTTPS_PROXY: p.proxy.httpsProxy } : {}),
+      ...(p.proxy?.httpProxy ? { HTTP_PROXY: p.proxy.httpProxy } : {}),
+      ...(p.proxy?.noProxy?.length ? { NO_PROXY: p.proxy.noProxy.join(",") } : {}),
     };
     const stepEnvironment: Record<string, string> = {
       STAGING_BUCKET: this.stagingBucket.bucketName,

@@ -10,19 +10,65 @@ import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { DEFAULT_DIRECT_MAX_BYTES, MIGRATION_NAME } from "../../shared/workflow/contract.ts";
 import { resolveAllowLists } from "./allow-lists.ts";
 
-/** Credentials of one registry, kept in Secrets Manager as `{"username": "...", "password": "..."}`. */
+/**
+ * A registry's TLS settings in Secrets Manager, as JSON `{"ca": PEM, "cert": PEM, "key": PEM}`: `ca` the
+ * CAs to trust for this registry (on top of the system's), `cert` + `key` a client certificate (mutual
+ * TLS); each optional, `cert` and `key` together (functions/lib/tls.ts; docs/networks.md).
+ */
+export interface RegistryTlsSecret {
+  /** ARN of an existing secret (complete or partial, as `RegistryCredentials.secretArn`). */
+  readonly secretArn: string;
+  /**
+   * Customer-managed KMS key that encrypts it: the readers get `kms:Decrypt` on it.
+   * @default the AWS managed key `aws/secretsmanager`
+   */
+  readonly encryptionKeyArn?: string;
+}
+
+/**
+ * Credentials of one registry, kept in Secrets Manager as `{"username": "...", "password": "..."}`, and
+ * its TLS settings.
+ */
 export interface RegistryCredentials {
   /**
    * ARN of an existing secret. A complete ARN (ending in the 6-character suffix Secrets Manager adds)
    * is granted exactly; a partial ARN is granted with a `-??????` suffix.
-   * @default a new secret is created; fill it after deploying (`aws secretsmanager put-secret-value`)
+   * @default a new secret is created; fill it after deploying (`aws secretsmanager put-secret-value`) —
+   * unless `tls` is given: a registry listed for its TLS settings alone is reached without credentials
    */
   readonly secretArn?: string;
+  /**
+   * The registry's TLS settings (a client certificate, its CAs), read from Secrets Manager (REGISTRY_TLS).
+   * A registry with them is spoken to over https.
+   * @default none: the system's CAs, no client certificate
+   */
+  readonly tls?: RegistryTlsSecret;
   /**
    * Customer-managed KMS key that encrypts the existing secret: the readers get `kms:Decrypt` on it.
    * @default the secret uses the AWS managed key `aws/secretsmanager` (no key grant needed)
    */
   readonly encryptionKeyArn?: string;
+}
+
+/** A forward proxy for the functions' registry traffic. */
+export interface ProxyProps {
+  /**
+   * The proxy for https registries: `http://host:port` (CONNECT tunnels). No credentials in the URL:
+   * they would be stored in clear in the template and the functions' configuration.
+   * @default none
+   */
+  readonly httpsProxy?: string;
+  /**
+   * The proxy for plain-http registries (absolute-form requests).
+   * @default none
+   */
+  readonly httpProxy?: string;
+  /**
+   * Hosts reached directly: names (with their subdomains; `.name` subdomains only), IP addresses, CIDR
+   * ranges, `host:port`, or `*`.
+   * @default none
+   */
+  readonly noProxy?: readonly string[];
 }
 
 /** ECR repositories ferry may read from or write to with its own roles (same account). */
@@ -199,6 +245,14 @@ export interface ImageTransferProps {
    */
   readonly privateRegistries?: readonly string[];
   /**
+   * A forward proxy for registry traffic (a VPC whose egress goes through one): HTTPS_PROXY, HTTP_PROXY and
+   * NO_PROXY of every function with a registry client, read as curl and Go read them
+   * (shared/registry/http/proxy.ts). The proxy may be on a private address; targets are still checked
+   * against the network policy by name (docs/networks.md). The AWS SDK's own calls do not use it.
+   * @default none: direct connections
+   */
+  readonly proxy?: ProxyProps;
+  /**
    * What the state machines log to CloudWatch Logs.
    * @default LogLevel.ERROR — failures only; ALL logs every state transition (cost: see README)
    */
@@ -270,6 +324,7 @@ export interface ResolvedProps {
   readonly allowedSources: readonly string[];
   readonly allowedDestinations: readonly string[];
   readonly privateRegistries: readonly string[];
+  readonly proxy: ProxyProps | undefined;
   readonly stateMachineLogLevel: LogLevel;
   readonly logExecutionData: boolean;
   readonly alarmTopic: sns.ITopic | undefined;
@@ -383,6 +438,19 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
       !SECRET_ARN.test(creds.secretArn)
     ) {
       fail(`registries["${host}"].secretArn is not a Secrets Manager secret ARN: ${creds.secretArn}`);
+    }
+    const tls = creds.tls;
+    if (tls !== undefined) {
+      if (typeof tls !== "object" || tls === null || typeof tls.secretArn !== "string")
+        fail(`registries["${host}"].tls needs a secretArn: a secret with {"ca", "cert", "key"} in PEM`);
+      if (!Token.isUnresolved(tls.secretArn) && !SECRET_ARN.test(tls.secretArn))
+        fail(`registries["${host}"].tls.secretArn is not a Secrets Manager secret ARN: ${tls.secretArn}`);
+      if (
+        tls.encryptionKeyArn !== undefined &&
+        !Token.isUnresolved(tls.encryptionKeyArn) &&
+        !KMS_KEY_ARN.test(tls.encryptionKeyArn)
+      )
+        fail(`registries["${host}"].tls.encryptionKeyArn is not a KMS key ARN: ${tls.encryptionKeyArn}`);
     }
     if (creds.encryptionKeyArn !== undefined) {
       if (creds.secretArn === undefined) {
@@ -515,6 +583,27 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
       );
   }
 
+  const proxy = props.proxy;
+  if (proxy !== undefined) {
+    for (const key of ["httpsProxy", "httpProxy"] as const) {
+      const v = proxy[key];
+      if (v === undefined || Token.isUnresolved(v)) continue;
+      const url = URL.canParse(v) ? new URL(v) : undefined;
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname)
+        fail(`proxy.${key} must be an http:// or https:// proxy URL, e.g. http://proxy.internal:3128`);
+      else if (url.username || url.password)
+        fail(
+          `proxy.${key} must not carry credentials: they would be stored in clear in the template and the functions' configuration (allow the functions' addresses at the proxy instead)`,
+        );
+      else if (url.pathname !== "/" || url.search || url.hash)
+        fail(`proxy.${key} is scheme://host[:port], without a path`);
+    }
+    for (const entry of proxy.noProxy ?? []) {
+      if (typeof entry !== "string" || !/^[^\s,]+$/.test(entry))
+        fail(`proxy.noProxy: ${JSON.stringify(entry)} is not a host, address, CIDR range or *`);
+    }
+  }
+
   const stateMachineLogLevel = props.stateMachineLogLevel ?? LogLevel.ERROR;
   if (!Object.values(LogLevel).includes(stateMachineLogLevel)) {
     fail(
@@ -562,6 +651,7 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
     allowedSources,
     allowedDestinations,
     privateRegistries,
+    proxy,
     stateMachineLogLevel,
     logExecutionData,
     alarmTopic: props.alarmTopic,

@@ -4,7 +4,9 @@
 import type { Dispatcher } from "undici";
 import type { CredentialProvider } from "./auth/credentials.ts";
 import type { NetworkPolicy } from "./http/network.ts";
-import { isLoopbackHost } from "./reference.ts";
+import { type ProxySettings, proxyRouter } from "./http/proxy.ts";
+import type { RegistryTls, RegistryTlsLookup } from "./http/tls.ts";
+import { apiHost, DOCKER_HUB, DOCKER_HUB_API, isLoopbackHost } from "./reference.ts";
 
 /** One HTTP exchange, reported to `observer` when its response headers arrive (or it fails). */
 export interface RequestEvent {
@@ -18,6 +20,8 @@ export interface RequestEvent {
   ms: number;
   /** Set when the request failed before a status (connection error). */
   error?: string;
+  /** The forward proxy the request went through (its origin, never its credentials). */
+  proxy?: string;
   /** OCI error code from the body, when the status is an error and the body was read. */
   code?: string;
   /**
@@ -35,14 +39,25 @@ export interface ClientOptions {
   credentials?: CredentialProvider;
   /**
    * Plain HTTP: `true` for every registry, `false` for none (https even on loopback), a list of hosts
-   * (loopback ones included), or a predicate. Default: loopback hosts only (as Docker and skopeo treat
-   * localhost).
+   * (loopback ones included), or a predicate. Default: loopback hosts without TLS settings
+   * (`registryTls`) only, as Docker and skopeo treat localhost.
    */
   plainHttp?: boolean | readonly string[] | ((registry: string) => boolean);
   /** Verify TLS certificates. Default true. */
   tlsVerify?: boolean;
-  /** Extra CA certificates (PEM). */
+  /** Extra CA certificates (PEM), trusted for every https connection in addition to the system's. */
   ca?: string | Buffer;
+  /**
+   * TLS settings per registry (http/tls.ts): CAs to trust and a client certificate to present, on
+   * connections to that registry's host and port. A registry that has them is spoken to over https,
+   * loopback included. Default: none.
+   */
+  registryTls?: RegistryTlsLookup;
+  /**
+   * Forward proxies (http/proxy.ts). Default: none — the library connects directly unless told; the CLI
+   * and the Lambda functions pass `proxyFromEnv(process.env)`.
+   */
+  proxy?: ProxySettings;
   /** Attempts after the first for temporary failures. Default 5: rides out a short 503 burst or a dropped connection. */
   retries?: number;
   /** First backoff delay, ms; doubles each attempt with full jitter. Default 250. */
@@ -90,6 +105,16 @@ export interface ResolvedOptions {
   readonly isPlainHttp: (registry: string) => boolean;
   readonly tlsVerify: boolean;
   readonly ca?: string | Buffer;
+  readonly registryTls?: RegistryTlsLookup;
+  /**
+   * The TLS settings of a connection to `authority` (a URL's `host`: the port left out when it is 443),
+   * looked up once: the registry of that name, `host:443` for a default port, `docker.io` for its API
+   * host.
+   */
+  readonly tlsFor: (authority: string) => RegistryTls | undefined;
+  readonly proxy?: ProxySettings;
+  /** The proxy a request to `url` goes through, or undefined for a direct connection (http/proxy.ts). */
+  readonly proxyFor: (url: URL) => URL | undefined;
   readonly retries: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -207,7 +232,28 @@ function checkRegistryKinds(
   return Object.freeze(out);
 }
 
+/** Memoized TLS lookup by connection authority (see ResolvedOptions.tlsFor). */
+function tlsByAuthority(
+  lookup: RegistryTlsLookup | undefined,
+): (authority: string) => RegistryTls | undefined {
+  if (!lookup) return () => undefined;
+  const seen = new Map<string, RegistryTls | undefined>();
+  return (authority) => {
+    const a = authority.toLowerCase();
+    if (seen.has(a)) return seen.get(a);
+    const names = [a];
+    if (!/:\d+$/.test(a.replace(/^\[[^\]]*\]/, ""))) names.push(`${a}:443`);
+    if (a === DOCKER_HUB_API) names.push(DOCKER_HUB);
+    const found = names.map((n) => lookup(n)).find((t) => t !== undefined);
+    seen.set(a, found);
+    return found;
+  };
+}
+
 export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
+  const tlsFor = tlsByAuthority(opts.registryTls);
+  // Loopback means plain http (as for Docker and skopeo) unless the registry has TLS settings of its own.
+  const loopbackPlain = (r: string) => isLoopbackHost(r) && !tlsFor(apiHost(r));
   const plain = opts.plainHttp;
   let isPlainHttp: (registry: string) => boolean;
   if (plain === true) isPlainHttp = () => true;
@@ -215,8 +261,8 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
   else if (typeof plain === "function") isPlainHttp = plain;
   else if (Array.isArray(plain)) {
     const set = new Set(plain);
-    isPlainHttp = (r) => set.has(r) || isLoopbackHost(r);
-  } else isPlainHttp = isLoopbackHost;
+    isPlainHttp = (r) => set.has(r) || loopbackPlain(r);
+  } else isPlainHttp = loopbackPlain;
 
   for (const [k, v] of Object.entries({ retries: opts.retries, connections: opts.connections })) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0))
@@ -252,6 +298,10 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     isPlainHttp,
     tlsVerify: opts.tlsVerify ?? true,
     ...(opts.ca ? { ca: opts.ca } : {}),
+    ...(opts.registryTls ? { registryTls: opts.registryTls } : {}),
+    tlsFor,
+    ...(opts.proxy ? { proxy: opts.proxy } : {}),
+    proxyFor: proxyRouter(opts.proxy),
     retries: opts.retries ?? 5,
     retryBaseMs: opts.retryBaseMs ?? 250,
     retryMaxMs: opts.retryMaxMs ?? 30_000,
@@ -266,4 +316,21 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     tokenMarginSeconds: opts.tokenMarginSeconds ?? 15,
     ...(opts.network ? { network: Object.freeze({ ...opts.network }) } : {}),
   });
+}
+
+/**
+ * The connection half of resolved options — credentials, plain http, TLS, proxy, registry kinds, network
+ * policy — as ClientOptions, for callers that build further clients alike (ferry bench's workers).
+ */
+export function connectionOptions(o: ResolvedOptions): ClientOptions {
+  return {
+    ...(o.credentials ? { credentials: o.credentials } : {}),
+    plainHttp: o.isPlainHttp,
+    tlsVerify: o.tlsVerify,
+    ...(o.ca ? { ca: o.ca } : {}),
+    ...(o.registryTls ? { registryTls: o.registryTls } : {}),
+    ...(o.proxy ? { proxy: o.proxy } : {}),
+    ...(o.registryKinds ? { registryKinds: o.registryKinds } : {}),
+    ...(o.network ? { network: o.network } : {}),
+  };
 }

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, closeSync, constants, openSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
@@ -31,12 +32,23 @@ export interface DistributionOptions {
    * load generator does not take CPU from the registry it measures. Default: all CPUs.
    */
   cpus?: string;
+  /**
+   * Serve https (distribution's `http.tls`) with this certificate and key (PEM files); with `clientCas`
+   * (PEM files), every client must present a certificate signed by one of them (`http.tls.clientcas`:
+   * Go's RequireAndVerifyClientCert). `probe` is the client certificate the readiness check presents.
+   */
+  tls?: {
+    certPath: string;
+    keyPath: string;
+    clientCas?: readonly string[];
+    probe?: { cert: Buffer; key: Buffer };
+  };
 }
 
 export interface RunningDistribution {
   /** "127.0.0.1:PORT" */
   host: string;
-  /** "http://127.0.0.1:PORT" */
+  /** "http://127.0.0.1:PORT" ("https://" with `tls`) */
   url: string;
   auth: AuthMode;
   username?: string;
@@ -120,6 +132,7 @@ function configYaml(p: {
   accessLog: boolean;
   htpasswdPath?: string;
   token?: TokenServer;
+  tls?: DistributionOptions["tls"];
 }): string {
   const lines = [
     "version: 0.1",
@@ -142,6 +155,11 @@ function configYaml(p: {
     "  headers:",
     "    X-Content-Type-Options: [nosniff]",
   ];
+  if (p.tls) {
+    lines.push("  tls:", `    certificate: ${q(p.tls.certPath)}`, `    key: ${q(p.tls.keyPath)}`);
+    if (p.tls.clientCas?.length)
+      lines.push("    clientcas:", ...p.tls.clientCas.map((c) => `      - ${q(c)}`));
+  }
   if (p.htpasswdPath) {
     lines.push("auth:", "  htpasswd:", `    realm: ${q(BASIC_REALM)}`, `    path: ${q(p.htpasswdPath)}`);
   } else if (p.token) {
@@ -157,16 +175,24 @@ function configYaml(p: {
   return lines.join("\n") + "\n";
 }
 
-/** GET /v2/ once; resolves the status code, rejects on connection errors. */
-function probe(port: number): Promise<number> {
+/** GET /v2/ once (over https with `tls`, trusting any certificate); resolves the status code. */
+function probe(port: number, tls?: DistributionOptions["tls"]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: "127.0.0.1", port, path: "/v2/", method: "GET", agent: false, timeout: 1000 },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      },
-    );
+    const opts = {
+      host: "127.0.0.1",
+      port,
+      path: "/v2/",
+      method: "GET",
+      agent: false,
+      timeout: 1000,
+    } as const;
+    const onResponse = (res: import("node:http").IncomingMessage) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    };
+    const req = tls
+      ? httpsRequest({ ...opts, rejectUnauthorized: false, ...(tls.probe ?? {}) }, onResponse)
+      : httpRequest(opts, onResponse);
     req.on("timeout", () => req.destroy(new Error("probe timeout")));
     req.on("error", reject);
     req.end();
@@ -210,6 +236,7 @@ async function launch(
   logFile: string,
   port: number,
   cpus?: string,
+  tls?: DistributionOptions["tls"],
 ): Promise<ChildProcess> {
   const fd = openSync(logFile, "a");
   let child: ChildProcess;
@@ -241,7 +268,7 @@ async function launch(
       );
     }
     try {
-      lastStatus = await probe(port);
+      lastStatus = await probe(port, tls);
       if (lastStatus === 200 || lastStatus === 401) return child;
     } catch {
       // not listening yet
@@ -294,10 +321,17 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
       port = await freePort();
       writeFileSync(
         configPath,
-        configYaml({ port, storageDir, accessLog: opts.accessLog ?? false, htpasswdPath, token }),
+        configYaml({
+          port,
+          storageDir,
+          accessLog: opts.accessLog ?? false,
+          htpasswdPath,
+          token,
+          tls: opts.tls,
+        }),
       );
       try {
-        child = await launch(bin, configPath, logFile, port, opts.cpus);
+        child = await launch(bin, configPath, logFile, port, opts.cpus, opts.tls);
       } catch (err) {
         if (!(err instanceof PortInUse) || attempt >= PORT_ATTEMPTS) {
           throw err instanceof PortInUse
@@ -313,7 +347,7 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
     let stopping: Promise<void> | undefined;
     const result: RunningDistribution = {
       host: `127.0.0.1:${port}`,
-      url: `http://127.0.0.1:${port}`,
+      url: `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`,
       auth: opts.auth,
       storageDir,
       logFile,

@@ -5,11 +5,13 @@
  * neighbours on private ranges. With `publicOnly`, every connection is checked on the address it actually
  * goes to — after DNS resolution, at connect time, so a name that resolves to a public address when
  * validated and to 169.254.169.254 when used (DNS rebinding) is still refused — and so are redirect
- * targets and token realms, which reach the network through the same connector.
+ * targets and token realms, which reach the network through the same connector. Through a forward
+ * proxy (proxy.ts) the connection goes to the proxy and the proxy resolves the name: checkProxiedTarget
+ * says what is still checked then.
  */
 import { lookup as dnsLookup } from "node:dns";
 import { BlockList, isIP } from "node:net";
-import { buildConnector } from "undici";
+import type { buildConnector } from "undici";
 import { FerryError } from "../errors.ts";
 
 export interface NetworkPolicy {
@@ -113,23 +115,29 @@ function expandIpv6(address: string): number[] | undefined {
     : undefined;
 }
 
+/** True when the policy lets `host` (at `port`) resolve to anything: no policy, or a declared private host. */
+function unrestricted(policy: NetworkPolicy | undefined, host: string, port: number | string): boolean {
+  if (!policy?.publicOnly) return true;
+  const allowed = policy.allowPrivateHosts ?? [];
+  return allowed.includes(host) || allowed.includes(`${host}:${port}`);
+}
+
 /**
- * An undici connector that enforces `policy`, or undefined when the policy allows everything (undici's
- * own connector then runs untouched). The name is resolved here, every address it resolves to is
- * checked, and the socket is opened to the checked address itself — with the name kept as TLS
- * `servername`, so SNI and certificate verification still use it. Checking the address that is
- * connected to, not the one seen when a request was validated, is what defeats DNS rebinding.
+ * An undici connector that enforces `policy` around `base` (undici's connector with the connection's
+ * TLS settings), or undefined when the policy allows everything (`base` then runs untouched). The name
+ * is resolved here, every address it resolves to is checked, and the socket is opened to the checked
+ * address itself — with the name kept as TLS `servername`, so SNI and certificate verification still
+ * use it. Checking the address that is connected to, not the one seen when a request was validated, is
+ * what defeats DNS rebinding.
  */
 export function policyConnector(
   policy: NetworkPolicy | undefined,
-  connectOptions: buildConnector.BuildOptions,
+  base: buildConnector.connector,
 ): buildConnector.connector | undefined {
   if (!policy?.publicOnly) return undefined;
-  const allowed = new Set(policy.allowPrivateHosts ?? []);
-  const base = buildConnector(connectOptions);
   return (opts, callback) => {
     const host = opts.hostname.replace(/^\[|\]$/g, "");
-    if (allowed.has(host) || allowed.has(`${host}:${opts.port}`)) return base(opts, callback);
+    if (unrestricted(policy, host, opts.port)) return base(opts, callback);
     const connectTo = (address: string) => {
       const kind = nonPublicKind(address);
       if (kind) return callback(new AddressNotAllowedError(host, address, kind), null);
@@ -153,6 +161,44 @@ export function policyConnector(
       connectTo(first.address);
     });
   };
+}
+
+/**
+ * The policy for a host reached through a forward proxy, checked before the proxy is asked to connect.
+ * The connection goes to the proxy — configuration the deployment chose, so its address may be private —
+ * and the proxy resolves the target's name. ferry still checks what it can: an address written in the
+ * URL, and every address the name resolves to here; a name that does not resolve here (only the proxy's
+ * resolver knows it) is left to the proxy. So through a proxy, protection from DNS rebinding (a name
+ * that resolves to a public address here and to a private one at the proxy) is the proxy's: give it an
+ * egress policy of its own (docs/networks.md).
+ */
+export async function checkProxiedTarget(
+  policy: NetworkPolicy | undefined,
+  hostname: string,
+  port: number | string,
+): Promise<void> {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  if (unrestricted(policy, host, port)) return;
+  const refuse = (address: string) => {
+    const kind = nonPublicKind(address);
+    if (kind) throw new AddressNotAllowedError(host, address, kind);
+  };
+  if (isIP(host)) return refuse(host);
+  let addresses: { address: string }[];
+  try {
+    addresses = await dnsLookupAll(host);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") return; // only the proxy can resolve it
+    throw e;
+  }
+  for (const a of addresses) refuse(a.address);
+}
+
+function dnsLookupAll(host: string): Promise<{ address: string }[]> {
+  return new Promise((resolve, reject) =>
+    dnsLookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+  );
 }
 
 /** The AddressNotAllowedError inside `err` (or its causes), if any. */

@@ -4,7 +4,8 @@
  *    only when the hop's origin is the registry's own API origin; credentials bound to another origin
  *    (a token endpoint's Basic header) only to that origin. A `Link` page, an upload `Location` or a
  *    redirect on another host gets none — credentials belong to an origin, not to a request;
- * 2. sends with undici on a shared keep-alive Agent (which applies the network policy, network.ts);
+ * 2. sends with undici on a shared keep-alive Agent (agent.ts: the route through a proxy, the network
+ *    policy, the registry's TLS settings);
  * 3. on `401` at the registry's origin learns the challenge (or the missing scope), fetches a token and
  *    replays;
  * 4. follows redirects itself: never from https to http, never with a request body to another origin
@@ -16,7 +17,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent, type Dispatcher, request as undiciRequest } from "undici";
+import { type Dispatcher, request as undiciRequest } from "undici";
 import { Authenticator } from "../auth/bearer.ts";
 import { mergeScopes } from "../auth/challenge.ts";
 import {
@@ -32,7 +33,10 @@ import {
 } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
 import { apiHost } from "../reference.ts";
-import { addressNotAllowed, policyConnector } from "./network.ts";
+import { registryAgent } from "./agent.ts";
+import { addressNotAllowed } from "./network.ts";
+import { describeProxy, ProxyError } from "./proxy.ts";
+import { TlsError, tlsFailure } from "./tls.ts";
 
 /** A body that can be produced again for a retry, or a one-shot stream (no automatic retry). */
 export type RequestBody = Uint8Array | string | (() => AsyncIterable<Uint8Array> | Readable);
@@ -77,8 +81,11 @@ export interface HttpResponse {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 const MAX_ERROR_BODY = 64 * 1024;
+/** What Go (`Client sent an HTTP request to an HTTPS server.`) and nginx answer plain http on a TLS port. */
+const HTTPS_PORT = /HTTP request (was sent )?to (an )?HTTPS/i;
 
 export { describeError, isNetworkError } from "../errors.ts";
+export { registryAgent } from "./agent.ts";
 
 /** Headers that carry credentials: never taken from `headers` onto a hop to another origin. */
 const SENSITIVE = new Set(["authorization", "cookie", "proxy-authorization"]);
@@ -198,17 +205,46 @@ export class Transport {
         this.observe(req, method, url, 0, started, attempt, { error: describeError(err), failed: true });
         const blocked = addressNotAllowed(err);
         if (blocked) throw blocked; // the network policy refused: retrying cannot help
+        const proxy = o.proxyFor(url);
+        const via = proxy ? ` (through proxy ${describeProxy(proxy)})` : "";
+        // TLS settings that cannot be used, or a handshake that failed: a certificate does not change
+        // when asked again. One message naming the registry, the reason and where to fix it.
+        if (err instanceof TlsError) throw new TlsError(`${req.context}: ${err.message}`, { cause: err });
+        const handshake = tlsFailure(err);
+        if (handshake) {
+          const tls = o.tlsFor(url.host);
+          throw new TlsError(
+            `${req.context}: TLS with ${url.host}${via} failed: ${handshake.reason}` +
+              `${tls ? ` (TLS settings from ${tls.source})` : ""}; ${handshake.hint}`,
+            { cause: err },
+          );
+        }
+        if (err instanceof ProxyError) {
+          if (err.retryable && replayable && attempt < o.retries) {
+            attempt++;
+            await sleep(this.backoff(attempt));
+            continue;
+          }
+          throw new ProxyError(`${req.context}: ${method} ${redactUrl(url)}: ${err.message}`, {
+            cause: err,
+            retryable: err.retryable,
+            ...(err.status !== undefined ? { status: err.status } : {}),
+          });
+        }
         // A request body that failed on ferry's side (a source that broke, bytes that do not match
         // their digest) already says what went wrong, and where: pass it on as it is.
         if (err instanceof FerryError) throw err;
-        const refused = (err as { code?: string }).code === "ECONNREFUSED";
-        if (replayable && isNetworkError(err) && attempt < (refused ? Math.min(2, o.retries) : o.retries)) {
+        // A refused connection, or a name the resolver says does not exist (ENOTFOUND, unlike the
+        // temporary EAI_AGAIN), rarely heals within seconds: two more tries, not the full count.
+        const code = (err as { code?: string }).code;
+        const lasting = code === "ECONNREFUSED" || code === "ENOTFOUND";
+        if (replayable && isNetworkError(err) && attempt < (lasting ? Math.min(2, o.retries) : o.retries)) {
           attempt++;
           await sleep(this.backoff(attempt));
           continue;
         }
         throw new TransportError(
-          `${req.context}: ${method} ${redactUrl(url)} failed: ${describeError(err)}`,
+          `${req.context}: ${method} ${redactUrl(url)}${via} failed: ${describeError(err)}`,
           { cause: err },
         );
       }
@@ -267,6 +303,15 @@ export class Transport {
       if (status === 401 && !replayable && headers.authorization && atHome) {
         await this.auth.forget(req.registry, scopes, headers.authorization);
       }
+      if (status === 407 && o.proxyFor(url)) {
+        // Only a proxy answers 407: to a plain-http request sent through it in absolute form.
+        await drain(res.body);
+        this.observe(req, method, url, status, started, attempt, { failed: true });
+        throw new ProxyError(
+          `${req.context}: ${method} ${redactUrl(url)}: proxy ${describeProxy(o.proxyFor(url)!)} answered 407 Proxy Authentication Required: it requires credentials (http://user:password@proxy), or refused them`,
+          { status },
+        );
+      }
       if (!req.expect.includes(status)) {
         if (replayable && isTemporaryStatus(status) && attempt < o.retries) {
           const wait = retryAfterMs(res.headers["retry-after"], o.retryMaxMs) ?? this.backoff(attempt + 1);
@@ -291,10 +336,18 @@ export class Transport {
     status: number,
     started: number,
     attempt: number,
-  ): Promise<RegistryError> {
+  ): Promise<RegistryError | TlsError> {
     // Time to headers, taken before the error body is read (as for every other exchange).
     const ms = performance.now() - started;
-    const errors = await readErrorBody(res.body);
+    const raw = await readBounded(res.body);
+    if (status === 400 && url.protocol === "http:" && HTTPS_PORT.test(raw.toString("latin1"))) {
+      this.observe(req, method, url, status, started, attempt, { failed: true, ms });
+      return new TlsError(
+        `${req.context}: ${url.host} speaks https, and ferry spoke plain http to it (as to every loopback registry without a certificate directory): ` +
+          "give it one (certs.d/<host:port>/, --cert-dir, --src-cert-dir, --dest-cert-dir), or use --no-plain-http",
+      );
+    }
+    const errors = parseOciErrors(raw);
     this.observe(req, method, url, status, started, attempt, {
       failed: true,
       ms,
@@ -314,8 +367,10 @@ export class Transport {
   ) {
     const obs = this.options.observer;
     if (!obs) return;
+    const proxy = this.options.proxyFor(url);
     try {
       obs({
+        ...(proxy ? { proxy: describeProxy(proxy) } : {}),
         op: req.op,
         method,
         url: redactUrl(url),
@@ -337,25 +392,6 @@ export class Transport {
   }
 }
 
-/**
- * The undici Agent for a client's options: keep-alive, timeouts, TLS settings and the network policy
- * (a connector that checks each resolved address). Callers that tune the pool (ferry bench) pass
- * `tuning` instead of building an Agent of their own, so the policy always applies.
- */
-export function registryAgent(
-  o: ResolvedOptions,
-  tuning: { connections?: number; headersTimeoutMs?: number; bodyTimeoutMs?: number } = {},
-): Agent {
-  const tls = { rejectUnauthorized: o.tlsVerify, ...(o.ca ? { ca: o.ca } : {}) };
-  return new Agent({
-    connections: tuning.connections ?? o.connections,
-    keepAliveTimeout: 30_000,
-    headersTimeout: tuning.headersTimeoutMs ?? o.headersTimeoutMs,
-    bodyTimeout: tuning.bodyTimeoutMs ?? o.bodyTimeoutMs,
-    connect: policyConnector(o.network, tls) ?? tls,
-  });
-}
-
 /** Reads and discards a body so the connection returns to the pool. */
 export async function drain(body: Dispatcher.ResponseData["body"]): Promise<void> {
   try {
@@ -367,6 +403,11 @@ export async function drain(body: Dispatcher.ResponseData["body"]): Promise<void
 
 /** Reads at most 64 KiB of an error body and extracts OCI `errors[]`. */
 export async function readErrorBody(body: Dispatcher.ResponseData["body"]): Promise<OciErrorEntry[]> {
+  return parseOciErrors(await readBounded(body));
+}
+
+/** At most 64 KiB of a body (empty when it broke); the rest is discarded. */
+async function readBounded(body: Dispatcher.ResponseData["body"]): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -381,12 +422,17 @@ export async function readErrorBody(body: Dispatcher.ResponseData["body"]): Prom
       total += b.length;
     }
   } catch {
-    return [];
+    return Buffer.alloc(0);
   } finally {
     body.destroy();
   }
+  return Buffer.concat(chunks);
+}
+
+/** OCI `errors[]` of an error body, their text made printable; [] when it has none. */
+function parseOciErrors(raw: Buffer): OciErrorEntry[] {
   try {
-    const json = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { errors?: unknown };
+    const json = JSON.parse(raw.toString("utf8")) as { errors?: unknown };
     if (!Array.isArray(json.errors)) return [];
     return (
       json.errors
