@@ -8,7 +8,9 @@
  *   ALLOWED_SOURCES       JSON array of host[/repository] patterns a copy may read; missing: none
  *   ALLOWED_DESTINATIONS  JSON array of patterns a copy may write; missing: none
  *   PRIVATE_REGISTRIES    JSON array of registries that may be reached on private addresses; missing: none
- * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER point them
+ *   ECR_CREATE_REPOSITORIES  JSON settings of ECR repositories to create when a destination repository is
+ *                         missing (Resolve only); missing: never create one
+ * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER / _ECR point them
  * at local stand-ins (how test/integration/workflow/lambda.test.ts runs these functions, bundled).
  * The registry client refuses every connection to a non-public address (loopback — the Lambda runtime
  * API —, link-local — instance metadata —, private ranges) except to PRIVATE_REGISTRIES, whether the
@@ -20,7 +22,16 @@ import type { NetworkPolicy } from "../../shared/registry/http/network.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
 import { EcrCredentials, SecretsManagerCredentials } from "./credentials.ts";
-import { bytesEnv, type Env, policyFromEnv, privateRegistries, registrySecrets, requireEnv } from "./env.ts";
+import { EcrRepositories } from "./ecr-repositories.ts";
+import {
+  bytesEnv,
+  type Env,
+  policyFromEnv,
+  privateRegistries,
+  registrySecrets,
+  repositorySettings,
+  requireEnv,
+} from "./env.ts";
 
 let cached: StepDeps | undefined;
 
@@ -41,6 +52,7 @@ export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
   const stepBytes = bytesEnv(env, "STEP_BYTES");
   const directMaxBytes = bytesEnv(env, "DIRECT_MAX_BYTES");
+  const create = repositorySettings(env);
   const deps: StepDeps = {
     staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }),
     client: new RegistryClient({
@@ -53,6 +65,9 @@ export function stepDeps(env: Env = process.env): StepDeps {
       ...(directMaxBytes !== undefined ? { directMaxBytes } : {}),
     },
     policy: policyFromEnv(env),
+    ...(create
+      ? { repositories: new EcrRepositories({ settings: create, roleArn: env.ECR_ROLE_ARN || undefined }) }
+      : {}),
   };
   cached = deps;
   return deps;
