@@ -232,14 +232,17 @@ async function copyPairs(
   const t0 = performance.now();
   // Images resolve and plan concurrently; their blobs share the engine's limits.
   const imageLimit = pLimit(Math.max(4, Math.min(32, concurrency * 4)));
-  const failures: FailedCopy[] = [];
+  // In list order, whatever order they fail in: a failure list reads like the list it came from.
+  const failed: (FailedCopy | undefined)[] = [];
   try {
     const results = await Promise.all(
-      pairs.map(([src, dst]) =>
+      pairs.map(([src, dst], i) =>
         imageLimit(async () => {
-          const source = await openSource(src, client);
-          const sink = await openSink(dst, client, src, repositories ? { repositories } : {});
+          let source: Awaited<ReturnType<typeof openSource>> | undefined;
+          let sink: Awaited<ReturnType<typeof openSink>> | undefined;
           try {
+            source = await openSource(src, client);
+            sink = await openSink(dst, client, src, repositories ? { repositories } : {});
             const tags = [...(locationTags(dst, src) ?? []), ...(flags.tag ?? [])];
             const report = await engine.copy(source, sink, {
               ...(platforms.length ? { platforms } : {}),
@@ -253,17 +256,18 @@ async function copyPairs(
             return report;
           } catch (e) {
             // a file sink (docker-archive) removes its partial output
-            await (sink as { abort?: (reason?: Error) => Promise<void> }).abort?.(e as Error);
+            await (sink as { abort?: (reason?: Error) => Promise<void> } | undefined)?.abort?.(e as Error);
             if (dst.kind === "registry" && !repositories) hintMissingRepository(e, client, dst.ref.registry);
             if (pairs.length === 1 && !flags.fromFile) throw e;
-            failures.push({ source: src.text, destination: dst.text, error: (e as Error).message });
+            failed[i] = { source: src.text, destination: dst.text, error: (e as Error).message };
             return undefined;
           } finally {
-            await source.close?.();
+            await source?.close?.();
           }
         }),
       ),
     );
+    const failures = failed.filter((f): f is FailedCopy => f !== undefined);
     progress.stop();
     const reports = results.filter((r): r is ImageReport => r !== undefined);
     const seconds = (performance.now() - t0) / 1000;

@@ -72,7 +72,8 @@ export function comment(text: string): string {
 
 /** Upload session paths (`…/blobs/uploads/<session>`) and every URL's query string, left out. */
 function scrubUrls(text: string): string {
+  // query strings first: the session placeholder's brackets would end a URL early
   return text
-    .replace(/(\/blobs\/uploads\/)[^\s?#"'<>]+/g, "$1<session>")
-    .replace(/(https?:\/\/[^\s?#"'<>]+)\?[^\s"'<>]*/g, "$1?…");
+    .replace(/(https?:\/\/[^\s?#"'<>]+)\?[^\s"'<>]*/g, "$1?…")
+    .replace(/(\/blobs\/uploads\/)[^\s?#"'<>]+/g, "$1<session>");
 }

@@ -125,7 +125,7 @@ describe("EcrRepositories over the SDK", () => {
     expect((denied as Error).message).toMatch(
       new RegExp(`ECR CreateRepository for ${HOST}/prod/denied failed: AccessDeniedException`),
     );
-    expect((denied as { retryable: boolean }).retryable).toBe(false);
+    expect((denied as unknown as { retryable: boolean }).retryable).toBe(false);
     expect((denied as Error).message).not.toMatch(/stand-in-secret|AKIDSTANDIN/);
     // a failure is not remembered: the next write asks again, and succeeds
     expect(await repos.ensure(repo("prod/denied"))).toBe("created");
@@ -143,7 +143,7 @@ describe("EcrRepositories over the SDK", () => {
     })
       .ensure(repo("prod/throttled"))
       .catch((e: Error) => e);
-    expect((throttled as { retryable: boolean }).retryable).toBe(true);
+    expect((throttled as unknown as { retryable: boolean }).retryable).toBe(true);
     expect(toWorkflowError(throttled).name).toBe("RetryableTransferError");
     expect(toWorkflowError(denied).name).toBe("RepositoryCreationError");
   });
