@@ -3,7 +3,7 @@
  * SUCCEEDED_n / FAILED_n files: one entry per image, `Input`/`Output` as JSON strings, `Error`/`Cause` for
  * failures), writes `bulk/<id>/summary.json` and returns a bounded summary. When images failed, it also
  * writes their list, `bulk/<id>/failures.txt`, in the `ferry copy --from-file` format (each line's error
- * as a comment above it: shared/transfer/copy-list.ts), and the summary names its key (`failureList`):
+ * as a comment above it: shared/transfer/copy-list.ts), and the summary links it (`failureList`):
  * `ferry copy --from-file failures.txt` retries exactly those. When the Map itself failed (more failures
  * than tolerated), the summary carries `failed: true` and the `{Error, Cause}` the definition's Fail
  * state reports.
@@ -48,7 +48,10 @@ export interface BulkSummary {
   bytesSent: number;
   /** The first failures (all of them are in summary.json). */
   failures: { source?: string; destination?: string; error: string; cause: string }[];
-  /** The staging key of the failed images' list (`ferry copy --from-file` format), when some failed. */
+  /**
+   * Where the failed images' list is (`ferry copy --from-file` format), when some failed:
+   * `s3://<staging bucket>/bulk/<id>/failures.txt` (locally: the staging directory's file).
+   */
   failureList?: string;
   failed: boolean;
   Error?: string;
@@ -118,7 +121,7 @@ export const summarize = guard(async (event: unknown, deps: StepDeps): Promise<B
       ),
       "text/plain; charset=utf-8",
     );
-    summary.failureList = key;
+    summary.failureList = `${staging.location}/${key}`;
   }
   if (state.error) {
     summary.Error = state.error.Error;

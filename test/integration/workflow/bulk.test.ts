@@ -95,8 +95,8 @@ describe("bulk migration workflow, run locally", () => {
     expect(keys).toContain(`bulk/${r.executionName}/summary.json`);
     expect(keys).toContain(`bulk/${r.executionName}/items.jsonl`);
     // the failed image as a `ferry copy --from-file` list, linked from the summary
-    expect(summary.failureList).toBe(`bulk/${r.executionName}/failures.txt`);
-    const list = (await deps.staging.getObject(summary.failureList!))!.toString("utf8");
+    expect(summary.failureList).toBe(`${deps.staging.location}/bulk/${r.executionName}/failures.txt`);
+    const list = (await deps.staging.getObject(`bulk/${r.executionName}/failures.txt`))!.toString("utf8");
     expect(parseCopyList(list, "failures.txt").map((l) => [l.source, l.destination])).toEqual([
       [`${regs.anon.host}/${ns}/broken:1.0.0`, `${regs.token.host}/${dstNs}/broken:1.0.0`],
     ]);
