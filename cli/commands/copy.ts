@@ -187,25 +187,31 @@ async function dryRunList(
   platforms: Platform[],
   repositories: DestinationRepositories | undefined,
 ): Promise<void> {
+  const file = pairs.find(([, dst]) => dst.kind !== "registry")?.[1];
+  if (file)
+    throw new FerryError(
+      "USAGE",
+      `--dry-run decides copies to registries; "${file.text}" is a ${file.kind}: location (it would be written whole)`,
+    );
   const items: DryRunItem[] = [];
-  for (const [src, dst] of pairs) {
-    if (dst.kind !== "registry")
-      throw new FerryError(
-        "USAGE",
-        `--dry-run decides copies to registries; "${dst.text}" is a ${dst.kind}: location (it would be written whole)`,
-      );
-    items.push({
-      source: await openSource(src, client),
-      sink: (await openSink(dst, client, src)) as RegistrySink,
-      sourceText: src.text,
-      destinationText: dst.text,
-      tags: [...(locationTags(dst, src) ?? []), ...(flags.tag ?? [])],
-      ...(platforms.length ? { platforms } : {}),
-      ...(flags.clobber === false ? { noClobber: true } : {}),
-      ...(flags.force ? { force: true } : {}),
-    });
-  }
   try {
+    for (const [src, dst] of pairs) {
+      const tags = [...(locationTags(dst, src) ?? []), ...(flags.tag ?? [])];
+      const texts = { sourceText: src.text, destinationText: dst.text, tags };
+      try {
+        items.push({
+          ...texts,
+          source: await openSource(src, client),
+          sink: (await openSink(dst, client, src)) as RegistrySink,
+          ...(platforms.length ? { platforms } : {}),
+          ...(flags.clobber === false ? { noClobber: true } : {}),
+          ...(flags.force ? { force: true } : {}),
+        });
+      } catch (e) {
+        // an unreadable source file is that image's failure, as in the real run
+        items.push({ ...texts, decided: { action: "failed", reason: (e as Error).message } });
+      }
+    }
     const images = await dryRun(items, repositories ? { repositories } : {});
     if (flags.failures) {
       const failed = dryRunFailures(images);
