@@ -3,6 +3,7 @@ import type { RegistryClient } from "../shared/registry/client.ts";
 import { FerryError } from "../shared/registry/errors.ts";
 import { formatRepository } from "../shared/registry/reference.ts";
 import { RegistrySink, RegistrySource } from "../shared/transfer/registry-endpoints.ts";
+import type { DestinationRepositories } from "../shared/transfer/repositories.ts";
 import type { ImageSink, ImageSource } from "../shared/transfer/types.ts";
 import type { Location } from "./endpoints.ts";
 
@@ -23,12 +24,20 @@ export async function openSource(loc: Location, client: RegistryClient): Promise
   }
 }
 
-/** The sink for `loc`. Registry sinks mount from the source's repository when both are on one registry. */
-export async function openSink(loc: Location, client: RegistryClient, from?: Location): Promise<ImageSink> {
+/**
+ * The sink for `loc`. Registry sinks mount from the source's repository when both are on one registry,
+ * and with `repositories` create their repository before the first write when it is missing (ECR).
+ */
+export async function openSink(
+  loc: Location,
+  client: RegistryClient,
+  from?: Location,
+  opts: { repositories?: DestinationRepositories } = {},
+): Promise<ImageSink> {
   switch (loc.kind) {
     case "registry": {
       const mountFrom = from?.kind === "registry" ? [from.ref] : [];
-      return new RegistrySink(client, loc.ref, { mountFrom });
+      return new RegistrySink(client, loc.ref, { mountFrom, ...opts });
     }
     case "oci":
       return (await import("../shared/archive/oci-layout.ts")).createOciLayoutSink(loc.dir);

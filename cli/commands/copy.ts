@@ -2,10 +2,23 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import pLimit from "p-limit";
+import type { RegistryClient } from "../../shared/registry/client.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { type Platform, parsePlatform } from "../../shared/registry/manifest.ts";
+import type { FailedCopy } from "../../shared/transfer/copy-list.ts";
+import { parseCopyList } from "../../shared/transfer/copy-list.ts";
+import { type DryRunItem, dryRun } from "../../shared/transfer/dry-run.ts";
 import { TransferEngine } from "../../shared/transfer/engine.ts";
+import type { RegistrySink } from "../../shared/transfer/registry-endpoints.ts";
 import { formatReport, type ImageReport } from "../../shared/transfer/report.ts";
+import type { DestinationRepositories } from "../../shared/transfer/repositories.ts";
+import {
+  destinationRepositories,
+  dryRunFailures,
+  hintMissingRepository,
+  reportDryRun,
+  writeFailureList,
+} from "../bulk.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 import { type Location, parseLocation } from "../endpoints.ts";
 import { locationTags, openSink, openSource } from "../open.ts";
@@ -24,6 +37,12 @@ export interface TransferFlags extends ConnectionFlags {
   quiet?: boolean;
   force?: boolean;
   fromFile?: string;
+  /** copy only: decide every image and write nothing (cli/bulk.ts, shared/transfer/dry-run.ts). */
+  dryRun?: boolean;
+  /** copy --from-file only: where to write the images that failed, as a re-run list. */
+  failures?: string;
+  /** copy only: create missing ECR destination repositories. */
+  createRepos?: boolean;
 }
 
 export function addTransferFlags(cmd: Command): Command {
@@ -60,17 +79,39 @@ export function registerCopy(program: Command): void {
       "source: docker://host/repo:tag (or a bare reference), oci:<dir>[:tag], docker-archive:<file>",
     )
     .argument("[dst]", "destination: a reference, oci:<dir>[:tag], docker-archive:<file>[:name:tag]")
-    .option("--from-file <list>", "copy every `SRC DST` pair of this file (one per line) in one process");
+    .option("--from-file <list>", "copy every `SRC DST` pair of this file (one per line) in one process")
+    .option(
+      "--dry-run",
+      "write nothing: list what would be copied, skipped or refused and the bytes that would move (HEADs only)",
+    )
+    .option(
+      "--failures <file>",
+      "with --from-file: write the images that failed to FILE, in the --from-file format (re-run it)",
+    )
+    .option(
+      "--create-repos",
+      "create missing ECR destination repositories (AWS credentials and region as the AWS CLI finds them)",
+    );
   addWorkflowOptions(addTransferFlags(cmd)).action(
     async (
       src: string | undefined,
       dst: string | undefined,
       flags: TransferFlags & WorkflowFlags & { workflow?: boolean },
     ) => {
+      if (flags.failures && !flags.fromFile)
+        throw new FerryError(
+          "USAGE",
+          "--failures lists the failed lines of a --from-file run: add --from-file",
+        );
       if (flags.workflow) {
         if (!src || !dst || flags.fromFile) {
           throw new FerryError("USAGE", "copy --workflow needs <src> and <dst> (for lists: ferry sync)");
         }
+        if (flags.dryRun || flags.createRepos)
+          throw new FerryError(
+            "USAGE",
+            `copy --workflow takes no ${flags.dryRun ? "--dry-run" : "--create-repos"} (copy without --workflow does)`,
+          );
         await runWorkflowCopy(src, dst, flags);
         return;
       }
@@ -92,17 +133,11 @@ async function copyList(file: string, flags: TransferFlags): Promise<void> {
   } catch (e) {
     throw new FerryError("USAGE", `cannot read --from-file ${file}: ${(e as Error).message}`);
   }
-  const pairs: [Location, Location][] = [];
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.replace(/#.*/, "").trim();
-    if (!line) return;
-    const parts = line.split(/\s+/);
-    if (parts.length !== 2)
-      throw new FerryError("USAGE", `${file}:${i + 1}: expected "SRC DST", got "${line.slice(0, 200)}"`);
+  const pairs: [Location, Location][] = parseCopyList(text, file).map((l) => {
     try {
-      pairs.push([parseLocation(parts[0]!), parseLocation(parts[1]!, null)]);
+      return [parseLocation(l.source), parseLocation(l.destination, null)];
     } catch (e) {
-      throw new FerryError("USAGE", `${file}:${i + 1}: ${(e as Error).message}`);
+      throw new FerryError("USAGE", `${file}:${l.line}: ${(e as Error).message}`);
     }
   });
   if (pairs.length === 0) throw new FerryError("USAGE", `${file} lists no images`);
@@ -117,24 +152,103 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
   const concurrency = Number(flags.concurrency ?? 6);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new FerryError("USAGE", "--concurrency must be a positive integer");
+  if (flags.dryRun && (flags.compress || flags.referrers))
+    throw new FerryError(
+      "USAGE",
+      `--dry-run does not predict ${flags.compress ? "--compress (layer sizes are known only once compressed)" : "--referrers"}: leave it out of the dry run`,
+    );
   const [firstSrc, firstDst] = pairs[0]!;
   const client = makeClient(flags, {
     ...(firstSrc.kind === "registry" ? { src: firstSrc.ref.registry } : {}),
     ...(firstDst.kind === "registry" ? { dest: firstDst.ref.registry } : {}),
   });
+  try {
+    const repositories = flags.createRepos
+      ? await destinationRepositories(
+          client,
+          pairs.flatMap(([, d]) => (d.kind === "registry" ? [d.ref.registry] : [])),
+        )
+      : undefined;
+    if (flags.dryRun) {
+      await dryRunList(pairs, flags, client, platforms, repositories);
+      return [];
+    }
+    return await copyPairs(pairs, flags, client, platforms, concurrency, repositories);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `--dry-run`: every pair decided (shared/transfer/dry-run.ts), nothing written anywhere. */
+async function dryRunList(
+  pairs: [Location, Location][],
+  flags: TransferFlags,
+  client: RegistryClient,
+  platforms: Platform[],
+  repositories: DestinationRepositories | undefined,
+): Promise<void> {
+  const file = pairs.find(([, dst]) => dst.kind !== "registry")?.[1];
+  if (file)
+    throw new FerryError(
+      "USAGE",
+      `--dry-run decides copies to registries; "${file.text}" is a ${file.kind}: location (it would be written whole)`,
+    );
+  const items: DryRunItem[] = [];
+  try {
+    for (const [src, dst] of pairs) {
+      const tags = [...(locationTags(dst, src) ?? []), ...(flags.tag ?? [])];
+      const texts = { sourceText: src.text, destinationText: dst.text, tags };
+      try {
+        items.push({
+          ...texts,
+          source: await openSource(src, client),
+          sink: (await openSink(dst, client, src)) as RegistrySink,
+          ...(platforms.length ? { platforms } : {}),
+          ...(flags.clobber === false ? { noClobber: true } : {}),
+          ...(flags.force ? { force: true } : {}),
+        });
+      } catch (e) {
+        // an unreadable source file is that image's failure, as in the real run
+        items.push({ ...texts, decided: { action: "failed", reason: (e as Error).message } });
+      }
+    }
+    const images = await dryRun(items, repositories ? { repositories } : {});
+    if (flags.failures) {
+      const failed = dryRunFailures(images);
+      await writeFailureList(flags.failures, failed, [
+        `ferry copy --from-file ${flags.fromFile} --dry-run: ${failed.length} of ${images.length} image(s) would not be copied`,
+      ]);
+    }
+    reportDryRun(images, flags);
+  } finally {
+    await Promise.all(items.map((i) => ("source" in i ? i.source.close?.() : undefined)));
+  }
+}
+
+async function copyPairs(
+  pairs: [Location, Location][],
+  flags: TransferFlags,
+  client: RegistryClient,
+  platforms: Platform[],
+  concurrency: number,
+  repositories: DestinationRepositories | undefined,
+): Promise<ImageReport[]> {
   const progress = await createProgress(!flags.quiet && !flags.json);
   const engine = new TransferEngine({ concurrency, onProgress: (e) => progress.onEvent(e) });
   const t0 = performance.now();
   // Images resolve and plan concurrently; their blobs share the engine's limits.
   const imageLimit = pLimit(Math.max(4, Math.min(32, concurrency * 4)));
-  const failures: string[] = [];
+  // In list order, whatever order they fail in: a failure list reads like the list it came from.
+  const failed: (FailedCopy | undefined)[] = [];
   try {
     const results = await Promise.all(
-      pairs.map(([src, dst]) =>
+      pairs.map(([src, dst], i) =>
         imageLimit(async () => {
-          const source = await openSource(src, client);
-          const sink = await openSink(dst, client, src);
+          let source: Awaited<ReturnType<typeof openSource>> | undefined;
+          let sink: Awaited<ReturnType<typeof openSink>> | undefined;
           try {
+            source = await openSource(src, client);
+            sink = await openSink(dst, client, src, repositories ? { repositories } : {});
             const tags = [...(locationTags(dst, src) ?? []), ...(flags.tag ?? [])];
             const report = await engine.copy(source, sink, {
               ...(platforms.length ? { platforms } : {}),
@@ -148,33 +262,41 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
             return report;
           } catch (e) {
             // a file sink (docker-archive) removes its partial output
-            await (sink as { abort?: (reason?: Error) => Promise<void> }).abort?.(e as Error);
-            if (pairs.length === 1) throw e;
-            failures.push(`${src.text} → ${dst.text}: ${(e as Error).message}`);
+            await (sink as { abort?: (reason?: Error) => Promise<void> } | undefined)?.abort?.(e as Error);
+            if (dst.kind === "registry" && !repositories) hintMissingRepository(e, client, dst.ref.registry);
+            if (pairs.length === 1 && !flags.fromFile) throw e;
+            failed[i] = { source: src.text, destination: dst.text, error: (e as Error).message };
             return undefined;
           } finally {
-            await source.close?.();
+            await source?.close?.();
           }
         }),
       ),
     );
+    const failures = failed.filter((f): f is FailedCopy => f !== undefined);
     progress.stop();
     const reports = results.filter((r): r is ImageReport => r !== undefined);
     const seconds = (performance.now() - t0) / 1000;
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify(pairs.length === 1 ? reports[0] : { images: reports, failures, seconds }, null, 2)}\n`,
+        `${JSON.stringify(flags.fromFile ? { images: reports, failures, seconds } : reports[0], null, 2)}\n`,
       );
     else if (!flags.quiet) writeText(`${formatReport(reports, seconds)}\n`);
+    if (flags.failures)
+      await writeFailureList(flags.failures, failures, [
+        `ferry copy --from-file ${flags.fromFile}: ${failures.length} of ${pairs.length} image(s) failed`,
+        "re-run exactly these with: ferry copy --from-file <this file>",
+      ]);
     if (failures.length) {
       throw new FerryError(
         "PARTIAL_FAILURE",
-        `${failures.length} of ${pairs.length} image(s) failed:\n  ${failures.join("\n  ")}`,
+        `${failures.length} of ${pairs.length} image(s) failed:\n  ${failures
+          .map((f) => `${f.source} → ${f.destination}: ${f.error}`)
+          .join("\n  ")}`,
       );
     }
     return reports;
   } finally {
     progress.stop();
-    await client.close();
   }
 }

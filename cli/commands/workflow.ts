@@ -6,12 +6,14 @@
  *   ferry workflow copy <src> <dst> [--staging DIR | --staging s3://bucket [--s3-endpoint URL]]
  *                                   [--step-bytes N] [--part-size N] [--direct-max N] [--tag T] ...
  *   ferry workflow sync <config.json>     a bulk migration (also: ferry sync <config.json>)
+ *                                   [--dry-run] [--failures FILE] [--create-repos]
  *   ferry copy --workflow <src> <dst>     copy.ts delegates to runWorkflowCopy (addWorkflowOptions)
  *
  * Start-up: this file is part of the CLI bundle, so it only parses options; the runner, the AWS SDK and
  * aws-local-stepfunctions are imported from the sources when a workflow actually runs (a non-literal
  * import keeps them out of dist/ferry.mjs, which every other command loads).
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -39,6 +41,12 @@ export interface WorkflowFlags extends ConnectionFlags {
   json?: boolean;
   quiet?: boolean;
   keepStaging?: boolean;
+  /** sync: enumerate and decide every image, run nothing (shared/transfer/dry-run.ts). */
+  dryRun?: boolean;
+  /** sync: where to write the images that failed, in the `ferry copy --from-file` format. */
+  failures?: string;
+  /** sync: create missing ECR destination repositories. */
+  createRepos?: boolean;
 }
 
 /** The options `ferry copy --workflow` needs on top of copy's own (call from copy.ts). */
@@ -93,6 +101,18 @@ export function registerWorkflow(program: Command): void {
       .description("a bulk migration with the bulk-migrate workflow, from a JSON config (see README)")
       .argument("<config.json>", "source, destination, repository and tag filters, options");
     addConnectionFlags(addWorkflowOptions(cmd), "src-dest")
+      .option(
+        "--dry-run",
+        "run nothing: list every image and tag that would be copied, skipped or refused, and the bytes that would move",
+      )
+      .option(
+        "--failures <file>",
+        "write the images that failed to FILE, in the --from-file format (re-run: ferry copy --from-file FILE)",
+      )
+      .option(
+        "--create-repos",
+        "create missing ECR destination repositories (AWS credentials and region as the AWS CLI finds them)",
+      )
       .option("--json", "print the summary as JSON")
       .option("-q, --quiet", "no progress lines")
       .action(syncAction);
@@ -210,25 +230,140 @@ export async function execWorkflowSync(config: string, flags: WorkflowFlags): Pr
     ...(host(request.source) ? { src: host(request.source)! } : {}),
     ...(host(request.destination) ? { dest: host(request.destination)! } : {}),
   });
-  await withStaging(flags, async (staging) => {
-    const r = await runBulkWorkflow(request, {
-      deps: { staging, client },
-      ...(flags.quiet || flags.json ? {} : { onEvent: progressPrinter() }),
+  try {
+    const { destinationRepositories, writeTextFile } = await import("../bulk.ts");
+    const dest = host(request.destination);
+    if (flags.createRepos && !dest) throw new FerryError("USAGE", `${config} names no destination`);
+    const repositories =
+      flags.createRepos && dest ? await destinationRepositories(client, [dest.toLowerCase()]) : undefined;
+    if (flags.dryRun) {
+      await syncDryRun(config, request, flags, client, repositories);
+      return;
+    }
+    await withStaging(flags, async (staging) => {
+      const executionName = `local-bulk-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+      const r = await runBulkWorkflow(request, {
+        executionName,
+        deps: { staging, client, ...(repositories ? { repositories } : {}) },
+        ...(flags.quiet || flags.json ? {} : { onEvent: progressPrinter() }),
+      });
+      if (flags.failures)
+        await copyFailureList(staging, executionName, config, flags.failures, writeTextFile);
+      finish(r, flags, (out) => {
+        const o = out as {
+          images: number;
+          succeeded: number;
+          failedImages: number;
+          skipped: number;
+          failures: { source?: string; cause: string }[];
+        };
+        return [
+          `${o.images} image(s): ${o.succeeded} copied, ${o.failedImages} failed, ${o.skipped} immutable tag(s) left alone (workflow ${r.executionName})`,
+          ...o.failures.map((f) => `  failed: ${f.source ?? "?"}: ${f.cause}`),
+          ...(flags.failures ? [`failure list: ${flags.failures}`] : []),
+        ].join("\n");
+      });
     });
-    finish(r, flags, (out) => {
-      const o = out as {
-        images: number;
-        succeeded: number;
-        failedImages: number;
-        skipped: number;
-        failures: { source?: string; cause: string }[];
-      };
-      return [
-        `${o.images} image(s): ${o.succeeded} copied, ${o.failedImages} failed, ${o.skipped} immutable tag(s) left alone (workflow ${r.executionName})`,
-        ...o.failures.map((f) => `  failed: ${f.source ?? "?"}: ${f.cause}`),
-      ].join("\n");
-    });
-  }).finally(() => client.close());
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * `ferry sync --failures FILE`: the list Summarize wrote to staging (`bulk/<id>/failures.txt`), copied
+ * as it is — one implementation of the format (shared/transfer/copy-list.ts). A migration that ended
+ * before Summarize (its configuration refused, the catalog unreadable) has no list: FILE is left alone.
+ */
+async function copyFailureList(
+  staging: import("../../shared/staging/types.ts").StagingStore,
+  executionName: string,
+  config: string,
+  file: string,
+  write: (file: string, text: string) => Promise<void>,
+): Promise<void> {
+  const [{ bulkPrefix, failuresKey, summaryKey }, { formatFailureList }] = await Promise.all([
+    import("../../shared/workflow/keys.ts"),
+    import("../../shared/transfer/copy-list.ts"),
+  ]);
+  const prefix = bulkPrefix(executionName);
+  const summary = await staging.getObject(summaryKey(prefix));
+  if (!summary) {
+    process.stderr.write(
+      `ferry: no failure list written to ${file}: the migration ended before its summary\n`,
+    );
+    return;
+  }
+  const list = await staging.getObject(failuresKey(prefix));
+  const images = (JSON.parse(summary.toString("utf8")) as { images?: number }).images ?? 0;
+  await write(
+    file,
+    list
+      ? list.toString("utf8")
+      : formatFailureList([], [`ferry sync ${config}: 0 of ${images} image(s) failed`]),
+  );
+}
+
+/**
+ * `ferry sync --dry-run`: the migration's images as Enumerate lists them (the same code, nothing written
+ * to staging), each decided as a copy would decide it (shared/transfer/dry-run.ts).
+ */
+async function syncDryRun(
+  config: string,
+  request: Record<string, unknown>,
+  flags: WorkflowFlags,
+  client: import("../../shared/registry/client.ts").RegistryClient,
+  repositories: import("../../shared/transfer/repositories.ts").DestinationRepositories | undefined,
+): Promise<void> {
+  const [{ enumerateImages }, schemas, { ALLOW_ANY }, { dryRun }, refs, endpoints, bulk] = await Promise.all([
+    import("../../shared/workflow/steps/enumerate.ts"),
+    import("../../shared/workflow/schemas.ts"),
+    import("../../shared/workflow/policy.ts"),
+    import("../../shared/transfer/dry-run.ts"),
+    import("../../shared/registry/reference.ts"),
+    import("../../shared/transfer/registry-endpoints.ts"),
+    import("../bulk.ts"),
+  ]);
+  let bulkRequest: import("../../shared/workflow/schemas.ts").BulkRequest;
+  try {
+    bulkRequest = schemas.validate(schemas.BulkRequestSchema, request, `sync config ${config}`);
+  } catch (e) {
+    throw new FerryError("USAGE", (e as Error).message);
+  }
+  const { items, record } = await enumerateImages(bulkRequest, { client, policy: ALLOW_ANY });
+  type Item = import("../../shared/transfer/dry-run.ts").DryRunItem;
+  const tagOf = (ref: string) => refs.parseReference(ref, null).tag;
+  const decide: Item[] = items.map((i) => {
+    const dst = refs.parseReference(i.destination, null);
+    return {
+      source: new endpoints.RegistrySource(client, refs.parseReference(i.source, null)),
+      sink: new endpoints.RegistrySink(client, dst, repositories ? { repositories } : {}),
+      sourceText: i.source,
+      destinationText: i.destination,
+      tags: dst.tag ? [dst.tag] : [],
+    };
+  });
+  const decided: Item[] = [
+    ...record.skipped.map((s) => ({
+      sourceText: s.source,
+      destinationText: s.destination,
+      tags: [tagOf(s.destination) ?? ""].filter(Boolean),
+      decided: { action: "skipped" as const, reason: s.reason },
+    })),
+    ...(record.refused ?? []).map((r) => ({
+      sourceText: r.source,
+      destinationText: r.destination,
+      tags: [],
+      decided: { action: "refused" as const, reason: r.reason },
+    })),
+  ];
+  const images = await dryRun([...decide, ...decided], repositories ? { repositories } : {});
+  if (flags.failures) {
+    const failed = bulk.dryRunFailures(images);
+    await bulk.writeFailureList(flags.failures, failed, [
+      `ferry sync ${config} --dry-run: ${failed.length} of ${images.length} image(s) would not be copied`,
+    ]);
+  }
+  bulk.reportDryRun(images, flags);
 }
 
 function stripTransport(s: string): string {

@@ -2,6 +2,10 @@
 import { FerryError } from "../../shared/registry/errors.ts";
 import { POLICY_ENV } from "../../shared/workflow/names.ts";
 import { type TransferPolicy, transferPolicy } from "../../shared/workflow/policy.ts";
+import {
+  type RepositorySettings,
+  repositorySettingsFromEnv,
+} from "../../shared/workflow/repository-settings.ts";
 
 export class ConfigError extends FerryError {
   constructor(message: string) {
@@ -102,4 +106,16 @@ export function policyFromEnv(env: Env): TransferPolicy {
  */
 export function privateRegistries(env: Env): string[] {
   return stringList(env, POLICY_ENV.privateRegistries, '["registry.internal:5000"]');
+}
+
+/**
+ * ECR_CREATE_REPOSITORIES: the settings of ECR repositories the functions create when a destination
+ * repository is missing (JSON, shared/workflow/repository-settings.ts). Absent: they never create one.
+ */
+export function repositorySettings(env: Env): RepositorySettings | undefined {
+  try {
+    return repositorySettingsFromEnv(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }

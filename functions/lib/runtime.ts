@@ -12,7 +12,9 @@
  *                         functions/lib/tls.ts); such a registry is spoken to over https
  *   HTTPS_PROXY, HTTP_PROXY, NO_PROXY   a forward proxy for registry traffic (shared/registry/http/proxy.ts);
  *                         the AWS SDK's own calls (S3, Secrets Manager) do not use it
- * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER point them
+ *   ECR_CREATE_REPOSITORIES  JSON settings of ECR repositories to create when a destination repository is
+ *                         missing (Resolve only); missing: never create one
+ * The AWS clients find their endpoints as the SDK does: AWS_ENDPOINT_URL_S3 / _SECRETS_MANAGER / _ECR point them
  * at local stand-ins (how test/integration/workflow/lambda.test.ts runs these functions, bundled).
  * The registry client refuses every connection to a non-public address (loopback — the Lambda runtime
  * API —, link-local — instance metadata —, private ranges) except to PRIVATE_REGISTRIES, whether the
@@ -27,6 +29,7 @@ import type { ClientOptions } from "../../shared/registry/options.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
 import { EcrCredentials, type SecretReader, SecretsManagerCredentials } from "./credentials.ts";
+import { EcrRepositories } from "./ecr-repositories.ts";
 import {
   bytesEnv,
   ConfigError,
@@ -35,6 +38,7 @@ import {
   privateRegistries,
   registrySecrets,
   registryTlsSecrets,
+  repositorySettings,
   requireEnv,
 } from "./env.ts";
 import { secretsManagerTls } from "./tls.ts";
@@ -83,6 +87,7 @@ export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
   const stepBytes = bytesEnv(env, "STEP_BYTES");
   const directMaxBytes = bytesEnv(env, "DIRECT_MAX_BYTES");
+  const create = repositorySettings(env);
   const deps: StepDeps = {
     staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }),
     client: new RegistryClient({
@@ -95,6 +100,9 @@ export function stepDeps(env: Env = process.env): StepDeps {
       ...(directMaxBytes !== undefined ? { directMaxBytes } : {}),
     },
     policy: policyFromEnv(env),
+    ...(create
+      ? { repositories: new EcrRepositories({ settings: create, roleArn: env.ECR_ROLE_ARN || undefined }) }
+      : {}),
   };
   cached = deps;
   return deps;

@@ -4,6 +4,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import { POLICY_ENV, PROMOTION_NAME_PREFIX } from "../../shared/workflow/names.ts";
+import { CREATE_REPOSITORIES_ENV } from "../../shared/workflow/repository-settings.ts";
 import type { LoadedDefinition } from "../definitions.ts";
 import { resourceFinding, type Suppression, suppress } from "../nag.ts";
 import {
@@ -22,7 +23,7 @@ import { MigrationSchedules, PromotionTrigger, TransferApi } from "./triggers.ts
 import { Workflows } from "./workflows.ts";
 
 type StagingAction = "read" | "write" | "delete";
-type EcrAction = "pull" | "list" | "push" | "destinationRead";
+type EcrAction = "pull" | "list" | "push" | "destinationRead" | "create";
 
 /** What a function may touch. Anything not listed is denied (no statement). */
 interface Access {
@@ -37,14 +38,16 @@ interface Access {
   /**
    * ECR with ferry's own role: `pull` (and `list`) on the source repositories (ecr.pullRepositories and
    * the promotion sources), `push` on ecr.pushRepositories, `destinationRead` (manifest and layer HEADs)
-   * on ecr.pushRepositories. Any of them adds ecr:GetAuthorizationToken.
+   * on ecr.pushRepositories, `create` (describe and create missing repositories, with
+   * ecr.createRepositories only) on ecr.pushRepositories. Any of them adds ecr:GetAuthorizationToken.
    */
   readonly ecr?: readonly EcrAction[];
 }
 
 /**
  * Least privilege per function, from what each step does (shared/workflow/steps/*):
- * - resolve: source manifests → plan.json (+ report.json when up to date); HEADs at the destination.
+ * - resolve: source manifests → plan.json (+ report.json when up to date); HEADs at the destination;
+ *   creates a missing destination repository (ecr.createRepositories) before any blob step.
  * - stageBlob: source GET → multipart parts; parts.json read/written; open/parts records deleted.
  * - uploadBlob: direct copies and mounts (source GET, destination push), staged uploads (ranged GET).
  * - putManifests: plan.json read, destination HEADs and manifest PUTs, report.json written.
@@ -54,7 +57,7 @@ interface Access {
  * - api: report.json of a transfer (GET /transfers/{id}); starting copies is granted below.
  */
 const ACCESS: Readonly<Record<FunctionName, Access>> = {
-  resolve: { registries: true, ecr: ["pull", "destinationRead"], transfers: ["write"] },
+  resolve: { registries: true, ecr: ["pull", "destinationRead", "create"], transfers: ["write"] },
   stageBlob: { registries: true, ecr: ["pull"], transfers: ["read", "write", "delete"] },
   uploadBlob: { registries: true, ecr: ["pull", "push"], transfers: ["read", "write", "delete"] },
   putManifests: { registries: true, ecr: ["push"], transfers: ["read", "write"] },
@@ -81,6 +84,8 @@ const ECR_ACTIONS: Readonly<Record<EcrAction, readonly string[]>> = {
   list: ECR_LIST_ACTIONS,
   push: ECR_PUSH_ACTIONS,
   destinationRead: ["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability"],
+  // (+ ecr:PutLifecyclePolicy with a lifecycle policy; nothing at all without ecr.createRepositories)
+  create: ["ecr:DescribeRepositories", "ecr:CreateRepository"],
 };
 
 /** `["app", "team-*"]` → `app|team-.*`: EventBridge/IAM-style `*` wildcards as one regular expression. */
@@ -193,7 +198,11 @@ export class ImageTransfer extends Construct {
       return fn;
     };
 
-    const resolve = make("resolve", stepEnvironment);
+    // Only Resolve creates repositories (shared/workflow/steps/resolve.ts), so only it gets the settings.
+    const resolve = make("resolve", {
+      ...stepEnvironment,
+      ...(p.createRepositories ? { [CREATE_REPOSITORIES_ENV]: JSON.stringify(p.createRepositories) } : {}),
+    });
     const stageBlob = make("stageBlob", stepEnvironment, blobSpec(FUNCTION_SPECS.stageBlob));
     const uploadBlob = make("uploadBlob", stepEnvironment, blobSpec(FUNCTION_SPECS.uploadBlob));
     const putManifests = make("putManifests", stepEnvironment);
@@ -398,8 +407,15 @@ export class ImageTransfer extends Construct {
       const destinations = ecrRepositoryArns(this, p.pushRepositories);
       // One statement per resource set: source reads, destination writes (and reads).
       const sourceActions = new Set(ecr.flatMap((a) => (a === "pull" || a === "list" ? ECR_ACTIONS[a] : [])));
+      const create = p.createRepositories;
       const destinationActions = new Set(
-        ecr.flatMap((a) => (a === "push" || a === "destinationRead" ? ECR_ACTIONS[a] : [])),
+        ecr.flatMap((a) =>
+          a === "push" || a === "destinationRead"
+            ? ECR_ACTIONS[a]
+            : a === "create" && create
+              ? [...ECR_ACTIONS.create, ...(create.lifecyclePolicy ? ["ecr:PutLifecyclePolicy"] : [])]
+              : [],
+        ),
       );
       const wildcards: string[] = [];
       const add = (actions: Set<string>, arns: string[]) => {
@@ -410,6 +426,16 @@ export class ImageTransfer extends Construct {
       };
       const addedSource = add(sourceActions, sources);
       const addedDestination = add(destinationActions, destinations);
+      if (ecr.includes("create") && create?.kmsKey) {
+        // ECR validates the key and grants itself its use on behalf of the caller, through ECR only.
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"],
+            resources: [create.kmsKey],
+            conditions: { StringEquals: { "kms:ViaService": `ecr.${Stack.of(this).region}.amazonaws.com` } },
+          }),
+        );
+      }
       if (addedSource || addedDestination) {
         role.addToPrincipalPolicy(
           new iam.PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }),

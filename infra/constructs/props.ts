@@ -8,6 +8,10 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { DEFAULT_DIRECT_MAX_BYTES, MIGRATION_NAME } from "../../shared/workflow/contract.ts";
+import {
+  checkRepositorySettings,
+  type RepositorySettings,
+} from "../../shared/workflow/repository-settings.ts";
 import { resolveAllowLists } from "./allow-lists.ts";
 
 /**
@@ -84,6 +88,48 @@ export interface EcrAccess {
    * @default none
    */
   readonly pushRepositories?: readonly string[];
+  /**
+   * Create a missing destination repository before ferry's first push to it (promotions, bulk migrations
+   * and API copies into ECR: ECR refuses pushes to a repository that does not exist), with these settings;
+   * `{}` takes the defaults. Only repositories that `pushRepositories` names can be created: the resolve
+   * function, the one step that creates them, gets `ecr:DescribeRepositories` and `ecr:CreateRepository`
+   * (`ecr:PutLifecyclePolicy` with a lifecycle policy; `kms:CreateGrant`, `kms:DescribeKey` and
+   * `kms:RetireGrant` through ECR on a `kmsKey`) on those repositories only. Repositories in the account of
+   * `ecrRoleArn` are created as that role, which needs the same permissions there.
+   * @default none: ferry never creates a repository; a push to a missing one fails with NAME_UNKNOWN
+   */
+  readonly createRepositories?: EcrRepositoryCreation;
+}
+
+/** What an ECR repository that ferry creates gets (CreateRepository, then PutLifecyclePolicy). */
+export interface EcrRepositoryCreation {
+  /**
+   * Tag mutability. IMMUTABLE refuses to move an existing tag: a promotion or migration that re-tags
+   * (`latest`) then fails on that tag.
+   * @default "MUTABLE" (ECR's own default)
+   */
+  readonly tagMutability?: "MUTABLE" | "IMMUTABLE";
+  /**
+   * Basic scanning of every image pushed.
+   * @default true
+   */
+  readonly scanOnPush?: boolean;
+  /**
+   * Encryption at rest: AES256 (S3-managed keys) or KMS (`kmsKey`, or the AWS managed key `aws/ecr`).
+   * @default "AES256"
+   */
+  readonly encryption?: "AES256" | "KMS";
+  /**
+   * A customer-managed KMS key ARN, with `encryption: "KMS"`.
+   * @default the AWS managed key `aws/ecr`
+   */
+  readonly kmsKey?: string;
+  /**
+   * An ECR lifecycle policy (`{"rules": [...]}`, ECR's lifecycle policy document as an object) put on every
+   * repository ferry creates; checked at synthesis. Existing repositories are left as they are.
+   * @default none
+   */
+  readonly lifecyclePolicy?: { readonly rules: readonly Record<string, unknown>[] };
 }
 
 /** Promotion: every image pushed to a matching ECR repository is copied to `destination`. */
@@ -318,6 +364,8 @@ export interface ResolvedProps {
   readonly registries: Readonly<Record<string, RegistryCredentials>>;
   readonly pullRepositories: readonly string[];
   readonly pushRepositories: readonly string[];
+  /** Settings of the ECR repositories the resolve function creates (ECR_CREATE_REPOSITORIES); none: never. */
+  readonly createRepositories: RepositorySettings | undefined;
   readonly ecrRoleArn: string | undefined;
   readonly promotion: PromotionProps | undefined;
   readonly migrations: readonly MigrationSchedule[];
@@ -355,6 +403,11 @@ const NAME_PREFIX = /^[A-Za-z0-9_-]{1,48}$/;
 /** As the schedule function accepts it (shared/workflow/triggers.ts: execution names start with it). */
 const SCHEDULE_EXPRESSION =
   /^(?:rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)|cron\([^()]+\)|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\))$/;
+/**
+ * ECR_CREATE_REPOSITORIES' share of the resolve function's 4 KB environment: the allow-lists may take
+ * 2,048 (allow-lists.ts), the other variables take a few hundred.
+ */
+const CREATE_SETTINGS_MAX_CHARACTERS = 1200;
 /** EventBridge Scheduler limits a target's input to 8,192 characters (AWS::Scheduler::Schedule Target.Input). */
 const SCHEDULE_INPUT_MAX = 8192;
 
@@ -471,6 +524,10 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
       }
     }
   };
+  const ecrKeys = ["pullRepositories", "pushRepositories", "createRepositories"];
+  const unknownEcr = Object.keys(props.ecr ?? {}).filter((k) => !ecrKeys.includes(k));
+  if (unknownEcr.length > 0)
+    fail(`ecr: unknown setting(s) ${unknownEcr.join(", ")} (known: ${ecrKeys.join(", ")})`);
   const pullRepositories = nonEmptyList("ecr.pullRepositories", props.ecr?.pullRepositories);
   const pushRepositories = nonEmptyList("ecr.pushRepositories", props.ecr?.pushRepositories);
   checkRepositories("ecr.pullRepositories", pullRepositories);
@@ -479,6 +536,26 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
   const ecrRoleArn = props.ecrRoleArn;
   if (ecrRoleArn !== undefined && !Token.isUnresolved(ecrRoleArn) && !ROLE_ARN.test(ecrRoleArn)) {
     fail(`ecrRoleArn is not an IAM role ARN: ${ecrRoleArn}`);
+  }
+
+  let createRepositories: RepositorySettings | undefined;
+  if (props.ecr?.createRepositories !== undefined) {
+    try {
+      createRepositories = checkRepositorySettings(props.ecr.createRepositories, "ecr.createRepositories");
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (pushRepositories.length === 0 && !ecrRoleArn)
+      fail(
+        "ecr.createRepositories needs the repositories ferry may create: ecr.pushRepositories (this account) " +
+          "or ecrRoleArn (another account, whose role holds the permissions)",
+      );
+    const size = JSON.stringify(createRepositories).length;
+    if (size > CREATE_SETTINGS_MAX_CHARACTERS)
+      fail(
+        `ecr.createRepositories takes ${size} characters as JSON; the resolve function's environment (4 KB in ` +
+          `all, shared with the allow-lists) leaves it ${CREATE_SETTINGS_MAX_CHARACTERS}: shorten the lifecycle policy`,
+      );
   }
 
   const promotion = props.promotion;
@@ -645,6 +722,7 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
     registries,
     pullRepositories,
     pushRepositories,
+    createRepositories,
     ecrRoleArn,
     promotion,
     migrations,

@@ -15,7 +15,13 @@ import { FerryError } from "../registry/errors.ts";
 import type { Descriptor, Platform, RawManifest } from "../registry/manifest.ts";
 import { MediaType } from "../registry/media-types.ts";
 import { putManifests } from "./manifests.ts";
-import { type PlannedManifest, planTransfer, type TransferPlan, upToDateDigest } from "./plan.ts";
+import {
+  clobberedTag,
+  type PlannedManifest,
+  planTransfer,
+  type TransferPlan,
+  upToDateDigest,
+} from "./plan.ts";
 import { copyReferrers } from "./referrers.ts";
 import { type BlobReport, type ImageReport, type ManifestReport, sumTotals } from "./report.ts";
 import type { ImageSink, ImageSource } from "./types.ts";
@@ -110,15 +116,12 @@ export class TransferEngine {
   }
 
   private async checkClobber(sink: ImageSink, tags: string[], digest: string): Promise<void> {
-    if (!sink.tagDigest) return;
-    for (const tag of tags) {
-      const existing = await sink.tagDigest(tag);
-      if (existing && existing !== digest) {
-        throw new FerryError(
-          "TAG_EXISTS",
-          `${sink.name}:${tag} already points to ${existing} (not ${digest}); refusing to overwrite (--no-clobber)`,
-        );
-      }
+    const clobbered = await clobberedTag(sink, tags, digest);
+    if (clobbered) {
+      throw new FerryError(
+        "TAG_EXISTS",
+        `${sink.name}:${clobbered.tag} already points to ${clobbered.existing} (not ${digest}); refusing to overwrite (--no-clobber)`,
+      );
     }
   }
 

@@ -218,3 +218,20 @@ export async function upToDateDigest(
   for (const t of tags.slice(1)) if ((await sink.tagDigest(t)) !== src) return undefined;
   return src;
 }
+
+/**
+ * The `--no-clobber` rule: the first of `tags` that the sink already has pointing to another digest than
+ * `digest`, with what it points to; undefined when none does (or the sink cannot tell).
+ */
+export async function clobberedTag(
+  sink: ImageSink,
+  tags: readonly string[],
+  digest: string,
+): Promise<{ tag: string; existing: string } | undefined> {
+  if (!sink.tagDigest) return undefined;
+  for (const tag of tags) {
+    const existing = await sink.tagDigest(tag);
+    if (existing && existing !== digest) return { tag, existing };
+  }
+  return undefined;
+}

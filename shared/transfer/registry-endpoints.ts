@@ -6,6 +6,7 @@ import { InvalidReferenceError } from "../registry/errors.ts";
 import type { Descriptor, RawManifest } from "../registry/manifest.ts";
 import { formatReference, formatRepository, type Reference, type Repository } from "../registry/reference.ts";
 import { pushBlob, pushBlobStream, tryMount } from "../registry/uploads.ts";
+import type { DestinationRepositories } from "./repositories.ts";
 import type { BlobPutOptions, BlobPutResult, ImageSink, ImageSource } from "./types.ts";
 
 export class RegistrySource implements ImageSource {
@@ -69,15 +70,35 @@ export class RegistrySink implements ImageSink {
   readonly acceptsIndex = true;
   /** Repositories on the same registry to mount blobs from. */
   private readonly mountFrom: Repository[];
+  /** Creates the repository before the first write when it is missing (repositories.ts). */
+  private readonly repositories: DestinationRepositories | undefined;
+  private ensured: Promise<void> | undefined;
 
-  constructor(client: RegistryClient, repo: Repository, opts: { mountFrom?: Repository[] } = {}) {
+  constructor(
+    client: RegistryClient,
+    repo: Repository,
+    opts: { mountFrom?: Repository[]; repositories?: DestinationRepositories } = {},
+  ) {
     this.client = client;
     this.repo = { registry: repo.registry, repository: repo.repository };
     this.name = formatRepository(repo);
     this.mountFrom = (opts.mountFrom ?? []).filter(
       (r) => r.registry === repo.registry && r.repository !== repo.repository,
     );
+    this.repositories = opts.repositories;
     client.declarePush(this.repo);
+  }
+
+  /** Before every write: the repository exists (asked once per sink; a failure is asked again). */
+  private ready(): Promise<void> {
+    if (!this.repositories) return Promise.resolve();
+    if (!this.ensured) {
+      this.ensured = this.repositories.ensure(this.repo).then(() => {});
+      this.ensured.catch(() => {
+        this.ensured = undefined;
+      });
+    }
+    return this.ensured;
   }
 
   /** Learns the destination's auth challenge early (in parallel with planning): one round trip less later. */
@@ -95,11 +116,12 @@ export class RegistrySink implements ImageSink {
     return this.repo.registry;
   }
 
-  putBlob(
+  async putBlob(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
     opts: BlobPutOptions = {},
   ): Promise<BlobPutResult> {
+    await this.ready();
     return pushBlob(this.client, this.repo, desc, open, {
       skipExistsCheck: true,
       mountFrom: this.mountFrom,
@@ -107,11 +129,12 @@ export class RegistrySink implements ImageSink {
     });
   }
 
-  putBlobEager(
+  async putBlobEager(
     desc: Descriptor,
     open: (offset: number) => Promise<Readable>,
     opts: BlobPutOptions = {},
   ): Promise<BlobPutResult> {
+    await this.ready();
     return pushBlob(this.client, this.repo, desc, open, {
       eager: true,
       mountFrom: this.mountFrom,
@@ -119,16 +142,23 @@ export class RegistrySink implements ImageSink {
     });
   }
 
-  mountBlob(desc: Descriptor, from: ImageSink): Promise<boolean> {
-    if (!(from instanceof RegistrySink)) return Promise.resolve(false);
+  async mountBlob(desc: Descriptor, from: ImageSink): Promise<boolean> {
+    if (!(from instanceof RegistrySink)) return false;
+    await this.ready();
     return tryMount(this.client, this.repo, desc.digest, [from.repo]);
   }
 
-  putBlobStream(mediaType: string, stream: Readable, progress?: (n: number) => void): Promise<Descriptor> {
+  async putBlobStream(
+    mediaType: string,
+    stream: Readable,
+    progress?: (n: number) => void,
+  ): Promise<Descriptor> {
+    await this.ready();
     return pushBlobStream(this.client, this.repo, mediaType, stream, progress);
   }
 
   async putManifest(manifest: RawManifest, tag?: string): Promise<void> {
+    await this.ready();
     await this.client.putManifest(this.repo, tag ?? manifest.digest, manifest);
   }
 

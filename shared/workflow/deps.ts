@@ -4,6 +4,7 @@
  */
 import type { RegistryClient } from "../registry/client.ts";
 import type { StagingStore } from "../staging/types.ts";
+import type { DestinationRepositories } from "../transfer/repositories.ts";
 import type { TransferPolicy } from "./policy.ts";
 
 export interface StepDefaults {
@@ -30,6 +31,11 @@ export interface StepDeps {
    * nothing); the local runner passes ALLOW_ANY.
    */
   policy: TransferPolicy;
+  /**
+   * Creates missing destination repositories (ECR) before the first blob of an image is copied; Resolve
+   * asks once the image is known not to be up to date. Absent: never (the registry must create them).
+   */
+  repositories?: DestinationRepositories;
 }
 
 export const GiB = 1024 * 1024 * 1024;

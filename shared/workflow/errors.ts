@@ -16,6 +16,9 @@
  *                           function (shared/registry/http/network.ts): not retried; declare the registry
  *                           in privateRegistries if it is meant to be reached.
  *   StagingError            a staging store refusal (access denied, missing object) that is not temporary.
+ *   RepositoryCreationError ECR refused to describe or create a missing destination repository
+ *                           (functions/lib/ecr-repositories.ts): permissions, limits; throttling is
+ *                           retryable and arrives as RetryableTransferError.
  */
 import { FerryError, isNetworkError, RegistryError, SizeMismatchError } from "../registry/errors.ts";
 import { StagingError } from "../staging/types.ts";
@@ -63,6 +66,7 @@ export const STEP_ERROR_NAMES = [
   "ValidationError",
   "AddressNotAllowedError",
   "StagingError",
+  "RepositoryCreationError",
   "InvalidManifestError",
   "InvalidReferenceError",
   "CredentialsError",

@@ -11,6 +11,7 @@
  *   bulk/<id>/items.jsonl               a bulk migration's images, one copy request per line
  *   bulk/<id>/results/                  the Distributed Map's ResultWriter output
  *   bulk/<id>/summary.json              the migration's summary
+ *   bulk/<id>/failures.txt              the images that failed, in `ferry copy --from-file` format
  */
 
 /** A Step Functions execution name made safe as one key segment (≤ 80 characters). */
@@ -41,3 +42,4 @@ export const bulkPrefix = (id: string): string => `bulk/${safeId(id)}/`;
 export const itemsKey = (prefix: string): string => `${prefix}items.jsonl`;
 export const resultsPrefix = (prefix: string): string => `${prefix}results/`;
 export const summaryKey = (prefix: string): string => `${prefix}summary.json`;
+export const failuresKey = (prefix: string): string => `${prefix}failures.txt`;

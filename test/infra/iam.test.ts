@@ -9,6 +9,7 @@ import {
   type CfnTemplate,
   FULL,
   logicalId,
+  nagFindings,
   roleStatements,
   type Statement,
   synth,
@@ -354,5 +355,129 @@ describe("IAM: least privilege per function", () => {
         },
       ],
     });
+  });
+});
+
+describe("IAM: ECR repositories on demand (ecr.createRepositories)", () => {
+  const key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+  const policy = {
+    rules: [
+      {
+        rulePriority: 1,
+        selection: {
+          tagStatus: "untagged",
+          countType: "sinceImagePushed",
+          countUnit: "days",
+          countNumber: 14,
+        },
+        action: { type: "expire" },
+      },
+    ],
+  };
+  const created = synth({
+    ...FULL,
+    ecr: {
+      ...FULL.ecr,
+      createRepositories: {
+        tagMutability: "IMMUTABLE",
+        encryption: "KMS",
+        kmsKey: key,
+        lifecyclePolicy: policy,
+      },
+    },
+  });
+  const fnsOf = (s: typeof created) =>
+    s.stack.transfer.functions as Record<string, NonNullable<(typeof t.functions)["api"]>>;
+  const role = (s: typeof created, name: string) => logicalId(s.stack, fnsOf(s)[name]!.role);
+  const statementsWith = (s: typeof created, name: string, action: string) =>
+    roleStatements(s.json, role(s, name)).filter(
+      (st) => st.Effect === "Allow" && asList(st.Action).includes(action),
+    );
+  const prodRepositories = {
+    "Fn::Join": [
+      "",
+      [
+        "arn:",
+        { Ref: "AWS::Partition" },
+        ":ecr:",
+        { Ref: "AWS::Region" },
+        ":",
+        { Ref: "AWS::AccountId" },
+        ":repository/prod/*",
+      ],
+    ],
+  };
+
+  it("only resolve may create repositories, and only those ecr.pushRepositories names", () => {
+    const creators = Object.keys(fnsOf(created)).filter(
+      (n) => statementsWith(created, n, "ecr:CreateRepository").length > 0,
+    );
+    expect(creators).toEqual(["resolve"]);
+    const statements = statementsWith(created, "resolve", "ecr:CreateRepository");
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.Resource).toEqual(prodRepositories);
+    // the lifecycle policy is put by the creator, on the same repositories; nothing else is granted there
+    expect(asList(statements[0]!.Action).sort()).toEqual(
+      [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CreateRepository",
+        "ecr:DescribeRepositories",
+        "ecr:PutLifecyclePolicy",
+      ].sort(),
+    );
+    // the KMS key: the grants ECR makes on the caller's behalf, through ECR only
+    expect(statementsWith(created, "resolve", "kms:CreateGrant")).toEqual([
+      {
+        Action: ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"],
+        Effect: "Allow",
+        Resource: key,
+        Condition: {
+          StringEquals: {
+            "kms:ViaService": { "Fn::Join": ["", ["ecr.", { Ref: "AWS::Region" }, ".amazonaws.com"]] },
+          },
+        },
+      },
+    ]);
+    for (const name of Object.keys(fnsOf(created)).filter((n) => n !== "resolve"))
+      expect(statementsWith(created, name, "kms:CreateGrant"), name).toEqual([]);
+    // and cdk-nag has nothing new to say (the `prod/*` pattern is the operator's own, acknowledged)
+    expect(nagFindings(created.stack)).toEqual([]);
+  });
+
+  it("the settings reach resolve alone, as ECR_CREATE_REPOSITORIES, exactly as configured", () => {
+    const environments = Object.entries(fnsOf(created)).map(([name, f]) => {
+      const fn = created.json.Resources[logicalId(created.stack, f.function)]!;
+      const vars = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
+        ?.Variables;
+      return [name, vars?.ECR_CREATE_REPOSITORIES] as const;
+    });
+    expect(environments.filter(([, v]) => v !== undefined).map(([n]) => n)).toEqual(["resolve"]);
+    const value = environments.find(([n]) => n === "resolve")![1] as string;
+    expect(JSON.parse(value)).toEqual({
+      tagMutability: "IMMUTABLE",
+      scanOnPush: true,
+      encryption: "KMS",
+      kmsKey: key,
+      lifecyclePolicy: policy,
+    });
+  });
+
+  it("without ecr.createRepositories no role may describe or create a destination repository", () => {
+    for (const name of Object.keys(fns)) {
+      const actions = allowedActions(json, roleOf(name));
+      expect(actions.has("ecr:CreateRepository"), name).toBe(false);
+      expect(actions.has("ecr:PutLifecyclePolicy"), name).toBe(false);
+    }
+    // DescribeRepositories stays where bulk listing needs it: enumerate, on sources only
+    const describers = Object.keys(fns).filter((n) =>
+      allowedActions(json, roleOf(n)).has("ecr:DescribeRepositories"),
+    );
+    expect(describers).toEqual(["enumerate"]);
+    // and without a lifecycle policy, no PutLifecyclePolicy even with creation on
+    const plain = synth({ ...FULL, ecr: { ...FULL.ecr, createRepositories: {} } });
+    expect(statementsWith(plain, "resolve", "ecr:CreateRepository")).toHaveLength(1);
+    expect(statementsWith(plain, "resolve", "ecr:PutLifecyclePolicy")).toEqual([]);
+    expect(statementsWith(plain, "resolve", "kms:CreateGrant")).toEqual([]);
   });
 });

@@ -60,6 +60,91 @@ const CASES: ReadonlyArray<readonly [string, ImageTransferProps, RegExp]> = [
   ],
   ["role arn", { ecrRoleArn: "arn:aws:iam::123:user/x" }, /ecrRoleArn is not an IAM role ARN/],
   [
+    "ecr: unknown key",
+    { ecr: { pushRepositories: ["prod/*"], createRepository: {} } as never },
+    /ecr: unknown setting\(s\) createRepository \(known: pullRepositories, pushRepositories, createRepositories\)/,
+  ],
+  [
+    "createRepositories without repositories to create",
+    { ecr: { createRepositories: {} } },
+    /ecr.createRepositories needs the repositories ferry may create: ecr.pushRepositories/,
+  ],
+  [
+    "createRepositories: unknown key",
+    { ecr: { pushRepositories: ["prod/*"], createRepositories: { scanOnPushh: true } as never } },
+    /ecr.createRepositories has unknown key\(s\) scanOnPushh/,
+  ],
+  [
+    "createRepositories: tag mutability",
+    { ecr: { pushRepositories: ["prod/*"], createRepositories: { tagMutability: "mutable" as never } } },
+    /ecr.createRepositories.tagMutability must be "MUTABLE" or "IMMUTABLE", got "mutable"/,
+  ],
+  [
+    "createRepositories: scan on push",
+    { ecr: { pushRepositories: ["prod/*"], createRepositories: { scanOnPush: "yes" as never } } },
+    /ecr.createRepositories.scanOnPush must be true or false/,
+  ],
+  [
+    "createRepositories: encryption",
+    { ecr: { pushRepositories: ["prod/*"], createRepositories: { encryption: "SSE" as never } } },
+    /ecr.createRepositories.encryption must be "AES256" or "KMS"/,
+  ],
+  [
+    "createRepositories: key without KMS",
+    {
+      ecr: {
+        pushRepositories: ["prod/*"],
+        createRepositories: { kmsKey: "arn:aws:kms:us-east-1:123456789012:key/abc" },
+      },
+    },
+    /ecr.createRepositories.kmsKey needs encryption: "KMS"/,
+  ],
+  [
+    "createRepositories: key not an ARN",
+    {
+      ecr: { pushRepositories: ["prod/*"], createRepositories: { encryption: "KMS", kmsKey: "alias/ecr" } },
+    },
+    /ecr.createRepositories.kmsKey must be a KMS key ARN/,
+  ],
+  [
+    "createRepositories: lifecycle policy without rules",
+    { ecr: { pushRepositories: ["prod/*"], createRepositories: { lifecyclePolicy: { rules: [] } } } },
+    /ecr.createRepositories.lifecyclePolicy must have a non-empty `rules` list/,
+  ],
+  [
+    "createRepositories: lifecycle rule",
+    {
+      ecr: {
+        pushRepositories: ["prod/*"],
+        createRepositories: {
+          lifecyclePolicy: {
+            rules: [{ rulePriority: 1, selection: { tagStatus: "any", countType: "imageCountMoreThan" } }],
+          },
+        },
+      },
+    },
+    /ecr.createRepositories.lifecyclePolicy rules\[0\].selection.countNumber must be a positive integer/,
+  ],
+  [
+    "createRepositories: lifecycle policy too long for the environment",
+    {
+      ecr: {
+        pushRepositories: ["prod/*"],
+        createRepositories: {
+          lifecyclePolicy: {
+            rules: Array.from({ length: 20 }, (_, i) => ({
+              rulePriority: i + 1,
+              description: `keep the last ${i + 1} images of every tag prefix`,
+              selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: i + 1 },
+              action: { type: "expire" },
+            })),
+          },
+        },
+      },
+    },
+    /ecr.createRepositories takes \d+ characters as JSON; .* shorten the lifecycle policy/,
+  ],
+  [
     "promotion destination",
     { promotion: { destination: "", repositories: ["app"] } },
     /promotion.destination is required/,

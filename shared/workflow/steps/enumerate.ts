@@ -15,7 +15,13 @@ import { matchesAny, nameSelected, parseRange, selectTags } from "../filters.ts"
 import { bulkPrefix, itemsKey, resultsPrefix, safeId } from "../keys.ts";
 import { POLICY_ENV } from "../names.ts";
 import { checkLocationAllowed, isRepositoryAllowed } from "../policy.ts";
-import { type BulkJob, type CopyRequest, EnumerateEventSchema, validate } from "../schemas.ts";
+import {
+  type BulkJob,
+  type BulkRequest,
+  type CopyRequest,
+  EnumerateEventSchema,
+  validate,
+} from "../schemas.ts";
 import { guard } from "./guard.ts";
 
 export interface EnumerateResult {
@@ -50,7 +56,41 @@ export function splitLocation(s: string): { host: string; prefix: string } {
 
 export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<EnumerateResult> => {
   const { request, executionName } = validate(EnumerateEventSchema, event, "Enumerate input");
-  const { client, staging } = deps;
+  const { staging } = deps;
+  const id = safeId(executionName);
+  const prefix = bulkPrefix(id);
+  const job: BulkJob = { id, prefix, source: request.source, destination: request.destination };
+  const { items, record } = await enumerateImages(request, deps);
+  const key = itemsKey(prefix);
+  await staging.putObject(
+    key,
+    items.map((i) => JSON.stringify(i)).join("\n") + (items.length ? "\n" : ""),
+    "application/jsonl",
+  );
+  await putJson(staging, `${prefix}enumeration.json`, record);
+  return {
+    job,
+    itemsKey: key,
+    resultsPrefix: resultsPrefix(prefix),
+    count: items.length,
+    repositories: record.repositories.length,
+    skipped: record.skipped.length,
+    refused: record.refused!.length,
+    concurrency: request.concurrency ?? 10,
+    toleratedFailurePercentage: request.toleratedFailurePercentage ?? 0,
+  };
+});
+
+/**
+ * The images of a bulk migration, changing nothing: the copy requests (one per selected tag) and what
+ * was left out (immutable tags already at the destination, repositories the allow-lists refuse). The
+ * Enumerate step writes them to staging; `ferry sync --dry-run` decides each one (shared/transfer/dry-run.ts).
+ */
+export async function enumerateImages(
+  request: BulkRequest,
+  deps: Pick<StepDeps, "client" | "policy">,
+): Promise<{ items: CopyRequest[]; record: EnumerationRecord }> {
+  const { client } = deps;
   if (request.tags?.semver !== undefined) {
     try {
       parseRange(request.tags.semver);
@@ -64,9 +104,6 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
   checkLocationAllowed(deps.policy, "destinations", request.destination);
   const src = splitLocation(request.source);
   const dst = splitLocation(request.destination);
-  const id = safeId(executionName);
-  const prefix = bulkPrefix(id);
-  const job: BulkJob = { id, prefix, source: request.source, destination: request.destination };
 
   let names: string[];
   if (request.repositories) names = request.repositories.map((r) => r.replace(/^\/+|\/+$/g, ""));
@@ -114,22 +151,5 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
   });
   const items = perRepo.flat();
   record.items = items.length;
-  const key = itemsKey(prefix);
-  await staging.putObject(
-    key,
-    items.map((i) => JSON.stringify(i)).join("\n") + (items.length ? "\n" : ""),
-    "application/jsonl",
-  );
-  await putJson(staging, `${prefix}enumeration.json`, record);
-  return {
-    job,
-    itemsKey: key,
-    resultsPrefix: resultsPrefix(prefix),
-    count: items.length,
-    repositories: names.length,
-    skipped: record.skipped.length,
-    refused: record.refused!.length,
-    concurrency: request.concurrency ?? 10,
-    toleratedFailurePercentage: request.toleratedFailurePercentage ?? 0,
-  };
-});
+  return { items, record };
+}

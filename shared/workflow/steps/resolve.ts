@@ -5,7 +5,8 @@
  *   mount   same registry, other repository, big: try a cross-repository mount, else staged;
  *   staged  big: stage loop (source → staging), then upload loop (staging → destination).
  * Blobs already present are reported as skipped here and left out of the list. When the destination tag
- * already points to the source's digest, nothing is planned (`upToDate`).
+ * already points to the source's digest, nothing is planned (`upToDate`); otherwise a missing destination
+ * repository is created first when the deployment allows it (`deps.repositories`: ECR).
  */
 import { formatPlatform, parsePlatform } from "../../registry/manifest.ts";
 import {
@@ -110,6 +111,11 @@ export const resolve = guard(async (event: unknown, deps: StepDeps): Promise<Res
   }
 
   const plan = await planTransfer(source, platforms.length ? { platforms } : {});
+  // Not up to date and the source is copyable: something will be written, and ECR refuses writes to a
+  // missing repository. Every blob step comes after this one (shared/transfer/repositories.ts: why here
+  // and not on the first NAME_UNKNOWN).
+  const repository = await deps.repositories?.ensure(dstRepo);
+  if (repository === "created") plan.notes.push(`created the repository ${formatRepository(dstRepo)}`);
   const stored: StoredPlan = {
     version: 1,
     source: formatReference(src),

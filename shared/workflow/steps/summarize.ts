@@ -1,13 +1,17 @@
 /**
  * Bulk step 3, Summarize — reads the Distributed Map's ResultWriter output (manifest.json and the
  * SUCCEEDED_n / FAILED_n files: one entry per image, `Input`/`Output` as JSON strings, `Error`/`Cause` for
- * failures), writes `bulk/<id>/summary.json` and returns a bounded summary. When the Map itself failed
- * (more failures than tolerated), the summary carries `failed: true` and the `{Error, Cause}` the
- * definition's Fail state reports.
+ * failures), writes `bulk/<id>/summary.json` and returns a bounded summary. When images failed, it also
+ * writes their list, `bulk/<id>/failures.txt`, in the `ferry copy --from-file` format (each line's error
+ * as a comment above it: shared/transfer/copy-list.ts), and the summary links it (`failureList`):
+ * `ferry copy --from-file failures.txt` retries exactly those. When the Map itself failed (more failures
+ * than tolerated), the summary carries `failed: true` and the `{Error, Cause}` the definition's Fail
+ * state reports.
  */
 import { getJson, putJson, type StagingStore } from "../../staging/types.ts";
+import { formatFailureList } from "../../transfer/copy-list.ts";
 import type { StepDeps } from "../deps.ts";
-import { resultsPrefix, summaryKey } from "../keys.ts";
+import { failuresKey, resultsPrefix, summaryKey } from "../keys.ts";
 import type { TransferSummary } from "../records.ts";
 import { SummarizeEventSchema, validate } from "../schemas.ts";
 import { describeCause } from "./cleanup.ts";
@@ -44,6 +48,11 @@ export interface BulkSummary {
   bytesSent: number;
   /** The first failures (all of them are in summary.json). */
   failures: { source?: string; destination?: string; error: string; cause: string }[];
+  /**
+   * Where the failed images' list is (`ferry copy --from-file` format), when some failed:
+   * `s3://<staging bucket>/bulk/<id>/failures.txt` (locally: the staging directory's file).
+   */
+  failureList?: string;
   failed: boolean;
   Error?: string;
   Cause?: string;
@@ -98,6 +107,22 @@ export const summarize = guard(async (event: unknown, deps: StepDeps): Promise<B
     failures: all,
     failed,
   };
+  if (all.length) {
+    const key = failuresKey(job.prefix);
+    const header = [
+      `ferry bulk migration ${job.id} (${job.source} → ${job.destination}): ${all.length} of ${entries.length} image(s) failed`,
+      "re-run exactly these with: ferry copy --from-file <this file>",
+    ];
+    await staging.putObject(
+      key,
+      formatFailureList(
+        all.map((f) => ({ ...f, error: `${f.error}: ${f.cause}` })),
+        header,
+      ),
+      "text/plain; charset=utf-8",
+    );
+    summary.failureList = `${staging.location}/${key}`;
+  }
   if (state.error) {
     summary.Error = state.error.Error;
     summary.Cause =

@@ -22,6 +22,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createApiHandler } from "../../../functions/api/handler.ts";
 import { sampleMultiPlatform, writeSample } from "../../../shared/sample/image.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
+import { parseCopyList } from "../../../shared/transfer/copy-list.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import { ALLOW_ANY } from "../../../shared/workflow/policy.ts";
 import { executionArnFor } from "../../../shared/workflow/triggers.ts";
@@ -510,16 +511,40 @@ describe("secrets never appear in what push, pull, workflow copy, sync and bench
         JSON.stringify({ source: `${regs.anon.host}/${ns}`, destination: `${dest}/m-${ns}` }),
       );
       const staging = join(work, `staging-${what.replace(/\W+/g, "-")}`);
+      const lists = join(work, `failures-${what.replace(/\W+/g, "-")}`);
+      mkdirSync(lists);
       const flags = ok ? ["--dest-creds", `${tokenUser}:${tokenReal}`] : [];
+      const failures = join(lists, "failed.txt");
       const out = await run(
         what,
-        ["sync", config, "--staging", staging, "--debug", "--json", ...flags],
+        ["sync", config, "--staging", staging, "--debug", "--json", "--failures", failures, ...flags],
         env,
         ok,
-        [staging],
+        [staging, lists],
       );
       if (!ok) expect(out.stdout).toMatch(/401|UNAUTHORIZED|denied/i);
+      // the failure list names the failed image (and nothing else) when there was one
+      expect(parseCopyList(readFileSync(failures, "utf8"), failures)).toHaveLength(ok ? 0 : 1);
     }
+  });
+
+  it("copy --from-file --failures: wrong passwords; the failure list holds the lines and their errors only", async () => {
+    const lists = join(work, "from-file");
+    mkdirSync(lists);
+    const list = join(lists, "list.txt");
+    writeFileSync(
+      list,
+      `${fromAnon} ${basic.host}/${uniqueRepo("secret-list")}:v1\n${fromAnon} ${token.host}/${uniqueRepo("secret-list")}:v1\n`,
+    );
+    const failures = join(lists, "failed.txt");
+    await run(
+      "copy --from-file (wrong passwords from the auth file)",
+      ["copy", "--from-file", list, "--authfile", authfile, "--failures", failures, "--debug", "--json"],
+      {},
+      false,
+      [lists],
+    );
+    expect(parseCopyList(readFileSync(failures, "utf8"), failures)).toHaveLength(2);
   });
 
   it("bench: a wrong password and the real one (basic and token), with --debug, --json and --html", async () => {

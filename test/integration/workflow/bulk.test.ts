@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { Reference } from "../../../shared/registry/reference.ts";
 import { imageOf, tarLayer, writeSample } from "../../../shared/sample/image.ts";
+import { parseCopyList } from "../../../shared/transfer/copy-list.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import { runBulkWorkflow } from "../../../shared/workflow/local-runner.ts";
 import type { BulkSummary } from "../../../shared/workflow/steps/summarize.ts";
@@ -93,6 +94,17 @@ describe("bulk migration workflow, run locally", () => {
     expect(keys.some((k) => /FAILED_0\.json$/.test(k))).toBe(true);
     expect(keys).toContain(`bulk/${r.executionName}/summary.json`);
     expect(keys).toContain(`bulk/${r.executionName}/items.jsonl`);
+    // the failed image as a `ferry copy --from-file` list, linked from the summary
+    expect(summary.failureList).toBe(`${deps.staging.location}/bulk/${r.executionName}/failures.txt`);
+    const list = (await deps.staging.getObject(`bulk/${r.executionName}/failures.txt`))!.toString("utf8");
+    expect(parseCopyList(list, "failures.txt").map((l) => [l.source, l.destination])).toEqual([
+      [`${regs.anon.host}/${ns}/broken:1.0.0`, `${regs.token.host}/${dstNs}/broken:1.0.0`],
+    ]);
+    expect(list).toMatch(/\n# .*broken.*\n[^#]/);
+    const stored = JSON.parse(
+      (await deps.staging.getObject(`bulk/${r.executionName}/summary.json`))!.toString(),
+    );
+    expect(stored.failureList).toBe(summary.failureList);
   });
 
   it("fails when more images fail than tolerated, with a summary naming them", async () => {
@@ -118,5 +130,6 @@ describe("bulk migration workflow, run locally", () => {
     );
     expect(r.status).toBe("SUCCEEDED");
     expect(r.output).toMatchObject({ images: 0, succeeded: 0, failed: false });
+    expect((r.output as BulkSummary).failureList).toBeUndefined();
   });
 });
