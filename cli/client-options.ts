@@ -17,6 +17,7 @@ import {
   type RegistryKind,
   type RequestEvent,
 } from "../shared/registry/options.ts";
+import { noteCredentialFlags } from "./auth-hint.ts";
 
 export interface ConnectionFlags {
   srcCreds?: string;
@@ -31,32 +32,43 @@ export interface ConnectionFlags {
   registryKind?: string[];
 }
 
-/** Adds the connection flags users know from skopeo and crane. */
-export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): Command {
-  if (which === "src-dest") {
+/**
+ * Adds the connection flags users know from skopeo and crane — only those the verb uses, so that its
+ * `--help` offers nothing it ignores (test/integration/cli/newcomer.test.ts holds every verb to it):
+ * `which` names the registries it talks to (their credential flags: a source, a destination, both, or
+ * one registry: `--creds`); `uploads`, when it uploads blobs: `rules` adds `--registry-kind` (whose
+ * upload rules a host follows), `chunks` adds `--chunk-size` too.
+ */
+export function addConnectionFlags(
+  cmd: Command,
+  which: "src-dest" | "src" | "dest" | "single",
+  uploads?: "rules" | "chunks",
+): Command {
+  if (which === "src-dest" || which === "src")
     cmd.option("--src-creds <user:password>", "credentials for the source registry");
+  if (which === "src-dest" || which === "dest")
     cmd.option("--dest-creds <user:password>", "credentials for the destination registry");
-  } else {
-    cmd.option("--creds <user:password>", "credentials for the registry");
-  }
-  return cmd
+  if (which === "single") cmd.option("--creds <user:password>", "credentials for the registry");
+  cmd
     .option(
       "--authfile <path>",
       "Docker config.json / containers auth.json to read credentials from (default: ~/.docker/config.json)",
     )
     .option("--plain-http", "use http:// for every registry (loopback registries always do)")
     .option("--tls-verify <bool>", "verify TLS certificates (true|false)", parseBool, true)
-    .option("--ca-file <path>", "extra CA certificates (PEM) to trust")
-    .option(
+    .option("--ca-file <path>", "extra CA certificates (PEM) to trust");
+  if (uploads === "chunks")
+    cmd.option(
       "--chunk-size <bytes>",
       "upload every blob in PATCH chunks of this size (e.g. 8MiB), within the registry's bounds; default per registry",
-    )
-    .option(
+    );
+  if (uploads)
+    cmd.option(
       "--registry-kind <host=kind>",
       `apply a registry's upload rules to HOST (${REGISTRY_KINDS.join("|")}), e.g. ECR behind a custom domain; repeatable`,
       collect,
-    )
-    .option("--debug", "log every HTTP exchange (redacted) to stderr");
+    );
+  return cmd.option("--debug", "log every HTTP exchange (redacted) to stderr");
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -130,6 +142,7 @@ export function makeClient(
   // Usage first: a bad flag is reported before anything else is looked at.
   const chunkSize = flags.chunkSize ? chunkSizeFlag(flags.chunkSize) : undefined;
   const registryKinds = flags.registryKind?.length ? parseRegistryKinds(flags.registryKind) : undefined;
+  noteCredentialFlags(registries);
   const explicit = new StaticCredentials();
   if (flags.srcCreds && registries.src) explicit.set(registries.src, parseUserPass(flags.srcCreds));
   if (flags.destCreds && registries.dest) explicit.set(registries.dest, parseUserPass(flags.destCreds));

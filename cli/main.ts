@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { FerryError, printable } from "../shared/registry/errors.ts";
+import { authHint } from "./auth-hint.ts";
 
 type Register = (program: Command) => void;
 
@@ -52,7 +53,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const e = err as Error;
     const usage = err instanceof FerryError && err.code === "USAGE";
-    process.stderr.write(`ferry: ${oneLine(e?.message ?? String(err))}\n`);
+    // a 401/403 says whether credentials were sent and how to give them (cli/auth-hint.ts)
+    const hint = authHint(err);
+    process.stderr.write(`ferry: ${oneLine(`${e?.message ?? String(err)}${hint ? ` — ${hint}` : ""}`)}\n`);
     if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return usage ? 2 : 1;
   }
