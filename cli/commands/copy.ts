@@ -5,7 +5,7 @@ import pLimit from "p-limit";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { type Platform, parsePlatform } from "../../shared/registry/manifest.ts";
 import { TransferEngine } from "../../shared/transfer/engine.ts";
-import { formatReport, type ImageReport } from "../../shared/transfer/report.ts";
+import { formatReport, type ImageReport, runTotals } from "../../shared/transfer/report.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 import { type Location, parseLocation } from "../endpoints.ts";
 import { locationTags, openSink, openSource } from "../open.ts";
@@ -168,7 +168,7 @@ export async function transfer(pairs: [Location, Location][], flags: TransferFla
     const seconds = (performance.now() - t0) / 1000;
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify(pairs.length === 1 ? reports[0] : { images: reports, failures, seconds }, null, 2)}\n`,
+        `${JSON.stringify(pairs.length === 1 ? reports[0] : { images: reports, failures, totals: runTotals(reports, seconds), seconds }, null, 2)}\n`,
       );
     else if (!flags.quiet) writeText(`${formatReport(reports, seconds)}\n`);
     if (failures.length) {

@@ -210,7 +210,7 @@ export async function execWorkflowCopy(src: string, dst: string, flags: Workflow
       const secs = ((performance.now() - t0) / 1000).toFixed(2);
       return o.upToDate
         ? `${o.destination}: already up to date (${o.digest})`
-        : `${o.destination}${o.tags.length ? `:${o.tags.join(",")}` : ""} ← ${s}\n  digest ${o.digest}\n  ${o.blobs.total} blob(s): ${o.blobs.copied} copied, ${o.blobs.mounted} mounted, ${o.blobs.skipped} already present; ${o.bytesSent} bytes sent in ${secs}s (workflow ${r.executionName})`;
+        : `${o.destination}${o.tags.length ? `:${o.tags.join(",")}` : ""} ← ${s}\n  digest ${o.digest}\n  ${o.blobs.total} blob(s): ${o.blobs.copied} copied, ${o.blobs.mounted} mounted, ${o.blobs.skipped} skipped (already present); ${o.bytesSent} bytes sent in ${secs}s (workflow ${r.executionName})`;
     });
   }).finally(() => client.close());
 }

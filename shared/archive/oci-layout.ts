@@ -244,6 +244,8 @@ function checkLayoutFile(bytes: Uint8Array, what: string): void {
 /** An OCI layout written as an image sink. */
 export interface OciLayoutSink extends ImageSink {
   readonly dir: string;
+  /** Commits: writes index.json (and oci-layout for a new layout). Nothing is listed before. */
+  close(): Promise<void>;
   /** Gives up: removes the blobs this sink added (unless an image committed here needs them); index.json is untouched. */
   abort(reason?: Error): Promise<void>;
 }
