@@ -21,6 +21,16 @@ export function usage<T>(parse: () => T): T {
 
 /** `e` as a usage error (same message, the original as its cause), when it is a ferry error. */
 export function asUsage(e: unknown): unknown {
-  if (!(e instanceof FerryError) || e.code === "USAGE") return e;
+  if (!isFerryError(e) || e.code === "USAGE") return e;
   return new FerryError("USAGE", e.message, { cause: e });
+}
+
+/**
+ * A FerryError, also one of another copy of the class: the workflow's modules are loaded from the
+ * sources next to the bundle (commands/workflow.ts `load`), whose error classes are not the bundle's.
+ */
+function isFerryError(e: unknown): e is FerryError {
+  if (e instanceof FerryError) return true;
+  const f = e as { code?: unknown; retryable?: unknown } | null;
+  return e instanceof Error && typeof f?.code === "string" && typeof f.retryable === "boolean";
 }
