@@ -319,6 +319,18 @@ describe("a sync config is checked before anything runs", () => {
   });
 });
 
+describe("README's commands do what it says", () => {
+  it("ferry copy --workflow <src> <dst> runs the copy-image workflow locally", async () => {
+    const dst = `${regs.serve.host}/${uniqueRepo("via-workflow")}:v1`;
+    const r = await run(["copy", "--workflow", `${repo}:v1`, dst, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { digest: string; destination: string };
+    expect(out.digest).toBe(sample.images[0]!.manifest.digest);
+    const check = await run(["inspect", dst, "--json"]);
+    expect(JSON.parse(check.stdout).digest).toBe(sample.images[0]!.manifest.digest);
+  });
+});
+
 describe("the report: the table and --json use the same words and the same counts", () => {
   it("two images sharing a layer, copied in one run to one repository: the layer is copied once", async () => {
     const list = (dst: string) => {
