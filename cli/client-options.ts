@@ -25,6 +25,7 @@ import {
   type RegistryKind,
   type RequestEvent,
 } from "../shared/registry/options.ts";
+import { noteCredentialFlags } from "./auth-hint.ts";
 
 export interface ConnectionFlags {
   srcCreds?: string;
@@ -42,20 +43,33 @@ export interface ConnectionFlags {
   registryKind?: string[];
 }
 
-/** Adds the connection flags users know from skopeo and crane. */
-export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): Command {
+/**
+ * Adds the connection flags users know from skopeo and crane — only those the verb uses, so that its
+ * `--help` offers nothing it ignores (test/integration/cli/newcomer.test.ts holds every verb to it):
+ * `which` names the registries it talks to (their credential and certificate flags: a source, a
+ * destination, both, or one registry: `--creds`, `--cert-dir`); `uploads`, when it uploads blobs: `rules`
+ * adds `--registry-kind` (whose upload rules a host follows), `chunks` adds `--chunk-size` too.
+ */
+export function addConnectionFlags(
+  cmd: Command,
+  which: "src-dest" | "src" | "dest" | "single",
+  uploads?: "rules" | "chunks",
+): Command {
   const certDir =
     "TLS directory: *.crt CAs to trust, X.cert + X.key a client certificate (default: certs.d/<host:port>/)";
-  if (which === "src-dest") {
+  if (which === "src-dest" || which === "src")
     cmd.option("--src-creds <user:password>", "credentials for the source registry");
+  if (which === "src-dest" || which === "dest")
     cmd.option("--dest-creds <user:password>", "credentials for the destination registry");
+  if (which === "src-dest" || which === "src")
     cmd.option("--src-cert-dir <dir>", `the source registry's ${certDir}`);
+  if (which === "src-dest" || which === "dest")
     cmd.option("--dest-cert-dir <dir>", `the destination registry's ${certDir}`);
-  } else {
+  if (which === "single") {
     cmd.option("--creds <user:password>", "credentials for the registry");
     cmd.option("--cert-dir <dir>", `the registry's ${certDir}`);
   }
-  return cmd
+  cmd
     .option(
       "--authfile <path>",
       "Docker config.json / containers auth.json to read credentials from (default: ~/.docker/config.json)",
@@ -66,17 +80,19 @@ export function addConnectionFlags(cmd: Command, which: "src-dest" | "single"): 
     )
     .option("--no-plain-http", "use https:// for every registry, loopback included")
     .option("--tls-verify <bool>", "verify TLS certificates (true|false)", parseBool, true)
-    .option("--ca-file <path>", "extra CA certificates (PEM) to trust")
-    .option(
+    .option("--ca-file <path>", "extra CA certificates (PEM) to trust");
+  if (uploads === "chunks")
+    cmd.option(
       "--chunk-size <bytes>",
       "upload every blob in PATCH chunks of this size (e.g. 8MiB), within the registry's bounds; default per registry",
-    )
-    .option(
+    );
+  if (uploads)
+    cmd.option(
       "--registry-kind <host=kind>",
       `apply a registry's upload rules to HOST (${REGISTRY_KINDS.join("|")}), e.g. ECR behind a custom domain; repeatable`,
       collect,
-    )
-    .option("--debug", "log every HTTP exchange (redacted, and the proxy it went through) to stderr");
+    );
+  return cmd.option("--debug", "log every HTTP exchange (redacted, and the proxy it went through) to stderr");
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -150,6 +166,7 @@ export function makeClient(
   // Usage first: a bad flag is reported before anything else is looked at.
   const chunkSize = flags.chunkSize ? chunkSizeFlag(flags.chunkSize) : undefined;
   const registryKinds = flags.registryKind?.length ? parseRegistryKinds(flags.registryKind) : undefined;
+  noteCredentialFlags(registries);
   const explicit = new StaticCredentials();
   if (flags.srcCreds && registries.src) explicit.set(registries.src, parseUserPass(flags.srcCreds));
   if (flags.destCreds && registries.dest) explicit.set(registries.dest, parseUserPass(flags.destCreds));

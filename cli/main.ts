@@ -4,7 +4,8 @@
  */
 import { Command, CommanderError } from "commander";
 import pkg from "../package.json" with { type: "json" };
-import { FerryError, printable } from "../shared/registry/errors.ts";
+import { printable } from "../shared/registry/errors.ts";
+import { authHint } from "./auth-hint.ts";
 
 type Register = (program: Command) => void;
 
@@ -51,8 +52,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     const e = err as Error;
-    const usage = err instanceof FerryError && err.code === "USAGE";
-    process.stderr.write(`ferry: ${oneLine(e?.message ?? String(err))}\n`);
+    // by code, not class: the workflow's run is loaded from the sources (commands/workflow.ts `load`),
+    // whose FerryError is another copy of the class than this bundle's
+    const usage = (err as { code?: unknown } | null)?.code === "USAGE";
+    // a 401/403 says whether credentials were sent and how to give them (cli/auth-hint.ts)
+    const hint = authHint(err);
+    process.stderr.write(`ferry: ${oneLine(`${e?.message ?? String(err)}${hint ? ` — ${hint}` : ""}`)}\n`);
     if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return usage ? 2 : 1;
   }

@@ -19,6 +19,11 @@ export async function openSource(loc: Location, client: RegistryClient): Promise
         loc.file,
         loc.name ? { image: loc.name } : {},
       );
+    case "oci-archive":
+      return (await import("../shared/archive/docker-archive.ts")).openDockerArchive(loc.file, {
+        transport: "oci-archive",
+        ...(loc.tag ? { image: loc.tag } : {}),
+      });
     case "rootfs":
       throw new FerryError("USAGE", `rootfs: is a destination only (ferry pull <ref> rootfs:<dir>)`);
   }
@@ -41,6 +46,8 @@ export async function openSink(
     }
     case "oci":
       return (await import("../shared/archive/oci-layout.ts")).createOciLayoutSink(loc.dir);
+    case "oci-archive":
+      return (await import("../shared/archive/oci-archive.ts")).createOciArchiveSink(loc.file);
     case "docker-archive": {
       let name = loc.name;
       if (!name && from?.kind === "registry")
@@ -60,7 +67,7 @@ export function locationTags(loc: Location, from: Location): string[] | undefine
     if (loc.ref.tag) return [loc.ref.tag];
     return [];
   }
-  if (loc.kind === "oci") {
+  if (loc.kind === "oci" || loc.kind === "oci-archive") {
     if (loc.tag) return [loc.tag];
     if (from.kind === "registry" && from.ref.tag) return [from.ref.tag];
     return [];

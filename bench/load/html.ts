@@ -72,12 +72,29 @@ export function renderHtml(r: BenchReport): string {
   const { js, css } = uplotAssets();
   const where = `${r.target.registry}${r.scenario === "catalog" ? "" : `/${r.target.repository}`}`;
   const title = `ferry bench ${r.scenario} → ${where}`;
-  // The charts need the series and op names only; histograms stay in the JSON report.
+  // The charts need the series, op names and whole-run figures only; histograms stay in the JSON report.
+  const whole = (ops: OpSummary[]) =>
+    Object.fromEntries(
+      ops.map((o) => [
+        o.name,
+        {
+          rate: o.opsPerSec,
+          mbps: o.bytesPerSec / 1e6,
+          errs: r.durationMs > 0 ? o.failed / (r.durationMs / 1000) : 0,
+          p50: o.latency?.p50 ?? null,
+          p90: o.latency?.p90 ?? null,
+          p99: o.latency?.p99 ?? null,
+          max: o.latency?.max ?? null,
+        },
+      ]),
+    );
   const data = {
+    duration: r.durationMs / 1000,
     seconds: r.series.seconds,
     coverage: r.series.coverage,
     requests: r.series.requests,
     iterations: r.series.iterations,
+    whole: { requests: whole(r.requests), iterations: whole(r.iterations.byKind) },
   };
   const v = r.verification;
   const created = r.created.length
@@ -128,45 +145,104 @@ ${created}
 <script>${js.replace(/<\/script/gi, "<\\/script")}</script>
 <script id="data" type="application/json">${scriptJson(data)}</script>
 <script>
+// Each second of the run is a step from its start to the next second (the last one to the run's end), so
+// every chart spans the whole run, [0, duration]. Hovering shows that second's values in the legend; at
+// rest the legend shows the whole run's (the tables' figures). Seconds after the end (iterations finishing
+// in the grace period) are in the tables, not on the time axis.
 (function () {
   var D = JSON.parse(document.getElementById("data").textContent);
   var palette = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
   var width = function () { return Math.min(1150, document.body.clientWidth - 10); };
+  var fmt = function (v) {
+    if (v === null || v === undefined || !isFinite(v)) return "no data";
+    var a = Math.abs(v);
+    return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+  };
+  var dur = D.duration > 0 ? D.duration : 1;
+  // the seconds inside the run: second i covers [i, min(i + 1, duration)]
+  var inRun = D.seconds.filter(function (s) { return s < dur; });
+  if (!inRun.length) inRun = [0];
   var all = [];
-  Object.keys(D.iterations).forEach(function (k) { all.push({ label: "iteration " + k, s: D.iterations[k] }); });
-  Object.keys(D.requests).forEach(function (k) { all.push({ label: k, s: D.requests[k] }); });
-  function chart(el, series, data, yLabel) {
-    var opts = {
-      width: width(), height: 260,
-      scales: { x: { time: false } },
-      axes: [{ label: "seconds" }, { label: yLabel }],
-      series: [{ label: "s" }].concat(series.map(function (s, i) {
-        return { label: s, stroke: palette[i % palette.length], width: 1.5, spanGaps: false };
-      })),
-    };
+  Object.keys(D.iterations).forEach(function (k) { all.push({ label: "iteration " + k, s: D.iterations[k], w: D.whole.iterations[k] || {} }); });
+  Object.keys(D.requests).forEach(function (k) { all.push({ label: k, s: D.requests[k], w: D.whole.requests[k] || {} }); });
+  window.ferryCharts = {};
+  // buckets: [start, covered seconds, [second indices]]; mergeTail: a last second under a fifth inside
+  // the run joins the one before (a rate over 0.05 s is noise), so the rate line still reaches the end
+  function buckets(mergeTail) {
+    var b = inRun.map(function (s) { return { start: s, span: D.coverage[s], idx: [s] }; });
+    var last = b[b.length - 1];
+    if (mergeTail && b.length > 1 && last.span < 0.2) {
+      b.pop();
+      b[b.length - 1].span += last.span;
+      b[b.length - 1].idx.push(last.start);
+    }
+    return b;
+  }
+  // series: [{label, values(bucket): number or null, whole: the whole run's value}]
+  function chart(el, b, series, yLabel) {
     var holder = document.getElementById(el);
     holder.innerHTML = "";
     if (!series.length) { holder.textContent = "(nothing to chart)"; return; }
-    return new uPlot(opts, [D.seconds].concat(data), holder);
+    // x: each bucket's start, then the run's end; a value repeats at the end to close the last step
+    var xs = b.map(function (k) { return k.start; }).concat([dur]);
+    var ys = series.map(function (s) {
+      var v = b.map(function (k) { return s.values(k); });
+      return v.concat([v[v.length - 1]]);
+    });
+    var bucketAt = function (x) {
+      var i = 0;
+      while (i + 1 < b.length && xs[i + 1] <= x) i++;
+      return i;
+    };
+    var opts = {
+      width: width(), height: 260,
+      scales: { x: { time: false, range: function () { return [0, dur]; } } },
+      axes: [{ label: "seconds" }, { label: yLabel }],
+      // the legend names the second under the cursor (the step it falls in), not the nearest step start
+      cursor: { dataIdx: function (u, si, closest, x) { return x === undefined || x === null ? closest : bucketAt(x); } },
+      series: [{
+        label: "s",
+        value: function (u, v, si, idx) {
+          return idx === null || idx === undefined ? "whole run" : +xs[idx].toFixed(2) + "–" + +xs[Math.min(idx + 1, b.length)].toFixed(2);
+        },
+      }].concat(series.map(function (s, i) {
+        return {
+          label: s.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: false,
+          paths: uPlot.paths.stepped({ align: 1 }), points: { show: false },
+          value: function (u, v, si, idx) { return fmt(idx === null || idx === undefined ? s.whole : v); },
+        };
+      })),
+      hooks: { ready: [function (u) { u.setLegend({ idx: null }); }] },
+    };
+    var u = new uPlot(opts, [xs].concat(ys), holder);
+    window.ferryCharts[el] = u;
+    return u;
   }
   var sel = document.getElementById("op");
   all.forEach(function (o, i) { var opt = document.createElement("option"); opt.value = i; opt.textContent = o.label; sel.appendChild(opt); });
   function drawLatency() {
     var o = all[Number(sel.value)];
     if (!o) { chart("lat", [], [], "ms"); return; }
-    chart("lat", ["p50", "p90", "p99", "max"], [o.s.p50, o.s.p90, o.s.p99, o.s.max], "ms");
+    chart("lat", buckets(false), ["p50", "p90", "p99", "max"].map(function (p) {
+      return { label: p, whole: o.w[p], values: function (k) { return o.s[p][k.start]; } };
+    }), "ms");
   }
   sel.addEventListener("change", drawLatency);
   drawLatency();
-  // counts per second → rates; a last second with less than a fifth of its time inside the run is left out
-  var perSec = function (a) {
-    return a.map(function (v, i) { var c = D.coverage[i]; return c >= 0.2 ? v / c : null; });
+  // counts per second → rates over the seconds each bucket covers
+  var rate = function (arr, scale) {
+    return function (k) {
+      var n = 0;
+      k.idx.forEach(function (i) { n += arr[i]; });
+      return k.span > 0 ? n / k.span / scale : null;
+    };
   };
-  chart("tput", all.map(function (o) { return o.label; }), all.map(function (o) { return perSec(o.s.count); }), "ops/s");
+  var rb = buckets(true);
+  chart("tput", rb, all.map(function (o) { return { label: o.label, whole: o.w.rate, values: rate(o.s.count, 1) }; }), "ops/s");
   var withBytes = all.filter(function (o) { return o.s.bytes.some(function (b) { return b > 0; }); });
-  chart("bytes", withBytes.map(function (o) { return o.label; }), withBytes.map(function (o) { return perSec(o.s.bytes).map(function (b) { return b === null ? null : b / 1e6; }); }), "MB/s");
+  chart("bytes", rb, withBytes.map(function (o) { return { label: o.label, whole: o.w.mbps, values: rate(o.s.bytes, 1e6) }; }), "MB/s");
   var withErr = all.filter(function (o) { return o.s.failed.some(function (b) { return b > 0; }); });
-  if (withErr.length) chart("errs", withErr.map(function (o) { return o.label; }), withErr.map(function (o) { return perSec(o.s.failed); }), "errors/s");
+  if (withErr.length) chart("errs", rb, withErr.map(function (o) { return { label: o.label, whole: o.w.errs, values: rate(o.s.failed, 1) }; }), "errors/s");
   else document.getElementById("errs").textContent = "no errors";
   document.body.setAttribute("data-rendered", "true");
 })();

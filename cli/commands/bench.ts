@@ -90,7 +90,7 @@ export function registerBench(program: Command): void {
     .option("--json", "print the report as JSON")
     .option("--html <file>", "also write a self-contained HTML report with charts")
     .option("-q, --quiet", "no live view");
-  addConnectionFlags(cmd, "single").action(async (target: string | undefined, flags: CliFlags) => {
+  addConnectionFlags(cmd, "single", "rules").action(async (target: string | undefined, flags: CliFlags) => {
     const config = parseBenchConfig(target, flags);
     // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
     const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }] = await Promise.all([

@@ -10,7 +10,7 @@ import { parseCopyList } from "../../shared/transfer/copy-list.ts";
 import { type DryRunItem, dryRun } from "../../shared/transfer/dry-run.ts";
 import { TransferEngine } from "../../shared/transfer/engine.ts";
 import type { RegistrySink } from "../../shared/transfer/registry-endpoints.ts";
-import { formatReport, type ImageReport } from "../../shared/transfer/report.ts";
+import { formatReport, type ImageReport, runTotals } from "../../shared/transfer/report.ts";
 import type { DestinationRepositories } from "../../shared/transfer/repositories.ts";
 import {
   destinationRepositories,
@@ -24,6 +24,7 @@ import { type Location, parseLocation } from "../endpoints.ts";
 import { locationTags, openSink, openSource } from "../open.ts";
 import { writeText } from "../output.ts";
 import { createProgress } from "../progress.ts";
+import { usage } from "../usage.ts";
 import { addWorkflowOptions, runWorkflowCopy, type WorkflowFlags } from "./workflow.ts";
 
 export interface TransferFlags extends ConnectionFlags {
@@ -45,8 +46,9 @@ export interface TransferFlags extends ConnectionFlags {
   createRepos?: boolean;
 }
 
-export function addTransferFlags(cmd: Command): Command {
-  addConnectionFlags(cmd, "src-dest");
+/** The flags of copy, pull (`src`: it reads a registry, writes files) and push (`dest`). */
+export function addTransferFlags(cmd: Command, which: "src-dest" | "src" | "dest" = "src-dest"): Command {
+  addConnectionFlags(cmd, which, which === "src" ? undefined : "chunks");
   return cmd
     .option(
       "--platform <os/arch[/variant]>",
@@ -76,9 +78,12 @@ export function registerCopy(program: Command): void {
     )
     .argument(
       "[src]",
-      "source: docker://host/repo:tag (or a bare reference), oci:<dir>[:tag], docker-archive:<file>",
+      "source: docker://host/repo:tag (or a bare reference), oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>",
     )
-    .argument("[dst]", "destination: a reference, oci:<dir>[:tag], docker-archive:<file>[:name:tag]")
+    .argument(
+      "[dst]",
+      "destination: a reference, oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag]",
+    )
     .option("--from-file <list>", "copy every `SRC DST` pair of this file (one per line) in one process")
     .option(
       "--dry-run",
@@ -146,7 +151,7 @@ async function copyList(file: string, flags: TransferFlags): Promise<void> {
 
 /** Runs transfers in one process: one client (connections, tokens) and one engine (blob de-duplication). */
 export async function transfer(pairs: [Location, Location][], flags: TransferFlags): Promise<ImageReport[]> {
-  const platforms: Platform[] = (flags.platform ?? []).map(parsePlatform);
+  const platforms: Platform[] = usage(() => (flags.platform ?? []).map(parsePlatform));
   if (flags.compress && flags.compress !== "gzip")
     throw new FerryError("USAGE", `--compress supports gzip, not "${flags.compress}"`);
   const concurrency = Number(flags.concurrency ?? 6);
@@ -279,7 +284,7 @@ async function copyPairs(
     const seconds = (performance.now() - t0) / 1000;
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify(flags.fromFile ? { images: reports, failures, seconds } : reports[0], null, 2)}\n`,
+        `${JSON.stringify(flags.fromFile ? { images: reports, failures, totals: runTotals(reports, seconds), seconds } : reports[0], null, 2)}\n`,
       );
     else if (!flags.quiet) writeText(`${formatReport(reports, seconds)}\n`);
     if (flags.failures)

@@ -103,11 +103,13 @@ export async function runDemo(keep: boolean): Promise<void> {
     );
 
     const ociDir = join(work, "oci");
+    const ociSink = await createOciLayoutSink(ociDir);
     const ociReport = await new TransferEngine().copy(
       new RegistrySource(client, { ...dstRepo, tag: "1.0" }),
-      await createOciLayoutSink(ociDir),
+      ociSink,
       { tags: ["1.0"] },
     );
+    await ociSink.close(); // index.json is written when the sink commits
     const rootfs = join(work, "rootfs");
     const amd64 = images[0]!;
     const parsed = parseManifest(amd64.manifest.bytes, amd64.manifest.mediaType);

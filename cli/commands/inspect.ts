@@ -5,7 +5,10 @@ import { FerryError } from "../../shared/registry/errors.ts";
 import {
   type Descriptor,
   formatPlatform,
+  type Platform,
   parseManifest,
+  parsePlatform,
+  platformMatches,
   type RawManifest,
 } from "../../shared/registry/manifest.ts";
 import {
@@ -17,11 +20,13 @@ import {
 import { formatBytes } from "../../shared/transfer/report.ts";
 import { addConnectionFlags, type ConnectionFlags, makeClient } from "../client-options.ts";
 import { writeText } from "../output.ts";
+import { usage } from "../usage.ts";
 
 interface InspectFlags extends ConnectionFlags {
   raw?: boolean;
   config?: boolean;
   json?: boolean;
+  platform?: string;
 }
 
 export function registerInspect(program: Command): void {
@@ -30,20 +35,43 @@ export function registerInspect(program: Command): void {
     .description("show an image's manifest, platforms, layers, sizes and config")
     .argument("<ref>", "image reference")
     .option("--raw", "print the manifest exactly as the registry sent it")
-    .option("--config", "print the image config JSON")
-    .option("--json", "print the summary as JSON");
+    .option("--config", "print the image config JSON (of one platform: see --platform)")
+    .option("--json", "print the summary as JSON")
+    .option(
+      "--platform <os/arch[/variant]>",
+      "of a multi-platform image, inspect this platform's image (its manifest with --raw, its config with --config)",
+    );
   addConnectionFlags(inspect, "single").action(async (refText: string, flags: InspectFlags) => {
-    const ref = parseReference(refText.replace(/^docker:\/\//, ""));
-    const client = makeClient(flags, { single: ref.registry });
+    const [parsed, platform] = usage(() => [
+      parseReference(refText.replace(/^docker:\/\//, "")),
+      flags.platform === undefined ? undefined : parsePlatform(flags.platform),
+    ]);
+    const client = makeClient(flags, { single: parsed.registry });
     try {
-      const raw = await client.getManifest(ref);
+      let ref = parsed;
+      let raw = await client.getManifest(ref);
+      const top = parseManifest(raw.bytes, raw.mediaType, `manifest of ${formatReference(ref)}`);
+      const index = top.kind === "index" ? top : undefined;
+      if (index && (platform || flags.config)) {
+        // --config needs one image: the platform asked for, else the user is told which ones there are
+        const child = choosePlatform(formatReference(ref), index.manifests, platform);
+        ref = { registry: ref.registry, repository: ref.repository, digest: child.digest };
+        raw = await client.getManifest(ref);
+      } else if (platform && !index) {
+        await checkPlatform(client, ref, raw, platform);
+      }
       if (flags.raw) {
         process.stdout.write(Buffer.from(raw.bytes));
         return;
       }
       const summary = await summarise(client, ref, raw, flags.config === true);
       if (flags.config) {
-        process.stdout.write(`${JSON.stringify(summary.config ?? null, null, 2)}\n`);
+        if (summary.config === undefined)
+          throw new FerryError(
+            "UNSUPPORTED",
+            `${summary.reference} (${summary.mediaType}) has no image config${summary.note ? ": Docker schema 1" : ""}`,
+          );
+        process.stdout.write(`${JSON.stringify(summary.config, null, 2)}\n`);
         return;
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -57,19 +85,17 @@ export function registerInspect(program: Command): void {
     .command("tags")
     .description("list the tags of a repository")
     .argument("<repo>", "host/repository");
-  addConnectionFlags(tags, "single").action(
-    async (repoText: string, flags: ConnectionFlags & { json?: boolean }) => {
-      const repo = parseRepository(repoText.replace(/^docker:\/\//, ""));
-      const client = makeClient(flags, { single: repo.registry });
-      try {
-        const all: string[] = [];
-        for await (const t of client.tags(repo)) all.push(t);
-        writeText(all.length ? `${all.join("\n")}\n` : "");
-      } finally {
-        await client.close();
-      }
-    },
-  );
+  addConnectionFlags(tags, "single").action(async (repoText: string, flags: ConnectionFlags) => {
+    const repo = usage(() => parseRepository(repoText.replace(/^docker:\/\//, "")));
+    const client = makeClient(flags, { single: repo.registry });
+    try {
+      const all: string[] = [];
+      for await (const t of client.tags(repo)) all.push(t);
+      writeText(all.length ? `${all.join("\n")}\n` : "");
+    } finally {
+      await client.close();
+    }
+  });
 
   const catalog = program
     .command("catalog")
@@ -134,6 +160,59 @@ async function summarise(
       : { architecture: config.architecture, os: config.os, created: config.created };
   }
   return summary;
+}
+
+/**
+ * The child of an index for `platform`, or a usage error naming the platforms the index has: without
+ * `--platform` (`--config` needs one image), when none matches, or when several do (linux/arm without
+ * its variant, where the index has v6 and v7).
+ */
+function choosePlatform(image: string, children: Descriptor[], platform: Platform | undefined): Descriptor {
+  const has = children.map((d) => formatPlatform(d.platform)).join(", ");
+  if (!platform)
+    throw new FerryError(
+      "USAGE",
+      `${image} is a multi-platform image (${has}): choose one with --platform os/arch[/variant]`,
+    );
+  const found = children.filter((d) => platformMatches(platform, d.platform));
+  const digests = new Set(found.map((d) => d.digest));
+  if (digests.size === 1) return found[0]!;
+  const wanted = formatPlatform(platform);
+  if (digests.size === 0)
+    throw new FerryError("USAGE", `${image} has no ${wanted} image; its platforms: ${has}`);
+  throw new FerryError(
+    "USAGE",
+    `${wanted} matches ${found.map((d) => formatPlatform(d.platform)).join(", ")} in ${image}: add the variant`,
+  );
+}
+
+/** `--platform` on a single-platform image: its config must say that platform. */
+async function checkPlatform(
+  client: RegistryClient,
+  ref: Reference,
+  raw: RawManifest,
+  platform: Platform,
+): Promise<void> {
+  const m = parseManifest(raw.bytes, raw.mediaType, `manifest of ${formatReference(ref)}`);
+  if (m.kind !== "manifest") return; // schema 1 records no platform ferry can trust
+  const config = JSON.parse((await client.readBlob(ref, m.config)).toString("utf8")) as {
+    os?: string;
+    architecture?: string;
+    variant?: string;
+  };
+  const actual =
+    config.os && config.architecture
+      ? {
+          os: config.os,
+          architecture: config.architecture,
+          ...(config.variant ? { variant: config.variant } : {}),
+        }
+      : undefined;
+  if (!platformMatches(platform, actual))
+    throw new FerryError(
+      "USAGE",
+      `${formatReference(ref)} is a single-platform image for ${formatPlatform(actual)}, not ${formatPlatform(platform)}`,
+    );
 }
 
 const SCHEMA1_NOTE =

@@ -1,4 +1,4 @@
-/** `ferry pull <ref> <oci:|docker-archive:|rootfs:>` and `ferry push <oci:|docker-archive:> <ref>`. */
+/** `ferry pull <ref> <oci:|oci-archive:|docker-archive:|rootfs:>` and `ferry push <oci:|oci-archive:|docker-archive:> <ref>`. */
 import type { Command } from "commander";
 import { extractLayers, type LayerInput } from "../../shared/archive/rootfs.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
@@ -8,18 +8,21 @@ import { planTransfer } from "../../shared/transfer/plan.ts";
 import { RegistrySource } from "../../shared/transfer/registry-endpoints.ts";
 import { makeClient } from "../client-options.ts";
 import { parseLocation } from "../endpoints.ts";
+import { usage } from "../usage.ts";
 import { addTransferFlags, type TransferFlags, transfer } from "./copy.ts";
 
 export function registerPullPush(program: Command): void {
   const pull = program
     .command("pull")
-    .description("pull an image into an OCI layout, a docker-archive tar, or an unpacked root filesystem")
+    .description(
+      "pull an image into an OCI layout (directory or tar), a docker-archive tar, or an unpacked root filesystem",
+    )
     .argument("<ref>", "image reference")
     .argument(
       "<dest>",
-      "oci:<dir>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir> (a new or empty directory)",
+      "oci:<dir>[:tag], oci-archive:<file>[:tag], docker-archive:<file>[:name:tag] or rootfs:<dir> (a new or empty directory)",
     );
-  addTransferFlags(pull).action(async (ref: string, dest: string, flags: TransferFlags) => {
+  addTransferFlags(pull, "src").action(async (ref: string, dest: string, flags: TransferFlags) => {
     const src = parseLocation(ref);
     const dst = parseLocation(dest, null);
     if (src.kind !== "registry")
@@ -35,14 +38,14 @@ export function registerPullPush(program: Command): void {
 
   const push = program
     .command("push")
-    .description("push an OCI layout or a docker-archive tar (docker save) to a registry")
-    .argument("<src>", "oci:<dir>[:tag] or docker-archive:<file>[:name:tag]")
+    .description("push an OCI layout (directory or tar) or a docker-archive tar (docker save) to a registry")
+    .argument("<src>", "oci:<dir>[:tag], oci-archive:<file>[:tag] or docker-archive:<file>[:name:tag]")
     .argument("<ref>", "destination image reference");
-  addTransferFlags(push).action(async (srcText: string, ref: string, flags: TransferFlags) => {
+  addTransferFlags(push, "dest").action(async (srcText: string, ref: string, flags: TransferFlags) => {
     const src = parseLocation(srcText);
     const dst = parseLocation(ref, null);
     if (src.kind === "registry" || src.kind === "rootfs")
-      throw new FerryError("USAGE", "push reads oci: or docker-archive: files");
+      throw new FerryError("USAGE", "push reads oci:, oci-archive: or docker-archive: files");
     if (dst.kind !== "registry") throw new FerryError("USAGE", "push writes to a registry");
     await transfer([[src, dst]], flags);
   });
@@ -66,7 +69,7 @@ async function pullRootfs(ref: Reference, dir: string, flags: TransferFlags) {
   process.once("SIGTERM", onSignal);
   try {
     const source = new RegistrySource(client, ref);
-    const platforms = (flags.platform ?? []).map(parsePlatform);
+    const platforms = usage(() => (flags.platform ?? []).map(parsePlatform));
     const plan = await planTransfer(source, {
       singleImage: true,
       ...(platforms.length ? { platforms } : {}),

@@ -21,13 +21,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { FerryError, printable } from "../../shared/registry/errors.ts";
+import { parseReference } from "../../shared/registry/reference.ts";
 import { addConnectionFlags, type ConnectionFlags, parseSize } from "../client-options.ts";
 import { writeText } from "../output.ts";
+import { usage } from "../usage.ts";
 
 type Runner = typeof import("../../shared/workflow/local-runner.ts");
 type Staging = typeof import("../../shared/staging/index.ts");
 type ClientOptions = typeof import("../client-options.ts");
 type Self = typeof import("./workflow.ts");
+type Schemas = typeof import("../../shared/workflow/schemas.ts");
 
 export interface WorkflowFlags extends ConnectionFlags {
   staging?: string;
@@ -51,11 +54,17 @@ export interface WorkflowFlags extends ConnectionFlags {
 
 /** The options `ferry copy --workflow` needs on top of copy's own (call from copy.ts). */
 export function addWorkflowOptions(cmd: Command): Command {
-  return cmd
-    .option(
+  return addStagingOptions(
+    cmd.option(
       "--workflow",
       "run the serverless workflow (Step Functions definition) locally instead of the engine",
-    )
+    ),
+  );
+}
+
+/** Staging and step sizes, for every verb that runs a workflow (`workflow copy`, `sync` always do). */
+function addStagingOptions(cmd: Command): Command {
+  return cmd
     .option(
       "--staging <dir|s3://bucket>",
       "workflow staging: a directory (default: a temporary one) or an S3 bucket",
@@ -82,7 +91,7 @@ export function registerWorkflow(program: Command): void {
     .description("copy an image with the copy-image workflow: manifest fetch, staged blob copy, manifest PUT")
     .argument("<src>", "source reference (docker://host/repo:tag or a bare reference)")
     .argument("<dst>", "destination reference");
-  addConnectionFlags(addWorkflowOptions(copy), "src-dest")
+  addConnectionFlags(addStagingOptions(copy), "src-dest", "chunks")
     .option(
       "--tag <tag>",
       "destination tag (repeatable; default: the destination's, else the source's)",
@@ -100,7 +109,7 @@ export function registerWorkflow(program: Command): void {
     cmd
       .description("a bulk migration with the bulk-migrate workflow, from a JSON config (see README)")
       .argument("<config.json>", "source, destination, repository and tag filters, options");
-    addConnectionFlags(addWorkflowOptions(cmd), "src-dest")
+    addConnectionFlags(addStagingOptions(cmd), "src-dest", "chunks")
       .option(
         "--dry-run",
         "run nothing: list every image and tag that would be copied, skipped or refused, and the bytes that would move",
@@ -151,7 +160,21 @@ function copyOptions(flags: WorkflowFlags) {
 export async function runWorkflowCopy(src: string, dst: string, flags: WorkflowFlags): Promise<void> {
   if (flags.s3Endpoint && !flags.staging?.startsWith("s3://"))
     throw new FerryError("USAGE", "--s3-endpoint needs --staging s3://bucket");
+  // `ferry copy --workflow` has copy's flags; those only the engine honours are refused, not ignored
+  const engine = flags as { clobber?: boolean; referrers?: boolean; compress?: string; force?: boolean };
+  const unsupported = [
+    engine.clobber === false && "--no-clobber",
+    engine.referrers && "--referrers",
+    engine.compress && "--compress",
+    engine.force && "--force",
+  ].filter(Boolean);
+  if (unsupported.length)
+    throw new FerryError(
+      "USAGE",
+      `${unsupported.join(", ")}: not supported by the workflow (drop --workflow)`,
+    );
   copyOptions(flags);
+  usage(() => [src, dst].map((r) => parseReference(stripTransport(r), null)));
   const impl = await load<Self>("cli/commands/workflow.ts");
   await impl.execWorkflowCopy(src, dst, flags);
 }
@@ -169,11 +192,11 @@ export async function runWorkflowSync(config: string, flags: WorkflowFlags): Pro
 
 /** Runs copy-image locally. Throws with the execution's cause when it fails. */
 export async function execWorkflowCopy(src: string, dst: string, flags: WorkflowFlags): Promise<void> {
-  const [{ runCopyWorkflow }, { makeClient }] = await Promise.all([
+  const [{ runCopyWorkflow }, { makeClient }, { CopyRequestSchema, validate }] = await Promise.all([
     load<Runner>("shared/workflow/local-runner.ts"),
     load<ClientOptions>("cli/client-options.ts"),
+    load<Schemas>("shared/workflow/schemas.ts"),
   ]);
-  const { parseReference } = await import("../../shared/registry/reference.ts");
   const s = stripTransport(src);
   const d = stripTransport(dst);
   const request = {
@@ -183,6 +206,8 @@ export async function execWorkflowCopy(src: string, dst: string, flags: Workflow
     ...(flags.platform?.length ? { platforms: flags.platform } : {}),
     options: copyOptions(flags),
   };
+  // what Resolve would refuse (tags, platforms), refused here as the usage error it is
+  usage(() => validate(CopyRequestSchema, request, "copy request"));
   const client = makeClient(flags, {
     src: parseReference(s, null).registry,
     dest: parseReference(d, null).registry,
@@ -205,7 +230,7 @@ export async function execWorkflowCopy(src: string, dst: string, flags: Workflow
       const secs = ((performance.now() - t0) / 1000).toFixed(2);
       return o.upToDate
         ? `${o.destination}: already up to date (${o.digest})`
-        : `${o.destination}${o.tags.length ? `:${o.tags.join(",")}` : ""} ← ${s}\n  digest ${o.digest}\n  ${o.blobs.total} blob(s): ${o.blobs.copied} copied, ${o.blobs.mounted} mounted, ${o.blobs.skipped} already present; ${o.bytesSent} bytes sent in ${secs}s (workflow ${r.executionName})`;
+        : `${o.destination}${o.tags.length ? `:${o.tags.join(",")}` : ""} ← ${s}\n  digest ${o.digest}\n  ${o.blobs.total} blob(s): ${o.blobs.copied} copied, ${o.blobs.mounted} mounted, ${o.blobs.skipped} skipped (already present); ${o.bytesSent} bytes sent in ${secs}s (workflow ${r.executionName})`;
     });
   }).finally(() => client.close());
 }
@@ -218,6 +243,9 @@ export async function execWorkflowSync(config: string, flags: WorkflowFlags): Pr
   } catch (e) {
     throw new FerryError("USAGE", `cannot read the sync config ${config}: ${(e as Error).message}`);
   }
+  // checked as Enumerate checks it (unknown keys and bad values named), before anything runs
+  const { BulkRequestSchema, validate } = await load<Schemas>("shared/workflow/schemas.ts");
+  usage(() => validate(BulkRequestSchema, request, `sync config ${config}`));
   const options = copyOptions(flags);
   if (Object.keys(options).length)
     request.options = { ...(request.options as object | undefined), ...options };

@@ -66,6 +66,8 @@ export class TransferApi extends Construct {
         title: "TransferRequest",
         type: apigw.JsonSchemaType.OBJECT,
         required: ["source", "destination"],
+        // as CopyRequestSchema: a misspelt key is refused, not ignored
+        additionalProperties: false,
         properties: {
           source: { type: apigw.JsonSchemaType.STRING, minLength: 1, maxLength: 512 },
           destination: { type: apigw.JsonSchemaType.STRING, minLength: 1, maxLength: 512 },

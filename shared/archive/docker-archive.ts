@@ -15,7 +15,7 @@
  * layers stay compressed (docker load and skopeo decompress them and check the config's diff_ids).
  */
 import { createHash } from "node:crypto";
-import { createWriteStream, rmSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import { type Readable, Writable } from "node:stream";
@@ -34,7 +34,7 @@ import { parseReference } from "../registry/reference.ts";
 import type { ImageSink, ImageSource } from "../transfer/types.ts";
 import { type Compression, detectCompression, layerMediaType } from "./compression.ts";
 import { ArchiveError, BlobNotFoundError, ImageNotFoundError, UnsupportedManifestError } from "./errors.ts";
-import { isObject, openFileRange, pumpVerified, spoolHashed, tempNameFor } from "./io.ts";
+import { isObject, openFileRange, pumpVerified, removeAtExit, spoolHashed, tempNameFor } from "./io.ts";
 import {
   blobRelPath,
   checkManifestBytes,
@@ -64,6 +64,12 @@ export interface DockerArchiveManifestEntry {
 export interface OpenDockerArchiveOptions {
   /** A RepoTag (`busybox:latest`, also matched in normalised form) or a 0-based index into manifest.json; default: the first image. */
   image?: string;
+  /**
+   * `oci-archive`: read the tar as skopeo's `oci-archive:` does — the OCI layout only (`image` is a
+   * ref.name tag or a digest in its index.json), ignoring a manifest.json beside it. Default
+   * `docker-archive`: manifest.json first, a bare OCI layout as a fallback.
+   */
+  transport?: "docker-archive" | "oci-archive";
 }
 
 export interface DockerArchiveSource extends ImageSource {
@@ -173,14 +179,21 @@ export async function openDockerArchive(
   file: string,
   opts: OpenDockerArchiveOptions = {},
 ): Promise<DockerArchiveSource> {
-  const what = `docker-archive:${file}`;
+  const transport = opts.transport ?? "docker-archive";
+  const what = `${transport}:${file}`;
   const index = await indexTar(resolvePath(file), what);
   const has = (name: string) => hasTarEntry(index, name, what);
   const hasManifestJson = has("manifest.json");
   const hasOci = has("index.json") && has("oci-layout");
 
   let loaded: Loaded | undefined;
-  if (hasManifestJson) {
+  if (transport === "oci-archive") {
+    if (!hasOci)
+      throw new ArchiveError(
+        `${what}: not an oci-archive: no OCI layout (oci-layout and index.json) in the tar${hasManifestJson ? "; it is a docker-archive" : ""}`,
+      );
+    loaded = await loadOci(index, opts.image, what);
+  } else if (hasManifestJson) {
     const mjEntry = resolveTarEntry(index, "manifest.json", what);
     const entries = parseManifestJson(await readTarEntry(index, mjEntry, MAX_MANIFEST_BYTES, what), what);
     const chosen = entries[chooseEntry(entries, opts.image, what)]!;
@@ -673,23 +686,6 @@ export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOpt
     },
   };
   return sink;
-}
-
-/** Partial archives of sinks not closed yet: removed if the process exits first (a copy that failed). */
-const partialFiles = new Set<string>();
-let exitHook = false;
-function removeAtExit(file: string, pending: boolean): void {
-  if (!pending) {
-    partialFiles.delete(file);
-    return;
-  }
-  partialFiles.add(file);
-  if (!exitHook) {
-    exitHook = true;
-    process.once("exit", () => {
-      for (const f of partialFiles) rmSync(f, { force: true });
-    });
-  }
 }
 
 function addSmallEntry(pack: tar.Pack, name: string, content: string): Promise<void> {

@@ -21,6 +21,7 @@ export {
   UnsafePathError,
   UnsupportedManifestError,
 } from "./errors.ts";
+export { createOciArchiveSink, type OciArchiveSink } from "./oci-archive.ts";
 export {
   CONTAINERD_NAME_ANNOTATION,
   createOciLayoutSink,

@@ -4,7 +4,7 @@
  * writes, and a length guard that makes a short read fail instead of ending early.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
@@ -235,4 +235,24 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof err === "object" && err !== null
     ? ((err as { code?: unknown }).code as string | undefined)
     : undefined;
+}
+
+/**
+ * Temporary output of sinks not closed yet (a partial archive, a layout being built for one): removed if
+ * the process exits first (a copy that failed). `pending` false forgets it (committed or removed).
+ */
+const partialFiles = new Set<string>();
+let exitHook = false;
+export function removeAtExit(path: string, pending: boolean): void {
+  if (!pending) {
+    partialFiles.delete(path);
+    return;
+  }
+  partialFiles.add(path);
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", () => {
+      for (const f of partialFiles) rmSync(f, { recursive: true, force: true });
+    });
+  }
 }

@@ -3,8 +3,9 @@
  * `blobs/<alg>/<hex>`. Read as an ImageSource, written as an ImageSink. Manifests are blobs too;
  * index.json names the roots, tagged with the `org.opencontainers.image.ref.name` annotation.
  */
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { join, resolve as resolvePath } from "node:path";
+import { existsSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import type { Readable } from "node:stream";
 import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest } from "../registry/digest.ts";
 import { DigestMismatchError, InvalidReferenceError, SizeMismatchError } from "../registry/errors.ts";
@@ -243,65 +244,108 @@ function checkLayoutFile(bytes: Uint8Array, what: string): void {
 /** An OCI layout written as an image sink. */
 export interface OciLayoutSink extends ImageSink {
   readonly dir: string;
+  /** Commits: writes index.json (and oci-layout for a new layout). Nothing is listed before. */
+  close(): Promise<void>;
+  /** Gives up: removes the blobs this sink added (unless an image committed here needs them); index.json is untouched. */
+  abort(reason?: Error): Promise<void>;
 }
 
 /**
- * Creates (or opens, to add to) an OCI image layout directory as an image sink.
- * Blobs are written to a temporary file, verified while streaming, then renamed into
- * `blobs/<alg>/<hex>`; blobs already present are skipped. `putManifest(m, tag)` stores the manifest as
- * a blob and records it in index.json (atomically rewritten) with the ref.name annotation, replacing
- * an entry with the same tag. Untagged manifests referenced by an index put to this sink (the
- * children of a multi-platform image) are not listed in index.json; other untagged ones are.
+ * What the sinks of this process do to one layout directory. Several sinks may write one layout at once
+ * (`copy --from-file` with one `oci:` destination, the images of a run): index.json updates are
+ * serialised, and the clean-up after a failure waits until every sink of the directory is done, so a
+ * blob one image wrote and failed is not removed while another image of the run still counts on it.
+ */
+interface LayoutState {
+  /** Sinks neither closed nor aborted. */
+  open: number;
+  /** Serialises index.json updates (read, merge, write). */
+  commit: Promise<void>;
+  /** Blob files written by sinks that failed. */
+  orphans: Set<string>;
+  /** Blobs that committed sinks wrote or reference: never removed. */
+  kept: Set<string>;
+  /** Directories created by these sinks, removed (when empty) if nothing was committed into them. */
+  createdDirs: Set<string>;
+}
+const layouts = new Map<string, LayoutState>();
+
+/**
+ * Creates (or opens, to add to) an OCI image layout directory as an image sink. All or nothing:
+ * - blobs are written to a temporary file, verified while streaming, then renamed into
+ *   `blobs/<alg>/<hex>` (content-addressed: a blob under its name is always the right bytes); blobs
+ *   already present are skipped;
+ * - `putManifest(m, tag)` stores the manifest as a blob and notes the tag; index.json (and, for a new
+ *   layout, `oci-layout`) is written only by `close()`, which re-reads index.json and applies this sink's
+ *   entries to it — an entry with the same tag is replaced. Untagged manifests referenced by an index put
+ *   to this sink (the children of a multi-platform image) are not listed; other untagged ones are;
+ * - `abort()` (the copy failed) leaves the directory as it was: index.json never changed, and the blobs
+ *   and directories this sink created are removed (see LayoutState for concurrent sinks).
  */
 export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
   const root = resolvePath(dir);
   const name = `oci:${dir}`;
-  await mkdir(join(root, "blobs"), { recursive: true });
-
   const layoutFile = join(root, OCI_LAYOUT_FILE);
+  const indexFile = join(root, "index.json");
   try {
     checkLayoutFile(await readFile(layoutFile), `${name}: oci-layout`);
   } catch (err) {
     if (errnoCode(err) !== "ENOENT") throw err;
-    await writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
   }
+  /** index.json as it was when this sink opened (for tagDigest: --no-clobber, up-to-date checks). */
+  const existing = await readIndexFile(indexFile, name);
 
-  const indexFile = join(root, "index.json");
-  let existing: Descriptor[] = [];
-  let indexExtras: Record<string, unknown> = {};
-  try {
-    const bytes = await readFile(indexFile);
-    existing = parseIndexJson(bytes, `${name}: index.json`).manifests;
-    const json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
-    const { schemaVersion: _s, mediaType: _m, manifests: _ms, ...rest } = json;
-    indexExtras = rest;
-  } catch (err) {
-    if (errnoCode(err) !== "ENOENT") throw err;
+  let state = layouts.get(root);
+  if (!state) {
+    state = {
+      open: 0,
+      commit: Promise.resolve(),
+      orphans: new Set(),
+      kept: new Set(),
+      createdDirs: new Set(),
+    };
+    layouts.set(root, state);
   }
+  const shared = state;
+  shared.open++;
 
-  /** Entries in index.json order: existing ones first, then tagged ones put here. */
-  let entries: Descriptor[] = existing;
+  /** Entries tagged by this sink, by tag (the last putManifest of a tag wins). */
+  const tagged = new Map<string, Descriptor>();
   /** Untagged manifests put to this sink, listed in index.json unless an index references them. */
   const untagged = new Map<string, Descriptor>();
   /** Digests referenced by indexes put to this sink. */
   const children = new Set<string>();
-  let writing: Promise<void> = Promise.resolve();
+  /** Blob files this sink created, and blobs its manifests reference. */
+  const added = new Set<string>();
+  const referenced = new Set<string>();
+  let settled = false;
 
   const blobFile = (digest: string) => join(root, blobRelPath(digest));
-  const writeIndex = (): Promise<void> => {
-    const run = async () => {
-      const listed = new Set(entries.map((d) => d.digest));
-      const extra = [...untagged.values()].filter((d) => !children.has(d.digest) && !listed.has(d.digest));
-      const doc = {
-        schemaVersion: 2,
-        mediaType: MediaType.OciIndex,
-        manifests: [...entries, ...extra],
-        ...indexExtras,
-      };
-      await writeFileAtomic(indexFile, `${JSON.stringify(doc)}\n`);
-    };
-    writing = writing.then(run, run);
-    return writing;
+  const makeDir = async (path: string) => {
+    const first = await mkdir(path, { recursive: true });
+    // mkdir returns the first directory it had to create: it and those below it up to `path` are new
+    for (let d = path; first !== undefined && d.length >= first.length; d = dirname(d))
+      shared.createdDirs.add(d);
+  };
+  const blobDir = (digest: string) => makeDir(join(root, "blobs", digestAlgorithm(digest)));
+  /** Renames a verified temporary file to its blob name; notes the blob as this sink's when it is new. */
+  const commitBlob = async (tmp: string, digest: string) => {
+    const fresh = !existsSync(blobFile(digest));
+    await rename(tmp, blobFile(digest));
+    if (fresh) added.add(digest);
+  };
+
+  const settle = async (committed: boolean) => {
+    if (settled) return;
+    settled = true;
+    if (committed) for (const d of [...added, ...referenced]) shared.kept.add(d);
+    else for (const d of added) shared.orphans.add(d);
+    if (--shared.open > 0) return;
+    layouts.delete(root);
+    for (const d of shared.orphans) if (!shared.kept.has(d)) await rm(blobFile(d), { force: true });
+    // deepest first; a directory that holds anything (a committed image, a user's file) stays
+    for (const d of [...shared.createdDirs].sort((a, b) => b.length - a.length))
+      await rmdir(d).catch(() => {});
   };
 
   const hasBlob = async (desc: Pick<Descriptor, "digest" | "size">): Promise<boolean> => {
@@ -309,26 +353,23 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       const st = await stat(blobFile(desc.digest));
       return st.isFile() && (desc.size < 0 || st.size === desc.size);
     } catch (err) {
-      if (errnoCode(err) === "ENOENT") return false;
+      if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return false;
       throw err;
     }
   };
 
-  if (existing.length === 0) await writeIndex();
-
-  return {
+  const sink: OciLayoutSink = {
     name,
     dir: root,
     hasBlob,
     acceptsIndex: true,
     async putBlob(desc, openSource, opts = {}) {
       const { progress } = opts;
-      const final = blobFile(desc.digest);
       if (await hasBlob(desc)) return { action: "skipped", bytesSent: 0 };
       if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
         throw new ArchiveError(`${name}: blob ${desc.digest} has no size; cannot verify it`);
       }
-      await mkdir(join(root, "blobs", digestAlgorithm(desc.digest)), { recursive: true });
+      await blobDir(desc.digest);
       const tmp = tempNameFor(join(root, "blob"), "blob");
       const fh = await open(tmp, "wx", 0o644);
       try {
@@ -336,7 +377,7 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
           what: `blob ${desc.digest} read from ${opts.source ?? "the source"} for ${name}`,
           progress,
         });
-        await rename(tmp, final);
+        await commitBlob(tmp, desc.digest);
         return { action: "uploaded", bytesSent: sent };
       } catch (err) {
         await fh.close().catch(() => {});
@@ -345,11 +386,12 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       }
     },
     async putBlobStream(mediaType, stream, progress) {
+      await makeDir(root);
       const tmp = tempNameFor(join(root, "blob"), "blob");
       try {
         const { digest, size } = await spoolHashed(stream, tmp, progress);
-        await mkdir(join(root, "blobs", digestAlgorithm(digest)), { recursive: true });
-        await rename(tmp, blobFile(digest));
+        await blobDir(digest);
+        await commitBlob(tmp, digest);
         return { mediaType, digest, size };
       } catch (err) {
         await rm(tmp, { force: true });
@@ -357,7 +399,7 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       }
     },
     async tagDigest(tag) {
-      return entries.find((d) => refName(d) === tag)?.digest;
+      return tagged.get(tag)?.digest ?? existing?.manifests.find((d) => refName(d) === tag)?.digest;
     },
     async putManifest(m, tag) {
       const what = `${name}: manifest ${m.digest}`;
@@ -368,28 +410,93 @@ export async function createOciLayoutSink(dir: string): Promise<OciLayoutSink> {
       } catch (err) {
         throw new ArchiveError((err as Error).message, { cause: err });
       }
+      if (tag !== undefined && (tag === "" || /[\s]/.test(tag)))
+        throw new InvalidReferenceError(`${name}: invalid tag "${tag}"`);
       const desc: Descriptor = {
         mediaType: m.mediaType || parsed.mediaType,
         digest: m.digest,
         size: m.bytes.length,
       };
       if (!(await hasBlob(desc))) {
-        await mkdir(join(root, "blobs", digestAlgorithm(m.digest)), { recursive: true });
-        await writeFileAtomic(blobFile(m.digest), m.bytes);
+        await blobDir(m.digest);
+        const tmp = tempNameFor(join(root, "blob"), "blob");
+        await writeFileAtomic(tmp, m.bytes);
+        await commitBlob(tmp, m.digest);
       }
-      if (parsed.kind === "index") for (const child of parsed.manifests) children.add(child.digest);
+      referenced.add(m.digest);
+      if (parsed.kind === "index") {
+        for (const child of parsed.manifests) {
+          children.add(child.digest);
+          referenced.add(child.digest);
+        }
+      } else if (parsed.kind === "manifest") {
+        for (const d of [parsed.config, ...parsed.layers]) referenced.add(d.digest);
+      }
       if (tag !== undefined) {
-        if (tag === "" || /[\s]/.test(tag)) throw new InvalidReferenceError(`${name}: invalid tag "${tag}"`);
-        entries = entries.filter((d) => refName(d) !== tag);
-        entries.push({ ...desc, annotations: { [REF_NAME_ANNOTATION]: tag } });
+        tagged.delete(tag); // re-inserted last: index.json lists entries in the order they were tagged
+        tagged.set(tag, { ...desc, annotations: { [REF_NAME_ANNOTATION]: tag } });
         untagged.delete(m.digest);
-      } else if (!entries.some((d) => d.digest === m.digest)) {
+      } else if (![...tagged.values()].some((d) => d.digest === m.digest)) {
         untagged.set(m.digest, desc);
       }
-      await writeIndex();
     },
     async close() {
-      await writeIndex();
+      if (settled) return;
+      const run = async () => {
+        await makeDir(root);
+        if (!existsSync(layoutFile))
+          await writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+        // index.json as it is now (another sink of this run may have committed since this one opened)
+        const now = await readIndexFile(indexFile, name);
+        const tags = new Set(tagged.keys());
+        const entries = (now?.manifests ?? []).filter((d) => !tags.has(refName(d) ?? "\0"));
+        entries.push(...tagged.values());
+        const listed = new Set(entries.map((d) => d.digest));
+        for (const d of untagged.values())
+          if (!children.has(d.digest) && !listed.has(d.digest)) entries.push(d);
+        const doc = {
+          schemaVersion: 2,
+          mediaType: MediaType.OciIndex,
+          manifests: entries,
+          ...(now?.extras ?? {}),
+        };
+        await writeFileAtomic(indexFile, `${JSON.stringify(doc)}\n`);
+      };
+      const done = shared.commit.then(run, run);
+      shared.commit = done.catch(() => {});
+      try {
+        await done;
+      } catch (err) {
+        await settle(false);
+        throw err;
+      }
+      await settle(true);
+    },
+    async abort() {
+      await settle(false);
     },
   };
+  return sink;
+}
+
+/** index.json's entries and its other top-level fields, or undefined when there is none yet. */
+async function readIndexFile(
+  file: string,
+  name: string,
+): Promise<{ manifests: Descriptor[]; extras: Record<string, unknown> } | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw err;
+  }
+  const manifests = parseIndexJson(bytes, `${name}: index.json`).manifests;
+  const {
+    schemaVersion: _s,
+    mediaType: _m,
+    manifests: _ms,
+    ...extras
+  } = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+  return { manifests, extras };
 }

@@ -68,12 +68,23 @@ export class RegistryError extends FerryError {
   readonly method: string;
   readonly url: string;
   readonly errors: OciErrorEntry[];
+  /** What was being done (`pull manifest host/app:v1`), the message's prefix. */
+  readonly context?: string;
+  /** The registry (`host[:port]` as references name it) the request was for, when known. */
+  readonly registry?: string;
+  /**
+   * For 401/403: whether the request carried credentials the user gave (a password, a token from
+   * config.json), as opposed to none or an anonymous token — so a refusal can say which it was.
+   */
+  readonly credentialsSent?: boolean;
   constructor(init: {
     status: number;
     method: string;
     url: string;
     errors?: OciErrorEntry[];
     context?: string;
+    registry?: string;
+    credentialsSent?: boolean;
   }) {
     const errors = init.errors ?? [];
     const codes = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
@@ -88,6 +99,9 @@ export class RegistryError extends FerryError {
     this.method = init.method;
     this.url = init.url;
     this.errors = errors;
+    if (init.context !== undefined) this.context = init.context;
+    if (init.registry !== undefined) this.registry = init.registry;
+    if (init.credentialsSent !== undefined) this.credentialsSent = init.credentialsSent;
   }
 
   /** True when one of the OCI error codes in the body equals `code`. */

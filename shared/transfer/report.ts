@@ -36,12 +36,18 @@ export interface ImageReport {
   totals: Totals;
 }
 
+/**
+ * Counts, the same in the table and in JSON. `blobs` counts every image's blobs; each is counted once
+ * more under what happened to it: `copied`, `mounted`, `skipped` (already present at the destination),
+ * or `shared` — handled for another image of the same run (its action is that image's, counted there).
+ */
 export interface Totals {
   images: number;
   blobs: number;
   copied: number;
   mounted: number;
   skipped: number;
+  shared: number;
   /** Bytes of all blobs referenced. */
   bytes: number;
   /** Bytes sent to destinations. */
@@ -50,7 +56,17 @@ export interface Totals {
 }
 
 export function emptyTotals(): Totals {
-  return { images: 0, blobs: 0, copied: 0, mounted: 0, skipped: 0, bytes: 0, bytesSent: 0, seconds: 0 };
+  return {
+    images: 0,
+    blobs: 0,
+    copied: 0,
+    mounted: 0,
+    skipped: 0,
+    shared: 0,
+    bytes: 0,
+    bytesSent: 0,
+    seconds: 0,
+  };
 }
 
 export function sumTotals(blobs: BlobReport[], seconds: number, images = 1): Totals {
@@ -59,7 +75,8 @@ export function sumTotals(blobs: BlobReport[], seconds: number, images = 1): Tot
   t.seconds = seconds;
   for (const b of blobs) {
     t.blobs++;
-    t[b.action]++;
+    if (b.shared) t.shared++;
+    else t[b.action]++;
     t.bytes += Math.max(0, b.size);
     t.bytesSent += b.bytesSent;
   }
@@ -103,14 +120,23 @@ export function formatReport(reports: ImageReport[], totalSeconds?: number): str
     for (const ref of r.referrers)
       lines.push(`  referrer ${ref.digest} (${ref.manifests[0]?.mediaType ?? ""})`);
   }
-  const all = reports.flatMap((r) => r.blobs);
-  const secs = totalSeconds ?? Math.max(0, ...reports.map((r) => r.totals.seconds));
-  const t = sumTotals(all, secs, reports.length);
+  const t = runTotals(reports, totalSeconds);
+  const secs = t.seconds;
   const rate = secs > 0 ? ` (${formatBytes(t.bytesSent / secs)}/s)` : "";
   lines.push(
-    `${t.images} image(s), ${t.blobs} blob(s): ${t.copied} copied, ${t.mounted} mounted, ${t.skipped} already present; ` +
-      `${formatBytes(t.bytesSent)} sent in ${secs.toFixed(2)}s${rate}`,
+    `${t.images} image(s), ${t.blobs} blob(s): ${t.copied} copied, ${t.mounted} mounted, ${t.skipped} skipped (already present)` +
+      `${t.shared ? `, ${t.shared} shared*` : ""}; ${formatBytes(t.bytesSent)} sent in ${secs.toFixed(2)}s${rate}`,
   );
-  if (all.some((b) => b.shared)) lines.push("  * handled once for several images of this run");
+  if (t.shared) lines.push("  * shared: handled once, for an earlier image of this run (counted there)");
   return lines.join("\n");
+}
+
+/** The totals of a run of several images (the table's last line; `totals` of `--json`). */
+export function runTotals(reports: ImageReport[], totalSeconds?: number): Totals {
+  const secs = totalSeconds ?? Math.max(0, ...reports.map((r) => r.totals.seconds));
+  return sumTotals(
+    reports.flatMap((r) => r.blobs),
+    secs,
+    reports.length,
+  );
 }

@@ -84,6 +84,11 @@ export interface ImageSink {
   prepare?(): void;
   /** Finishes the sink (writes an archive's trailer, an index.json). */
   close?(): Promise<void>;
+  /**
+   * Gives up after a failure: a file sink removes what it wrote, so a failed copy leaves no partial
+   * output (a registry sink has nothing to take back: blobs are content-addressed, no manifest was put).
+   */
+  abort?(reason?: Error): Promise<void>;
 }
 
 export interface BlobPutOptions {

@@ -11,6 +11,24 @@ import { ValidationError } from "./errors.ts";
 
 const TAG = /^[\w][\w.-]{0,127}$/;
 
+/**
+ * An object a person writes (an API body, a sync config, a schedule's input, their options): unknown
+ * keys are refused and named, with the keys there are — a misspelt `exclude` must not silently copy
+ * everything (the CDK app's settings are checked alike, infra/config.ts). Objects that ferry's own steps
+ * write for each other (job, blob, stage and upload states) stay `v.object`: a step of a newer version
+ * may meet a key an execution started by an older one carried.
+ */
+export function strictObject<const E extends v.ObjectEntries>(entries: E) {
+  const known = Object.keys(entries).join(", ");
+  return v.strictObject(entries, (issue) =>
+    issue.expected === "never"
+      ? `unknown key (known: ${known})`
+      : issue.received === "undefined"
+        ? "is required"
+        : `expected an object, got ${issue.received}`,
+  );
+}
+
 const reference = (what: string) =>
   v.pipe(
     v.string(`${what} must be a string`),
@@ -32,7 +50,7 @@ const bytes = (what: string, min = 1) =>
     v.minValue(min, `${what} must be at least ${min}`),
   );
 
-export const CopyOptionsSchema = v.object({
+export const CopyOptionsSchema = strictObject({
   /** Bytes one stage or upload step moves at most. */
   stepBytes: v.optional(bytes("options.stepBytes", 1024)),
   /** Staging multipart part size (default: max(5 MiB, size/10,000)). */
@@ -49,7 +67,7 @@ export const CopyOptionsSchema = v.object({
 export type CopyOptions = v.InferOutput<typeof CopyOptionsSchema>;
 
 /** The copy workflow's execution input (and the body of `POST /transfers`). */
-export const CopyRequestSchema = v.object({
+export const CopyRequestSchema = strictObject({
   source: v.pipe(
     reference("source"),
     v.check((s) => {
@@ -91,7 +109,7 @@ export type CopyRequest = v.InferOutput<typeof CopyRequestSchema>;
 
 const executionName = v.pipe(v.string(), v.nonEmpty("executionName must not be empty"), v.maxLength(256));
 
-export const ResolveEventSchema = v.object({ request: CopyRequestSchema, executionName });
+export const ResolveEventSchema = strictObject({ request: CopyRequestSchema, executionName });
 
 /** What every step of one transfer needs to know; built by Resolve, passed along by the definition. */
 export const JobSchema = v.object({
@@ -230,7 +248,7 @@ const regexList = (what: string) =>
  * name (relative to the prefix) matches `include` and none of `exclude`, every tag passing the tag
  * filters, copied to the same name under `destination`.
  */
-export const BulkRequestSchema = v.object({
+export const BulkRequestSchema = strictObject({
   source: v.pipe(
     v.string("source must be host[/prefix]"),
     v.check(
@@ -251,7 +269,7 @@ export const BulkRequestSchema = v.object({
   include: regexList("include"),
   exclude: regexList("exclude"),
   tags: v.optional(
-    v.object({
+    strictObject({
       include: regexList("tags.include"),
       exclude: regexList("tags.exclude"),
       /** A semver range (`>=1.2 <2`, `^1.4`, `~2.0.1`, `1.x`, `a || b`); non-semver tags are dropped. */
@@ -270,7 +288,7 @@ export const BulkRequestSchema = v.object({
 });
 export type BulkRequest = v.InferOutput<typeof BulkRequestSchema>;
 
-export const EnumerateEventSchema = v.object({ request: BulkRequestSchema, executionName });
+export const EnumerateEventSchema = strictObject({ request: BulkRequestSchema, executionName });
 
 export const BulkJobSchema = v.object({
   id: v.string(),

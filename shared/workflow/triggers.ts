@@ -17,7 +17,7 @@ import { MAX_PROMOTION_ATTEMPTS, PROMOTION_NAME_PREFIX } from "./names.ts";
 import { checkLocationAllowed, checkTransferAllowed, type TransferPolicy } from "./policy.ts";
 import type { BlobRecord, StoredPlan, TransferReport } from "./records.ts";
 import { readBlobRecord } from "./records.ts";
-import { BulkRequestSchema, type CopyRequest, CopyRequestSchema, validate } from "./schemas.ts";
+import { BulkRequestSchema, type CopyRequest, CopyRequestSchema, strictObject, validate } from "./schemas.ts";
 
 /** What the triggers need from Step Functions. */
 export interface Executions {
@@ -383,7 +383,7 @@ async function startAttempt(
 
 // ---- schedule → bulk migration ------------------------------------------------------------------
 
-const ScheduleEventSchema = v.object({
+const ScheduleEventSchema = strictObject({
   /** Names the migration (execution names start with it). */
   name: v.optional(v.pipe(v.string(), v.regex(MIGRATION_NAME, "name: 1-40 of [A-Za-z0-9_-]"))),
   /** The scheduled time (EventBridge `time`, Scheduler `<aws.scheduler.scheduled-time>`): one run per time. */

@@ -41,7 +41,11 @@ describe("API Gateway", () => {
     });
     template.hasResourceProperties("AWS::ApiGateway::Model", {
       ContentType: "application/json",
-      Schema: Match.objectLike({ required: ["source", "destination"], type: "object" }),
+      Schema: Match.objectLike({
+        required: ["source", "destination"],
+        type: "object",
+        additionalProperties: false,
+      }),
     });
     template.hasResourceProperties("AWS::ApiGateway::Method", {
       HttpMethod: "POST",

@@ -10,7 +10,7 @@
  * the Basic header is bound to the realm's origin: a token endpoint that redirects elsewhere does not
  * take the password along (the transport drops it on the hop).
  */
-import { CredentialsError, TransportError } from "../errors.ts";
+import { CredentialsError, RegistryError, TransportError } from "../errors.ts";
 import type { HttpRequest, HttpResponse } from "../http/transport.ts";
 import { basicAuthorization } from "./basic.ts";
 import { type Challenge, mergeScopes, parseChallenges, pickChallenge } from "./challenge.ts";
@@ -81,6 +81,11 @@ export class Authenticator {
     return `Bearer ${(await entry).value}`;
   }
 
+  /** True when the user gave credentials for `registry` (a password, an identity or registry token). */
+  async hasCredential(registry: string): Promise<boolean> {
+    return (await this.credential(registry).catch(() => undefined)) !== undefined;
+  }
+
   /**
    * Forgets the cached token for (registry, scopes) when it is the one a request was refused with:
    * requests that met the same 401 together then share one new token instead of fetching one each.
@@ -129,24 +134,32 @@ export class Authenticator {
       });
       if (ch.params.service) form.set("service", ch.params.service);
       if (scopes.length) form.set("scope", scopes.join(" "));
-      res = await this.o.send({
-        ...common,
-        method: "POST",
-        url: realmUrl,
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: form.toString(),
-      });
+      res = await this.o
+        .send({
+          ...common,
+          method: "POST",
+          url: realmUrl,
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: form.toString(),
+        })
+        .catch((e: unknown) => {
+          throw refusedFor(e, registry, true);
+        });
     } else {
       const url = new URL(realmUrl);
       if (ch.params.service) url.searchParams.set("service", ch.params.service);
       for (const s of scopes) url.searchParams.append("scope", s);
       const basic = cred ? basicAuthorization(cred) : undefined;
-      res = await this.o.send({
-        ...common,
-        method: "GET",
-        url,
-        ...(basic ? { credentials: { origin: url.origin, authorization: basic } } : {}),
-      });
+      res = await this.o
+        .send({
+          ...common,
+          method: "GET",
+          url,
+          ...(basic ? { credentials: { origin: url.origin, authorization: basic } } : {}),
+        })
+        .catch((e: unknown) => {
+          throw refusedFor(e, registry, basic !== undefined);
+        });
     }
     const text = await res.body.text();
     let json: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
@@ -180,6 +193,24 @@ export class Authenticator {
     }
     return url;
   }
+}
+
+/**
+ * A token endpoint's 401/403 is the registry's refusal: the error names the registry (not the realm's
+ * host, so the CLI's advice names the registry's credential flags) and whether the user's credentials
+ * went to the token endpoint.
+ */
+function refusedFor(e: unknown, registry: string, credentialsSent: boolean): unknown {
+  if (!(e instanceof RegistryError) || (e.status !== 401 && e.status !== 403)) return e;
+  return new RegistryError({
+    status: e.status,
+    method: e.method,
+    url: e.url,
+    errors: e.errors,
+    ...(e.context !== undefined ? { context: e.context } : {}),
+    registry,
+    credentialsSent,
+  });
 }
 
 function tokenKey(registry: string, scopes: readonly string[]): string {

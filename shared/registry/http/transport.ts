@@ -262,7 +262,7 @@ export class Transport {
           // A second 401 with the same challenge and scopes means the credentials are refused: stop.
           const changed = !known || known.scheme !== ch.scheme || before !== scopes.join(" ");
           if (authReplays > 0 && !changed && ch.params.error !== "invalid_token") {
-            throw await this.toError(req, method, url, res, status, started, attempt);
+            throw await this.toError(req, method, url, res, status, started, attempt, headers);
           }
           this.observe(req, method, url, status, started, attempt);
           if (headers.authorization) await this.auth.forget(req.registry, scopes, headers.authorization);
@@ -321,7 +321,7 @@ export class Transport {
           await sleep(wait);
           continue;
         }
-        throw await this.toError(req, method, url, res, status, started, attempt);
+        throw await this.toError(req, method, url, res, status, started, attempt, headers);
       }
       this.observe(req, method, url, status, started, attempt);
       return { status, headers: res.headers, body: res.body, url };
@@ -336,6 +336,7 @@ export class Transport {
     status: number,
     started: number,
     attempt: number,
+    sent: Record<string, string>,
   ): Promise<RegistryError | TlsError> {
     // Time to headers, taken before the error body is read (as for every other exchange).
     const ms = performance.now() - started;
@@ -353,7 +354,24 @@ export class Transport {
       ms,
       ...(errors[0] ? { code: errors[0].code } : {}),
     });
-    return new RegistryError({ status, method, url: redactUrl(url), errors, context: req.context });
+    // A refusal says whether the user's credentials went with it (an anonymous bearer token does not
+    // count): "wrong password" and "no credentials given" need different advice (cli/auth-hint.ts).
+    const refused = status === 401 || status === 403;
+    const credentialsSent =
+      refused && sent.authorization !== undefined
+        ? url.origin !== req.credentials?.origin
+          ? await this.auth.hasCredential(req.registry)
+          : true
+        : false;
+    return new RegistryError({
+      status,
+      method,
+      url: redactUrl(url),
+      errors,
+      context: req.context,
+      registry: req.registry,
+      ...(refused ? { credentialsSent } : {}),
+    });
   }
 
   private observe(

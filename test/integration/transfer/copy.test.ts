@@ -259,11 +259,11 @@ describe("ferry CLI", () => {
   });
 
   it.each([
-    [["copy", "x/UPPER", "y"], 1, /invalid reference.*lowercase/],
+    [["copy", "x/UPPER", "y"], 2, /invalid reference.*lowercase/],
     [["copy", "a"], 2, /needs <src> and <dst>/],
     [["copy", "127.0.0.1:1/none:v1", "127.0.0.1:1/x:v1", "--concurrency", "0"], 2, /concurrency/],
     [["frobnicate"], 2, /unknown command/],
-    [["copy", "dir:/tmp/x", "y"], 1, /does not read or write "dir:"/],
+    [["copy", "dir:/tmp/x", "y"], 2, /does not read or write "dir:"/],
   ])("bad input %j gives one clear line, no stack trace", async (args, code, message) => {
     const res = await ferry(args as string[]);
     expect(res.code).toBe(code);

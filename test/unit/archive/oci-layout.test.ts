@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -96,8 +96,8 @@ describe("OCI image layout", () => {
     await expect(sink.putBlob(desc, bufferOpener(Buffer.concat([good, good])))).rejects.toMatchObject({
       code: "SIZE_MISMATCH",
     });
-    // no temporary files left either
-    expect((await readdir(dir)).sort()).toEqual(["blobs", "index.json", "oci-layout"]);
+    // no temporary files left either (index.json and oci-layout come with close())
+    expect((await readdir(dir)).sort()).toEqual(["blobs"]);
     await expect(sink.putBlob(desc, bufferOpener(good))).resolves.toMatchObject({ action: "uploaded" });
   });
 
@@ -232,5 +232,89 @@ describe("OCI image layout", () => {
     ).rejects.toMatchObject({
       code: "INVALID_REFERENCE",
     });
+  });
+});
+
+/** Every file under `dir` with its sha256: a layout's state, to compare before and after. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const rel of (await readdir(dir, { recursive: true })).sort()) {
+    const path = join(dir, rel);
+    if ((await stat(path)).isFile()) out[rel] = sha256(await readFile(path));
+  }
+  return out;
+}
+
+describe("OCI image layout sink: all or nothing", () => {
+  it("a sink that aborts leaves no trace of a new layout, not even the directory", async () => {
+    const parent = tmpDir("ferry-archive-");
+    const dir = join(parent, "new", "layout");
+    const image = await makeImage([layerA, layerB]);
+    const sink = await createOciLayoutSink(dir);
+    await putImage(sink, image, "1.0");
+    expect(await sink.tagDigest?.("1.0")).toBe(image.manifest.digest);
+    expect(Object.keys(await snapshot(dir)).length).toBe(4); // config, 2 layers, manifest
+    await sink.abort();
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it("a sink that aborts leaves an existing layout byte for byte as it was", async () => {
+    const dir = join(tmpDir("ferry-archive-"), "layout");
+    const first = await makeImage([layerA]);
+    const sink1 = await createOciLayoutSink(dir);
+    await putImage(sink1, first, "1.0");
+    await sink1.close?.();
+    const before = await snapshot(dir);
+
+    const second = await makeImage([layerA, layerB]);
+    expect(second.layers[0]!.desc.digest).toBe(first.layers[0]!.desc.digest); // one blob shared
+    const sink2 = await createOciLayoutSink(dir);
+    await putImage(sink2, second, "1.0"); // would move the tag
+    expect(Object.keys(await snapshot(dir)).length).toBeGreaterThan(Object.keys(before).length);
+    await sink2.abort();
+    expect(await snapshot(dir)).toEqual(before);
+    expect((await (await openOciLayout(dir, "1.0")).resolve()).digest).toBe(first.manifest.digest);
+  });
+
+  it("sinks of one run on one layout: a failed one keeps the blobs a committed one needs; tags merge", async () => {
+    const dir = join(tmpDir("ferry-archive-"), "layout");
+    const kept = await makeImage([layerA], { architecture: "amd64" });
+    const failed = await makeImage([layerA, layerB], { architecture: "arm64" });
+    const other = await makeImage([layerB], { architecture: "s390x" });
+    const a = await createOciLayoutSink(dir);
+    const b = await createOciLayoutSink(dir);
+    const c = await createOciLayoutSink(dir);
+    // `failed` writes layerA and layerB first; `kept` finds layerA there (skipped), `other` layerB
+    await putImage(a, failed, "f");
+    expect(await b.putBlob(kept.layers[0]!.desc, bufferOpener(kept.layers[0]!.bytes))).toMatchObject({
+      action: "skipped",
+    });
+    await putImage(b, kept, "k");
+    await putImage(c, other, "o");
+    await a.abort(); // fails first, while the others are still open
+    await c.close?.();
+    await b.close?.();
+
+    const listed = JSON.parse(await readFile(join(dir, "index.json"), "utf8")).manifests as {
+      digest: string;
+      annotations: Record<string, string>;
+    }[];
+    expect(listed.map((d) => [d.annotations[REF_NAME_ANNOTATION], d.digest])).toEqual([
+      ["o", other.manifest.digest],
+      ["k", kept.manifest.digest],
+    ]);
+    for (const [tag, image] of [
+      ["k", kept],
+      ["o", other],
+    ] as const) {
+      const src = await openOciLayout(dir, tag);
+      for (const blob of [image.config, ...image.layers])
+        expect((await readAll(await src.openBlob(blob.desc))).equals(blob.bytes)).toBe(true);
+    }
+    // what only the failed image needed is gone
+    const blobs = Object.keys(await snapshot(dir)).filter((f) => f.startsWith("blobs/"));
+    for (const d of [failed.manifest.digest, failed.config.desc.digest])
+      expect(blobs).not.toContain(`blobs/sha256/${d.slice(7)}`);
+    expect(blobs).toHaveLength(6); // kept and other: a manifest and a config each; layerA, layerB
   });
 });

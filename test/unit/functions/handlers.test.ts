@@ -154,6 +154,22 @@ describe("step handlers reject malformed events with a ValidationError naming th
       /include/,
     ],
     ["summarize", (e) => summarizeHandler(e, context), { state: { job: { id: "x" } } }, /state\.job/],
+    // the definitions pass exactly {request, executionName}; a person's request names only known keys
+    [
+      "resolve",
+      (e) => resolveHandler(e, context),
+      {
+        request: { source: "r.io/a:v1", destination: "d.io/b", platform: ["linux/amd64"] },
+        executionName: "x",
+      },
+      /request\.platform: unknown key/,
+    ],
+    [
+      "enumerate",
+      (e) => enumerateHandler(e, context),
+      { request: { source: "r.io", destination: "d.io" }, executionName: "b", extra: 1 },
+      /extra: unknown key \(known: request, executionName\)/,
+    ],
   ];
   for (const [name, call, event, message] of cases) {
     it(`${name}: ${JSON.stringify(event).slice(0, 70)}`, async () => {
@@ -211,6 +227,15 @@ describe("API handler", () => {
         /options\.stepBytes/,
       ],
       [JSON.stringify({ source: "a.io/b:v1", destination: "x.io/b", platforms: ["linux"] }), /platforms/],
+      // a misspelt key is refused, not ignored
+      [
+        JSON.stringify({ source: "a.io/b:v1", destination: "x.io/b", tag: ["v2"] }),
+        /tag: unknown key \(known: source, destination, tags,/,
+      ],
+      [
+        JSON.stringify({ source: "a.io/b:v1", destination: "x.io/b", options: { stepbytes: 1 } }),
+        /options\.stepbytes: unknown key/,
+      ],
     ];
     for (const [body, message] of bad) {
       const r = parse(await handler(post(body), context));
@@ -435,6 +460,9 @@ describe("schedule handler", () => {
       [{ config: { ...config, tags: { latest: 0 } } }, /tags\.latest/],
       [{ config: { ...config, toleratedFailurePercentage: 101 } }, /toleratedFailurePercentage/],
       [{ name: "no spaces allowed", config }, /name/],
+      [{ config: { ...config, exlude: ["x"] } }, /config\.exlude: unknown key \(known: source, destination,/],
+      [{ config: { ...config, tags: { semvr: "^1" } } }, /config\.tags\.semvr: unknown key/],
+      [{ config, extra: true }, /extra: unknown key \(known: name, time, config\)/],
     ] as const) {
       const err = await rejects(handler(e, context));
       expect(err.name).toBe("ValidationError");
