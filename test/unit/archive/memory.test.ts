@@ -16,8 +16,12 @@ const PROBE = fileURLToPath(new URL("../../fixtures/archive/memory-probe.ts", im
 const SMALL_MIB = 4;
 const LARGE_MIB = 64;
 const MiB = 1024 * 1024;
-/** Allowed growth of the peak from the small layer to the large one: a quarter of the difference. */
-const BUDGET = ((LARGE_MIB - SMALL_MIB) / 4) * MiB;
+/**
+ * Allowed growth of the peak from the small layer to the large one: half the difference. Streaming grows
+ * by ~4 MiB on a quiet machine and up to ~15 MiB on a loaded one (buffers fill while a consumer waits for
+ * the CPU); a copy that holds the layer grows by all of it (the control, below, must exceed 3/4).
+ */
+const BUDGET = ((LARGE_MIB - SMALL_MIB) / 2) * MiB;
 
 async function peakRss(scenario: string, mib: number): Promise<number> {
   const { stdout } = await promisify(execFile)(
