@@ -45,7 +45,9 @@ export async function runReplay(configIn: BenchConfig, deps: RunDeps): Promise<B
     );
   }
   const scheduledMs = model.maxRate ? 0 : trace.spanMs / model.speed;
-  const config: BenchConfig = { ...configIn, durationMs: scheduledMs };
+  // The trace sets the run's length (the caller's live view reads it from the configuration).
+  configIn.durationMs = scheduledMs;
+  const config = configIn;
   if (deps.aws && scheduledMs + config.graceMs + START_LEAD_MS > LAMBDA_REPLAY_MAX_MS)
     throw new FerryError(
       "USAGE",

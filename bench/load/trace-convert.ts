@@ -43,8 +43,7 @@ export function parseGoDuration(text: string): number | undefined {
   };
   let total = 0;
   let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     total += Number(m[1]) * unit[m[2]!]!;
     pos = re.lastIndex;
   }
