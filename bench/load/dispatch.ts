@@ -15,7 +15,7 @@ import type { BenchConfig } from "./config.ts";
 import { runFanout } from "./fanout.ts";
 import type { Metrics } from "./metrics.ts";
 import { makeAggregateHandler, makeWorkerHandler, readResult } from "./results.ts";
-import { mergeWorkerResults, type WorkerInput, type WorkerResult } from "./runner.ts";
+import { mergeWorkerResults, type WorkerDeps, type WorkerInput, type WorkerResult } from "./runner.ts";
 import { runAnyWorker } from "./worker.ts";
 
 /** The User-Agent of setup, read-back and cleanup requests (the load itself: BENCH_USER_AGENT). */
@@ -30,6 +30,8 @@ export interface RunDeps {
   log?: (line: string) => void;
   /** With `viaWorkflow`: run the fan-out on AWS (the deployed state machine) instead of locally. */
   aws?: AwsFanout;
+  /** A replay's starts (local workers only): WorkerDeps.onReplayStart. */
+  onReplayStart?: WorkerDeps["onReplayStart"];
 }
 
 /** The client of set-up, read-back and cleanup: retries, and no observer (not part of the measurement). */
@@ -56,6 +58,7 @@ export async function runWorkers(
     ...(deps.clientOptions ? { clientOptions: deps.clientOptions } : {}),
     ...(deps.onMetrics ? { onMetrics: deps.onMetrics } : {}),
     ...(store ? { store } : {}),
+    ...(deps.onReplayStart ? { onReplayStart: deps.onReplayStart } : {}),
   };
   if (config.viaWorkflow && deps.aws) {
     deps.log?.(`starting ${config.workers} workers on AWS (${deps.aws.stateMachineArn}) …`);

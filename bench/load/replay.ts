@@ -104,9 +104,8 @@ export async function runSchedule(
   await Promise.all(running);
 }
 
-/** Hooks for tests: each start, as offsets from T0 (ms). */
+/** For tests: the clock. */
 export interface ReplayHooks {
-  onStart?: (index: number, intendedMs: number, actualMs: number) => void;
   clock?: ReplayClock;
 }
 
@@ -171,7 +170,7 @@ export async function runReplayWorker(
 
   const exec = async (i: number, intended: number, actual: number) => {
     const r = part.requests[i]!;
-    deps.onStart?.(r.index, intended - t0, actual - t0);
+    deps.onReplayStart?.(r.index, intended - t0, actual - t0);
     stats.started(metrics.sec(), actual - intended);
     const kind = `${r.method.toLowerCase()}.${r.kind}`;
     const client = clientFor(r.pool);

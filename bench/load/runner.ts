@@ -61,6 +61,8 @@ export interface WorkerDeps {
   onMetrics?: (m: Metrics) => void;
   /** Where a replay worker reads its part of the trace (the fan-out's staging store). */
   store?: StagingStore;
+  /** A replay's starts, as offsets from the common start (ms): tests check the schedule with it. */
+  onReplayStart?: (recordIndex: number, intendedMs: number, actualMs: number) => void;
 }
 
 /** Exact merge of worker results (metrics merged, created images concatenated). */
