@@ -225,7 +225,7 @@ export function compareReports(fa: string, ra: BenchReport, fb: string, rb: Benc
     ...union("iterations").map((n) => compareOp(ra, rb, "iterations", n)),
     ...union("requests").map((n) => compareOp(ra, rb, "requests", n)),
   ];
-  if (ra.replay && rb.replay) {
+  if (ra.replay?.timing && rb.replay?.timing) {
     const oa = onTime(ra);
     const ob = onTime(rb);
     ops.unshift({

@@ -230,7 +230,10 @@ export function parseTraceText(
     const pos = /position (\d+)/.exec(msg);
     throw new FerryError(
       "USAGE",
-      `trace ${file}: not valid JSON${pos ? ` at ${lineCol(text, Number(pos[1]))}` : ""}: ${msg.replace(/\s*\(line \d+ column \d+\)$/, "")}`,
+      `trace ${file}: not valid JSON${pos ? ` at ${lineCol(text, Number(pos[1]))}` : ""}: ${msg
+        .replace(/\s*\(line \d+ column \d+\)$/, "")
+        .replace(/\s+/g, " ")
+        .slice(0, 200)}`,
     );
   }
   if (!Array.isArray(data))
