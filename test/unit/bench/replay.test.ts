@@ -48,7 +48,8 @@ describe("the replay schedule (injected clock)", () => {
         starts.push({ i, intended, actual });
       });
       expect(starts.map((s) => s.i)).toEqual([0, 1, 2, 3, 4, 5]);
-      for (const [k, s] of starts.entries()) expect(s.intended - 1000).toBeCloseTo(requests[k]!.at / speed, 9);
+      for (const [k, s] of starts.entries())
+        expect(s.intended - 1000).toBeCloseTo(requests[k]!.at / speed, 9);
       // never early; late exactly by the clock's lag
       for (const s of starts) expect(s.actual).toBeGreaterThanOrEqual(s.intended);
       expect(starts.at(-1)!.actual - starts.at(-1)!.intended).toBe(40);
