@@ -20,6 +20,11 @@ export interface DistributionOptions {
   auth: AuthMode;
   /** Enable the registry's access log (in logFile). Default false. */
   accessLog?: boolean;
+  /**
+   * Log as JSON at level info (`log.formatter: json`): every request is a "response completed" record in
+   * logFile, as a registry whose traffic is recorded for `ferry bench trace convert`. Default false.
+   */
+  jsonLog?: boolean;
   /** Token lifetime for auth "token". Default 300. */
   tokenTtlSeconds?: number;
   /** For "basic" and "token". Default "ferry". */
@@ -118,14 +123,15 @@ function configYaml(p: {
   port: number;
   storageDir: string;
   accessLog: boolean;
+  jsonLog?: boolean;
   htpasswdPath?: string;
   token?: TokenServer;
 }): string {
   const lines = [
     "version: 0.1",
     "log:",
-    "  level: warn",
-    "  formatter: text",
+    `  level: ${p.jsonLog ? "info" : "warn"}`,
+    `  formatter: ${p.jsonLog ? "json" : "text"}`,
     "  accesslog:",
     `    disabled: ${!p.accessLog}`,
     "storage:",
@@ -294,7 +300,14 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
       port = await freePort();
       writeFileSync(
         configPath,
-        configYaml({ port, storageDir, accessLog: opts.accessLog ?? false, htpasswdPath, token }),
+        configYaml({
+          port,
+          storageDir,
+          accessLog: opts.accessLog ?? false,
+          jsonLog: opts.jsonLog ?? false,
+          htpasswdPath,
+          token,
+        }),
       );
       try {
         child = await launch(bin, configPath, logFile, port, opts.cpus);
