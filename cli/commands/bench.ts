@@ -22,6 +22,10 @@ function collect(v: string, prev: string[]): string[] {
 }
 
 export function registerBench(program: Command): void {
+  // `ferry bench compare a b --html x`: commander hands a command the options after its subcommand's name
+  // unless every command above stops parsing at its subcommand (positional options), the root included;
+  // the root's own options (--version, --help) come before the verb anyway.
+  program.enablePositionalOptions();
   const cmd = program
     .command("bench")
     .description(

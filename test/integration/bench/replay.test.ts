@@ -411,3 +411,44 @@ describe("replay, distributed", () => {
     }
   });
 });
+
+describe("compare and the HTML pages", () => {
+  it("two replays of one trace side by side (text and HTML); a replay of another part of the trace is refused", async () => {
+    const dir = tmpDir("ferry-compare-");
+    const { files } = traceFiles(dir);
+    const target = `${proxy.host}/${uniqueRepo("replay")}`;
+    const run = async (name: string, extra: string[]) => {
+      const out = await ferry(
+        ["bench", target, "-s", "replay", "--trace", files[0]!, "--speed", "20", "--json", ...extra],
+        { FERRY_FROM_SOURCE: "1" },
+      );
+      expect(out.code, out.stderr).toBe(0);
+      writeFileSync(join(dir, name), out.stdout);
+      return join(dir, name);
+    };
+    const html = join(dir, "run.html");
+    const a = await run("a.json", ["--html", html]);
+    const b = await run("b.json", []);
+    const page = readFileSync(html, "utf8");
+    expect(page).toContain("Trace replay");
+    expect(page).toContain("Object popularity");
+    expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=/i);
+
+    const cmpHtml = join(dir, "compare.html");
+    const cmp = await ferry(["bench", "compare", a, b, "--html", cmpHtml], { FERRY_FROM_SOURCE: "1" });
+    expect(cmp.stderr).toBe("");
+    expect(cmp.code).toBe(0);
+    expect(cmp.stdout).toMatch(/^ferry bench compare: replay/);
+    expect(cmp.stdout).toMatch(/replay schedule\n\s+on time/);
+    expect(cmp.stdout).toMatch(/iteration get\.blob\n\s+count\s+(\d+)\s+\1\s/);
+    expect(readFileSync(cmpHtml, "utf8")).not.toMatch(/<script[^>]+src=/i);
+
+    const c = await run("c.json", ["--limit-requests", "100"]);
+    const refused = await ferry(["bench", "compare", a, c], { FERRY_FROM_SOURCE: "1" });
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^ferry: not comparable: .*a\.json and .*c\.json replayed different traces/),
+    ]);
+  });
+});
