@@ -215,7 +215,7 @@ export function formatReplay(r: ReplayReport): string {
   lines.push(
     m.mode === "max-rate"
       ? `timing: --max-rate: each client's requests back to back (no schedule, no lateness); ${m.started} started`
-      : `timing: ${m.speed}× the recorded pace, ${m.scheduledSeconds.toFixed(1)} s scheduled; ` +
+      : `timing: ${m.speed}× the recorded pace, ${m.scheduledSeconds.toFixed(1)} s scheduled (iteration latency from each intended start); ` +
           `${m.onTime} of ${m.started} started on time (${m.onTimeShare === null ? "-" : pct(m.onTimeShare)}, within ${m.toleranceMs} ms); ` +
           `lateness p50 ${formatMs(m.lateness?.p50)} p99 ${formatMs(m.lateness?.p99)} max ${formatMs(m.lateness?.max)}`,
   );
