@@ -194,14 +194,19 @@ export function parseByteSize(value: string, option: string): number {
   return n;
 }
 
-function parseInteger(value: string, option: string, min: number): number {
+export function parseInteger(value: string, option: string, min: number): number {
   if (!/^\s*-?\d+\s*$/.test(value)) throw usage(`${option}: expected a whole number, got "${value}"`);
   const n = Number(value);
   if (n < min) throw usage(`${option} must be at least ${min} (got ${n})`);
   return n;
 }
 
-function parseNumber(value: string, option: string, min: number, max = Number.POSITIVE_INFINITY): number {
+export function parseNumber(
+  value: string,
+  option: string,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n)) throw usage(`${option}: expected a number, got "${value}"`);
   if (n < min || n > max) {

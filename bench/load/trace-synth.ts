@@ -231,7 +231,7 @@ export function synthTrace(o: SynthOptions): RawTraceRecord[] {
     const c = Math.floor(rand() * o.clients);
     const client = clients[c]!;
     // pushes are chosen whenever the PUT share falls behind its target: exact to within one image
-    if (o.putShare > 0 && puts < o.putShare * (out.length + 1)) {
+    if (o.putShare > 0 && puts < o.putShare * out.length) {
       const n = 1 + Math.floor(rand() * (2 * o.layers - 1));
       const repo = `v2/u${String(c % 17).padStart(3, "0")}/build${String(pushes).padStart(5, "0")}`;
       let at = t;

@@ -5,7 +5,7 @@
  */
 import { rename, rm, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { parseByteSize, parseDuration } from "../../bench/load/config.ts";
+import { parseByteSize, parseDuration, parseInteger, parseNumber } from "../../bench/load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 
 async function writeWhole(file: string, text: string, what: string): Promise<void> {
@@ -19,15 +19,10 @@ async function writeWhole(file: string, text: string, what: string): Promise<voi
   }
 }
 
+/** A number option (validated by config.ts's rules; the synthesiser checks ranges, naming the option). */
 function num(value: string | undefined, option: string, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
-    throw new FerryError(
-      "USAGE",
-      `${option}: expected ${integer ? "a whole number" : "a number"}, got "${value}"`,
-    );
-  return n;
+  return integer ? parseInteger(value, option, 0) : parseNumber(value, option, Number.NEGATIVE_INFINITY);
 }
 
 export function registerBenchTools(bench: Command): void {
