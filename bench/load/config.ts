@@ -8,15 +8,35 @@ import { FerryError } from "../../shared/registry/errors.ts";
 import { parsePlatform } from "../../shared/registry/manifest.ts";
 import { formatReference, parseReference, parseRepository } from "../../shared/registry/reference.ts";
 
-export const SCENARIOS = ["pull", "push", "mixed", "manifest", "catalog", "tags"] as const;
+/** The User-Agent of the load's requests (followed by run=<id> worker=<n>): the registry's logs tell them apart. */
+export const BENCH_USER_AGENT = "ferry-bench/0.1";
+
+export const SCENARIOS = ["pull", "push", "mixed", "manifest", "catalog", "tags", "replay"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** What one iteration does: every scenario but `mixed`, which picks one of these per iteration. */
-export type IterationKind = Exclude<Scenario, "mixed">;
+/** What one iteration does: every scenario but `mixed` (picks one of these) and `replay` (replay.ts). */
+export type IterationKind = Exclude<Scenario, "mixed" | "replay">;
 export const ITERATION_KINDS: readonly IterationKind[] = ["pull", "push", "manifest", "catalog", "tags"];
 
 export type LoadModel =
   | { kind: "closed"; vus: number; thinkMs: number; rampUpMs: number }
-  | { kind: "open"; rate: number; maxVus: number };
+  | { kind: "open"; rate: number; maxVus: number }
+  /** A trace replay: records at their recorded offsets divided by `speed`, or back to back (`maxRate`). */
+  | { kind: "replay"; speed: number; maxRate: boolean };
+
+/** How a replay assigns trace records to connection pools (and pools to workers). */
+export type ClientsBy = "remoteaddr" | "round-robin";
+
+export interface ReplayOptions {
+  /** Trace files (IBM format: bench/load/trace.ts). */
+  traces: string[];
+  limitSeconds?: number;
+  limitRequests?: number;
+  clientsBy: ClientsBy;
+  /** Where the trace-URI → digest mapping of seeded objects is kept between runs. */
+  stateDir?: string;
+  /** With --state-machine: the stack's staging bucket, where the workers' parts of the trace go. */
+  stagingBucket?: string;
+}
 
 export interface PushShape {
   /** Layers per pushed image. */
@@ -77,6 +97,8 @@ export interface BenchConfig {
   viaWorkflow: boolean;
   /** Names this run's tags and synthetic content. */
   runId: string;
+  /** The replay scenario's trace and how it is replayed. */
+  replay?: ReplayOptions;
 }
 
 /** Raw flag values as commander hands them over (strings, booleans, repeated values as arrays). */
@@ -115,6 +137,15 @@ export interface BenchFlags {
   stateMachine?: string;
   s3Endpoint?: string;
   runId?: string;
+  /** replay: trace files (repeatable). */
+  trace?: string[];
+  speed?: string;
+  maxRate?: boolean;
+  limitSeconds?: string;
+  limitRequests?: string;
+  clientsBy?: string;
+  state?: string;
+  stagingBucket?: string;
 }
 
 export const DEFAULTS = {
@@ -130,6 +161,10 @@ export const DEFAULTS = {
   pageSize: 100,
   timeout: "30s",
   grace: "5s",
+  /** A replay's last requests may be long downloads: they get this long after the last intended start. */
+  replayGrace: "60s",
+  speed: 1,
+  clientsBy: "remoteaddr" as ClientsBy,
 };
 
 export function usage(message: string): FerryError {
@@ -159,14 +194,19 @@ export function parseByteSize(value: string, option: string): number {
   return n;
 }
 
-function parseInteger(value: string, option: string, min: number): number {
+export function parseInteger(value: string, option: string, min: number): number {
   if (!/^\s*-?\d+\s*$/.test(value)) throw usage(`${option}: expected a whole number, got "${value}"`);
   const n = Number(value);
   if (n < min) throw usage(`${option} must be at least ${min} (got ${n})`);
   return n;
 }
 
-function parseNumber(value: string, option: string, min: number, max = Number.POSITIVE_INFINITY): number {
+export function parseNumber(
+  value: string,
+  option: string,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n)) throw usage(`${option}: expected a number, got "${value}"`);
   if (n < min || n > max) {
@@ -229,6 +269,18 @@ export function parseBenchConfig(target: string | undefined, flags: BenchFlags):
   if (!(SCENARIOS as readonly string[]).includes(scenarioText))
     throw usage(`unknown scenario "${scenarioText}" (one of ${SCENARIOS.join(", ")})`);
   const scenario = scenarioText as Scenario;
+  if (scenario === "replay") return parseReplayConfig(registry, repository, flags);
+  for (const [flag, given] of [
+    ["--trace", flags.trace?.length],
+    ["--speed", flags.speed],
+    ["--max-rate", flags.maxRate],
+    ["--limit-seconds", flags.limitSeconds],
+    ["--limit-requests", flags.limitRequests],
+    ["--clients-by", flags.clientsBy],
+    ["--state", flags.state],
+    ["--staging-bucket", flags.stagingBucket],
+  ] as const)
+    if (given) throw usage(`${flag} applies to --scenario replay`);
 
   const images = (flags.image ?? []).map((text) => {
     let ref: ReturnType<typeof parseReference>;
@@ -351,8 +403,98 @@ export function parseBenchConfig(target: string | undefined, flags: BenchFlags):
   };
 }
 
+/** Options of the closed and open models that a replay, whose timing is the trace's, does not take. */
+const NOT_FOR_REPLAY: [keyof BenchFlags, string][] = [
+  ["image", "--image"],
+  ["duration", "--duration (a replay lasts as long as its trace: --limit-seconds, --limit-requests)"],
+  ["iterations", "--iterations (use --limit-requests)"],
+  ["vus", "--vus"],
+  ["think", "--think"],
+  ["rampUp", "--ramp-up"],
+  ["rate", "--rate (use --speed)"],
+  ["maxVus", "--max-vus"],
+  ["mix", "--mix"],
+  ["manifestOp", "--manifest-op"],
+  ["layers", "--layers"],
+  ["layerSize", "--layer-size"],
+  ["compressibility", "--compressibility"],
+  ["reuse", "--reuse"],
+  ["repos", "--repos"],
+  ["pushConcurrency", "--push-concurrency"],
+  ["pullConcurrency", "--pull-concurrency"],
+  ["platform", "--platform"],
+  ["pageSize", "--page-size"],
+  ["clientPerVu", "--client-per-vu"],
+];
+
+/** `--scenario replay`: the trace, its timing, and the options every scenario shares. */
+function parseReplayConfig(registry: string, repository: string | undefined, flags: BenchFlags): BenchConfig {
+  for (const [key, name] of NOT_FOR_REPLAY)
+    if (flags[key] !== undefined && !(Array.isArray(flags[key]) && flags[key].length === 0))
+      throw usage(`${name} does not apply to --scenario replay`);
+  if (flags.cleanup)
+    throw usage(
+      "--cleanup does not apply to --scenario replay: seeded objects stay for the next run (--state); pushed blobs are unreferenced, for the registry's garbage collector",
+    );
+  const traces = flags.trace ?? [];
+  if (traces.length === 0) throw usage("--scenario replay needs --trace FILE (repeatable)");
+  if (flags.speed !== undefined && flags.maxRate) throw usage("give --speed or --max-rate, not both");
+  const speed = flags.speed !== undefined ? parseNumber(flags.speed, "--speed", 0) : DEFAULTS.speed;
+  if (speed === 0) throw usage("--speed must be more than zero (e.g. 2 replays twice as fast)");
+  if (flags.limitSeconds !== undefined && flags.limitRequests !== undefined)
+    throw usage("give --limit-seconds or --limit-requests, not both");
+  const clientsBy = (flags.clientsBy ?? DEFAULTS.clientsBy) as ClientsBy;
+  if (clientsBy !== "remoteaddr" && clientsBy !== "round-robin")
+    throw usage(`--clients-by must be remoteaddr or round-robin (got "${flags.clientsBy}")`);
+  const replay: ReplayOptions = {
+    traces,
+    clientsBy,
+    ...(flags.limitSeconds !== undefined
+      ? { limitSeconds: parseDuration(flags.limitSeconds, "--limit-seconds") / 1000 }
+      : {}),
+    ...(flags.limitRequests !== undefined
+      ? { limitRequests: parseInteger(flags.limitRequests, "--limit-requests", 1) }
+      : {}),
+    ...(flags.state !== undefined ? { stateDir: flags.state } : {}),
+  };
+  if (flags.stagingBucket !== undefined) {
+    if (flags.stateMachine === undefined) throw usage("--staging-bucket applies to --state-machine");
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(flags.stagingBucket))
+      throw usage(`--staging-bucket: "${flags.stagingBucket}" is not an S3 bucket name`);
+    replay.stagingBucket = flags.stagingBucket;
+  } else if (flags.stateMachine !== undefined)
+    throw usage(
+      "--scenario replay with --state-machine needs --staging-bucket (the stack's StagingBucketName): the workers read their part of the trace there",
+    );
+  // Shared with every scenario: target, retries, timeouts, verification, workers, fan-out, run id.
+  const base = parseBenchConfig(`${registry}${repository ? `/${repository}` : ""}`, {
+    ...flags,
+    scenario: "manifest",
+    trace: [],
+    speed: undefined,
+    maxRate: undefined,
+    limitSeconds: undefined,
+    limitRequests: undefined,
+    clientsBy: undefined,
+    state: undefined,
+    stagingBucket: undefined,
+    vus: flags.workers ?? "1",
+    grace: flags.grace ?? DEFAULTS.replayGrace,
+  });
+  return {
+    ...base,
+    scenario: "replay",
+    // the trace sets the length: known once it is read (replay-run.ts)
+    durationMs: 0,
+    model: { kind: "replay", speed: flags.maxRate ? 0 : speed, maxRate: flags.maxRate === true },
+    mix: [],
+    replay,
+  };
+}
+
 /** The kinds of iteration a config runs. */
 export function iterationKinds(config: BenchConfig): IterationKind[] {
+  if (config.scenario === "replay") return [];
   return config.scenario === "mixed" ? config.mix.map((m) => m.kind) : [config.scenario];
 }
 
@@ -372,12 +514,18 @@ export function workerShare(
   const model: LoadModel =
     config.model.kind === "closed"
       ? { ...config.model, vus: split(config.model.vus) }
-      : { ...config.model, rate: config.model.rate / count, maxVus: split(config.model.maxVus) };
+      : config.model.kind === "open"
+        ? { ...config.model, rate: config.model.rate / count, maxVus: split(config.model.maxVus) }
+        : config.model; // a replay's workers each get their clients' records (replay-plan.ts)
   return config.iterations !== undefined ? { model, iterations: split(config.iterations) } : { model };
 }
 
 /** One line describing the load, for reports. */
 export function describeModel(model: LoadModel): string {
+  if (model.kind === "replay")
+    return model.maxRate
+      ? "trace replay: each client's requests back to back (--max-rate)"
+      : `trace replay at ${model.speed}× the recorded pace (open model)`;
   if (model.kind === "open") return `open model: ${model.rate}/s arrivals, at most ${model.maxVus} in flight`;
   const extra = [
     model.thinkMs ? `think ${model.thinkMs} ms` : "",

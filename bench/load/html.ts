@@ -3,10 +3,8 @@
  * data inlined as JSON) that opens in a browser with no network. Charts: latency percentiles over time
  * (per operation, selectable), throughput, bytes per second and errors per second.
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { esc, scriptJson, uplotAssets } from "./html-parts.ts";
+import { replaySection } from "./replay-html.ts";
 import {
   type BenchReport,
   formatClient,
@@ -15,32 +13,6 @@ import {
   formatRate,
   type OpSummary,
 } from "./report.ts";
-
-function uplotAssets(): { js: string; css: string } {
-  try {
-    const dir = dirname(createRequire(import.meta.url).resolve("uplot/package.json"));
-    return {
-      js: readFileSync(join(dir, "dist", "uPlot.iife.min.js"), "utf8"),
-      css: readFileSync(join(dir, "dist", "uPlot.min.css"), "utf8"),
-    };
-  } catch (e) {
-    throw new FerryError(
-      "HTML_REPORT",
-      `cannot read uPlot from node_modules for --html: ${(e as Error).message}`,
-    );
-  }
-}
-
-const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-
-/** JSON safe inside <script>: no `</script>`, no HTML comment openers, no U+2028/9 surprises. */
-function scriptJson(v: unknown): string {
-  return JSON.stringify(v)
-    .replace(/</g, "\\u003c")
-    .replace(/\u2028/g, "\\u2028")
-    .replace(/\u2029/g, "\\u2029");
-}
 
 function opTable(title: string, ops: OpSummary[]): string {
   if (!ops.length) return "";
@@ -141,6 +113,7 @@ ${opTable("HTTP requests (to response headers)", r.requests)}
       : ""
   }${r.cleanup ? `; cleanup deleted ${r.cleanup.manifests} manifests, ${r.cleanup.blobs} blobs (${r.cleanup.failures} failures)` : ""}</p>
 ${created}
+${r.replay ? replaySection(r.replay, r.series) : ""}
 <details><summary>configuration</summary><pre class="mono">${esc(JSON.stringify(r.config, null, 2))}</pre></details>
 <script>${js.replace(/<\/script/gi, "<\\/script")}</script>
 <script id="data" type="application/json">${scriptJson(data)}</script>

@@ -15,7 +15,8 @@ const NONE: LiveView = { add() {}, stop() {} };
 export function createLiveView(
   enabled: boolean,
   title: string,
-  durationMs: number,
+  /** The run's length (a function: a replay's is known once its trace is read). */
+  durationMs: number | (() => number),
   stream: NodeJS.WriteStream = process.stderr,
 ): LiveView {
   if (!enabled || !stream.isTTY) return NONE;
@@ -59,7 +60,7 @@ export function createLiveView(
       ...collect((m) => m.requests),
     ];
     lines.push(
-      `ferry bench ${title}  ${Math.max(0, elapsed).toFixed(0)}s / ${(durationMs / 1000).toFixed(0)}s` +
+      `ferry bench ${title}  ${Math.max(0, elapsed).toFixed(0)}s / ${((typeof durationMs === "function" ? durationMs() : durationMs) / 1000).toFixed(0)}s` +
         (workers.length > 1 ? `  ${workers.length} workers` : ""),
     );
     lines.push(

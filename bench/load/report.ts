@@ -8,6 +8,7 @@ import { type ClientSummary, SATURATED, summariseClients } from "./client-load.t
 import { type BenchConfig, describeModel, type LoadModel } from "./config.ts";
 import type { CleanupReport, ReadbackReport } from "./lifecycle.ts";
 import { type LatencySummary, latencySummary, type SerializedOp } from "./metrics.ts";
+import type { ReplayReport } from "./replay-report.ts";
 import type { WorkerResult } from "./runner.ts";
 import type { CreatedImage } from "./scenarios.ts";
 
@@ -85,6 +86,13 @@ export interface BenchReport {
     requests: Record<string, SeriesOp>;
     iterations: Record<string, SeriesOp>;
   };
+  /**
+   * Per operation, each second's latency histogram (encoded, 2 digits; "" for none), aligned with
+   * series.seconds: what `ferry bench compare` estimates a run's own noise from (noise.ts).
+   */
+  seriesHistograms?: { requests: Record<string, string[]>; iterations: Record<string, string[]> };
+  /** `-s replay`: the trace, its timing, the seeding, and what the trace had next to what was sent. */
+  replay?: ReplayReport;
 }
 
 /** Display order of HTTP operations: the protocol's order, then anything else alphabetically. */

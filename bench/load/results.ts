@@ -14,13 +14,8 @@
 import { posix } from "node:path";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { getJson, putJson, type StagingStore } from "../../shared/staging/types.ts";
-import {
-  mergeWorkerResults,
-  runWorker,
-  type WorkerDeps,
-  type WorkerInput,
-  type WorkerResult,
-} from "./runner.ts";
+import { mergeWorkerResults, type WorkerDeps, type WorkerInput, type WorkerResult } from "./runner.ts";
+import { runAnyWorker } from "./worker.ts";
 
 /** Where a result rests in the staging store (and, for the merged one, in which bucket). */
 export interface StoredResult {
@@ -58,7 +53,7 @@ export function makeWorkerHandler(
         "USAGE",
         "bench worker: expected { config (with runId), worker, workers, targets } as the fan-out passes it",
       );
-    const result = await runWorker(input, deps);
+    const result = await runAnyWorker(input, deps);
     const resultKey = workerResultKey(input.config.runId, input.worker);
     await putJson(deps.store, resultKey, result);
     return { worker: input.worker, resultKey };

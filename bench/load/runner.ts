@@ -18,13 +18,21 @@ import { RegistryClient } from "../../shared/registry/client.ts";
 import { registryAgent } from "../../shared/registry/http/transport.ts";
 import { type ClientOptions, resolveOptions } from "../../shared/registry/options.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
+import type { StagingStore } from "../../shared/staging/types.ts";
 import { type ClientLoad, measureClient, mergeClientLoads } from "./client-load.ts";
-import { type BenchConfig, type IterationKind, iterationKinds, workerShare } from "./config.ts";
+import {
+  BENCH_USER_AGENT,
+  type BenchConfig,
+  type IterationKind,
+  iterationKinds,
+  workerShare,
+} from "./config.ts";
 import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
+import { mergeReplayStats, type ReplayWorkerStats } from "./replay-stats.ts";
 import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
 import type { SyntheticImage } from "./synth.ts";
 
-export const BENCH_USER_AGENT = "ferry-bench/0.1";
+export { BENCH_USER_AGENT } from "./config.ts";
 
 /** What a worker is asked to do: JSON, so it can travel through Step Functions. */
 export interface WorkerInput {
@@ -42,6 +50,8 @@ export interface WorkerResult extends MetricsResult {
   created: CreatedImage[];
   /** The load-generating processes: CPU and event loop use over the load phase (one per process). */
   clients: ClientLoad[];
+  /** A replay's starts, lateness, GETs per object and sizes (replay-stats.ts). */
+  replay?: ReplayWorkerStats;
 }
 
 export interface WorkerDeps {
@@ -49,14 +59,20 @@ export interface WorkerDeps {
   clientOptions?: ClientOptions;
   /** Called with the worker's live metrics as soon as they exist (terminal view). */
   onMetrics?: (m: Metrics) => void;
+  /** Where a replay worker reads its part of the trace (the fan-out's staging store). */
+  store?: StagingStore;
+  /** A replay's starts, as offsets from the common start (ms): tests check the schedule with it. */
+  onReplayStart?: (recordIndex: number, intendedMs: number, actualMs: number) => void;
 }
 
 /** Exact merge of worker results (metrics merged, created images concatenated). */
 export function mergeWorkerResults(results: WorkerResult[]): WorkerResult {
+  const replay = mergeReplayStats(results.flatMap((r) => (r.replay ? [r.replay] : [])));
   return {
     ...mergeResults(results),
     created: results.flatMap((r) => r.created),
     clients: mergeClientLoads(results.flatMap((r) => r.clients ?? [])),
+    ...(replay ? { replay } : {}),
   };
 }
 
@@ -79,6 +95,7 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   const { config } = input;
   const share = workerShare(config, input.worker, input.workers);
   const model = share.model;
+  if (model.kind === "replay") throw new Error("runWorker: a replay runs in runReplayWorker (worker.ts)");
   const metrics = new Metrics();
   deps.onMetrics?.(metrics);
   const base = deps.clientOptions ?? {};

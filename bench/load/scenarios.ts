@@ -157,9 +157,12 @@ async function headManifest(client: RegistryClient, ref: Reference): Promise<str
   return headerValue(res.headers["docker-content-digest"]) ?? ref.digest ?? "";
 }
 
+/** What reading needs of a worker's context (the replay worker reads with these too). */
+export type ReadContext = { config: Pick<BenchConfig, "verify">; metrics: Metrics };
+
 /** `GET` a manifest's bytes; checked against the reference's digest when it has one and `verify` is on. */
-async function getManifest(
-  ctx: WorkerContext,
+export async function getManifest(
+  ctx: ReadContext,
   client: RegistryClient,
   ref: Reference,
 ): Promise<{ bytes: Buffer; mediaType: string }> {
@@ -223,8 +226,8 @@ function pickPlatform(list: Descriptor[], wanted: Platform | undefined): Descrip
 }
 
 /** `GET` a blob, counting (and unless --no-verify, hashing) its bytes as they arrive. */
-async function readBlob(
-  ctx: WorkerContext,
+export async function readBlob(
+  ctx: ReadContext,
   client: RegistryClient,
   repo: Repository,
   desc: Descriptor,

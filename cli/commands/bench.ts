@@ -1,10 +1,15 @@
-/** `ferry bench <registry>[/<repo>]`: load-test a registry with clean, measurable load. */
+/**
+ * `ferry bench <registry>[/<repo>]`: load-test a registry with clean, measurable load, or replay a trace
+ * of real traffic (`-s replay --trace FILE`); `ferry bench trace convert|synth` make traces;
+ * `ferry bench compare a.json b.json` puts two runs side by side (bench-trace.ts).
+ */
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { connectionOptions } from "../../shared/registry/options.ts";
 import { addConnectionFlags, type ConnectionFlags, debugObserver, makeClient } from "../client-options.ts";
+import { registerBenchTools } from "./bench-trace.ts";
 
 interface CliFlags extends BenchFlags, ConnectionFlags {
   json?: boolean;
@@ -17,11 +22,17 @@ function collect(v: string, prev: string[]): string[] {
 }
 
 export function registerBench(program: Command): void {
+  // `ferry bench compare a b --html x`: commander hands a command the options after its subcommand's name
+  // unless every command above stops parsing at its subcommand (positional options), the root included;
+  // the root's own options (--version, --help) come before the verb anyway.
+  program.enablePositionalOptions();
   const cmd = program
     .command("bench")
     .description(
-      "load-test a registry over the OCI Distribution API: pull, push, mixed, manifest, catalog, tags scenarios",
+      "load-test a registry over the OCI Distribution API: pull, push, mixed, manifest, catalog, tags scenarios, or replay a trace of real traffic",
     )
+    // `ferry bench trace …` / `ferry bench compare …` take their own options, not the load test's
+    .enablePositionalOptions()
     .argument("[target]", "the registry to load: host[:port] or host[:port]/repository (required)")
     .option("-s, --scenario <name>", `${SCENARIOS.join(" | ")} (default ${DEFAULTS.scenario})`)
     .option(
@@ -86,19 +97,36 @@ export function registerBench(program: Command): void {
       "fan the workers out on AWS: the stack's BenchFanoutStateMachineArn (Lambda workers; AWS credentials from the SDK chain)",
     )
     .option("--s3-endpoint <url>", "with --state-machine: an S3-compatible endpoint for the results")
+    .option("--trace <file>", "replay: a trace file (IBM format; repeatable, merged by time)", collect, [])
+    .option("--speed <x>", "replay: the recorded pace times X (default 1; 2 = twice as fast)")
+    .option("--max-rate", "replay: no schedule, each trace client's requests back to back")
+    .option("--limit-seconds <time>", "replay: only the trace's first N seconds")
+    .option("--limit-requests <n>", "replay: only the trace's first N usable records")
+    .option("--clients-by <how>", "replay: remoteaddr (one connection pool per trace client) | round-robin")
+    .option(
+      "--state <dir>",
+      "replay: keep the trace-URI → digest mapping of seeded objects here (no re-push)",
+    )
+    .option(
+      "--staging-bucket <name>",
+      "replay with --state-machine: the stack's StagingBucketName (the workers' parts of the trace go there)",
+    )
     .option("--run-id <id>", "names this run's tags and content (default: random)")
     .option("--json", "print the report as JSON")
     .option("--html <file>", "also write a self-contained HTML report with charts")
     .option("-q, --quiet", "no live view");
+  registerBenchTools(cmd);
   addConnectionFlags(cmd, "single", "rules").action(async (target: string | undefined, flags: CliFlags) => {
     const config = parseBenchConfig(target, flags);
     // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
-    const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }] = await Promise.all([
-      import("../../bench/load/html.ts"),
-      import("../../bench/load/live.ts"),
-      import("../../bench/load/report.ts"),
-      import("../../bench/load/run.ts"),
-    ]);
+    const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }, { formatReplay }] =
+      await Promise.all([
+        import("../../bench/load/html.ts"),
+        import("../../bench/load/live.ts"),
+        import("../../bench/load/report.ts"),
+        import("../../bench/load/run.ts"),
+        import("../../bench/load/replay-report.ts"),
+      ]);
     // Connection options (credentials, TLS, CA) come from the same flags as every ferry command.
     const template = makeClient(
       { ...flags, debug: false, chunkSize: undefined },
@@ -110,7 +138,7 @@ export function registerBench(program: Command): void {
     const live = createLiveView(
       !flags.quiet && !flags.json,
       `${config.scenario} → ${config.registry}`,
-      config.durationMs,
+      () => config.durationMs,
     );
     const stderr = (line: string) => {
       if (!flags.quiet && !flags.json) process.stderr.write(`ferry bench: ${line}\n`);
@@ -141,7 +169,11 @@ export function registerBench(program: Command): void {
       }
       stderr(`HTML report written to ${flags.html}`);
     }
-    process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : formatReport(report) + (report.replay ? formatReplay(report.replay) : ""),
+    );
     const verifyFailed = report.verification.verifyFailures + (report.verification.readback?.failures ?? 0);
     if (verifyFailed > 0)
       throw new FerryError(

@@ -68,8 +68,9 @@ const ACCESS: Readonly<Record<FunctionName, Access>> = {
   event: {},
   schedule: {},
   // The load-test worker talks to registries with the stack's registry secrets (or ecrRoleArn), like the
-  // steps, but gets no ECR permission of its own; both bench functions write results under bench/ only.
-  benchWorker: { registries: true, bench: ["write"] },
+  // steps, but gets no ECR permission of its own; both bench functions write results under bench/ only,
+  // and a replay worker reads its part of the trace there (bench/<runId>/trace/).
+  benchWorker: { registries: true, bench: ["read", "write"] },
   benchAggregate: { bench: ["read", "write"] },
 };
 

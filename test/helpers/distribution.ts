@@ -21,6 +21,11 @@ export interface DistributionOptions {
   auth: AuthMode;
   /** Enable the registry's access log (in logFile). Default false. */
   accessLog?: boolean;
+  /**
+   * Log as JSON at level info (`log.formatter: json`): every request is a "response completed" record in
+   * logFile, as a registry whose traffic is recorded for `ferry bench trace convert`. Default false.
+   */
+  jsonLog?: boolean;
   /** Token lifetime for auth "token". Default 300. */
   tokenTtlSeconds?: number;
   /** For "basic" and "token". Default "ferry". */
@@ -130,6 +135,7 @@ function configYaml(p: {
   port: number;
   storageDir: string;
   accessLog: boolean;
+  jsonLog?: boolean;
   htpasswdPath?: string;
   token?: TokenServer;
   tls?: DistributionOptions["tls"];
@@ -137,8 +143,8 @@ function configYaml(p: {
   const lines = [
     "version: 0.1",
     "log:",
-    "  level: warn",
-    "  formatter: text",
+    `  level: ${p.jsonLog ? "info" : "warn"}`,
+    `  formatter: ${p.jsonLog ? "json" : "text"}`,
     "  accesslog:",
     `    disabled: ${!p.accessLog}`,
     "storage:",
@@ -325,6 +331,7 @@ export async function startDistribution(opts: DistributionOptions): Promise<Runn
           port,
           storageDir,
           accessLog: opts.accessLog ?? false,
+          jsonLog: opts.jsonLog ?? false,
           htpasswdPath,
           token,
           tls: opts.tls,

@@ -116,7 +116,8 @@ describe("IAM: least privilege per function", () => {
       api: { area: "transfers/", actions: ["s3:GetObject"], list: true },
       event: { actions: [] },
       schedule: { actions: [] },
-      benchWorker: { area: "bench/", actions: write },
+      // a replay worker reads its part of the trace under bench/<runId>/trace/
+      benchWorker: { area: "bench/", actions: ["s3:GetObject", ...write], list: true },
       benchAggregate: { area: "bench/", actions: ["s3:GetObject", ...write], list: true },
     };
     expect(Object.keys(EXPECTED_S3).sort()).toEqual(Object.keys(fns).sort());

@@ -82,7 +82,7 @@ describe("ferry bench options", () => {
     [{ iterations: "0" }, /--iterations must be at least 1/],
     [
       { scenario: "stress" },
-      /unknown scenario "stress" \(one of pull, push, mixed, manifest, catalog, tags\)/,
+      /unknown scenario "stress" \(one of pull, push, mixed, manifest, catalog, tags, replay\)/,
     ],
     [{ rate: "10", vus: "3" }, /not both/],
     [{ rate: "10", think: "1s" }, /closed model/],
