@@ -225,8 +225,12 @@ describe("trace convert: record a registry's traffic, replay it against another"
           duration: "60s",
         }),
       );
-      // what A's log says it served (its "response completed" JSON records)
-      const logged = readFileSync(a.logFile, "utf8")
+      // what A's log says it served (its "response completed" JSON records). One snapshot of the log for
+      // both the count here and the conversion: the registry may still be writing lines for the last
+      // requests, and two reads of a growing file can differ.
+      const snapshot = join(dir, "a.log");
+      writeFileSync(snapshot, readFileSync(a.logFile, "utf8"));
+      const logged = readFileSync(snapshot, "utf8")
         .split("\n")
         .filter((l) => l.includes('"msg":"response completed"'))
         .map((l) => JSON.parse(l) as Record<string, string | number>);
@@ -252,7 +256,7 @@ describe("trace convert: record a registry's traffic, replay it against another"
       expect(aPushes).toBeGreaterThan(0);
 
       const tracePath = join(dir, "recorded.json");
-      const conv = await ferry(["bench", "trace", "convert", a.logFile, "-o", tracePath], {
+      const conv = await ferry(["bench", "trace", "convert", snapshot, "-o", tracePath], {
         FERRY_FROM_SOURCE: "1",
       });
       expect(conv.stderr).toBe("");
