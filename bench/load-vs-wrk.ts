@@ -29,13 +29,13 @@ import { execFile, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import type { BenchReport } from "../load/report.ts";
 import { RegistryClient } from "../shared/registry/client.ts";
 import { MANIFEST_ACCEPT, MediaType } from "../shared/registry/media-types.ts";
 import { imageOf, seededBlob, writeSample } from "../shared/sample/image.ts";
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { startDistribution } from "../test/helpers/distribution.ts";
 import { ferryShebang, median, table } from "./lib.ts";
-import type { BenchReport } from "./load/report.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {

@@ -34,7 +34,7 @@ export async function destinationRepositories(
       "--create-repos creates ECR repositories: no destination is an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com, or a host given --registry-kind HOST=ecr)",
     );
   const [{ EcrRepositories }, { checkRepositorySettings }] = await Promise.all([
-    import("../functions/lib/ecr-repositories.ts"),
+    import("../shared/aws/ecr-repositories.ts"),
     import("../shared/workflow/repository-settings.ts"),
   ]);
   return new EcrRepositories({

@@ -1,11 +1,11 @@
 /**
  * `ferry bench trace convert <log>... -o trace.json`, `ferry bench trace synth -o trace.json` and
- * `ferry bench compare a.json b.json`: the tools around a trace replay (bench/load/trace-*.ts, compare.ts).
+ * `ferry bench compare a.json b.json`: the tools around a trace replay (load/trace-*.ts, compare.ts).
  * Output files are written whole or not at all (a temporary file renamed into place).
  */
 import { rename, rm, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { parseByteSize, parseDuration, parseInteger, parseNumber } from "../../bench/load/config.ts";
+import { parseByteSize, parseDuration, parseInteger, parseNumber } from "../../load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 
 async function writeWhole(file: string, text: string, what: string): Promise<void> {
@@ -38,7 +38,7 @@ export function registerBenchTools(bench: Command): void {
     .requiredOption("-o, --output <file>", "the trace to write")
     .option("--keep-names", "keep repository names, references and client addresses (default: keyed hashes)")
     .action(async (logs: string[], flags: { output: string; keepNames?: boolean }) => {
-      const { convertLogs, traceText } = await import("../../bench/load/trace-convert.ts");
+      const { convertLogs, traceText } = await import("../../load/trace-convert.ts");
       const { records, summary: s } = await convertLogs(logs, { keepNames: flags.keepNames === true });
       await writeWhole(flags.output, traceText(records), "trace");
       const methods = Object.entries(s.byMethod)
@@ -75,8 +75,8 @@ export function registerBenchTools(bench: Command): void {
     .option("--seed <text>", "the same seed gives the same trace (default ferry)")
     .option("--start <iso>", "the first record's time (default 2026-01-05T00:00:00.000Z)")
     .action(async (f: Record<string, string | undefined>) => {
-      const { SYNTH_DEFAULTS, synthTrace } = await import("../../bench/load/trace-synth.ts");
-      const { traceText } = await import("../../bench/load/trace-convert.ts");
+      const { SYNTH_DEFAULTS, synthTrace } = await import("../../load/trace-synth.ts");
+      const { traceText } = await import("../../load/trace-convert.ts");
       const d = SYNTH_DEFAULTS;
       const records = synthTrace({
         requests: num(f.requests, "--requests", d.requests, true),
@@ -111,11 +111,11 @@ export function registerBenchTools(bench: Command): void {
     .option("--html <file>", "also write a self-contained HTML page")
     .option("--json", "print the comparison as JSON")
     .action(async (a: string, b: string, flags: { html?: string; json?: boolean }) => {
-      const { compareReports, formatComparison, readReport } = await import("../../bench/load/compare.ts");
+      const { compareReports, formatComparison, readReport } = await import("../../load/compare.ts");
       const [ra, rb] = await Promise.all([readReport(a), readReport(b)]);
       const c = compareReports(a, ra, b, rb);
       if (flags.html) {
-        const { renderComparisonHtml } = await import("../../bench/load/compare-html.ts");
+        const { renderComparisonHtml } = await import("../../load/compare-html.ts");
         await writeWhole(flags.html, renderComparisonHtml(c, ra, rb), "--html");
       }
       process.stdout.write(flags.json ? `${JSON.stringify(c, null, 2)}\n` : formatComparison(c));

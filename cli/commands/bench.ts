@@ -5,7 +5,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../bench/load/config.ts";
+import { type BenchFlags, DEFAULTS, parseBenchConfig, SCENARIOS } from "../../load/config.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { connectionOptions } from "../../shared/registry/options.ts";
 import { addConnectionFlags, type ConnectionFlags, debugObserver, makeClient } from "../client-options.ts";
@@ -121,11 +121,11 @@ export function registerBench(program: Command): void {
     // The load engine (histograms, HTML report) loads only when a bench runs: other commands start faster.
     const [{ renderHtml }, { createLiveView }, { formatReport }, { runBench }, { formatReplay }] =
       await Promise.all([
-        import("../../bench/load/html.ts"),
-        import("../../bench/load/live.ts"),
-        import("../../bench/load/report.ts"),
-        import("../../bench/load/run.ts"),
-        import("../../bench/load/replay-report.ts"),
+        import("../../load/html.ts"),
+        import("../../load/live.ts"),
+        import("../../load/report.ts"),
+        import("../../load/run.ts"),
+        import("../../load/replay-report.ts"),
       ]);
     // Connection options (credentials, TLS, CA) come from the same flags as every ferry command.
     const template = makeClient(
@@ -143,7 +143,7 @@ export function registerBench(program: Command): void {
     const stderr = (line: string) => {
       if (!flags.quiet && !flags.json) process.stderr.write(`ferry bench: ${line}\n`);
     };
-    let report: Awaited<ReturnType<typeof import("../../bench/load/run.ts").runBench>>;
+    let report: Awaited<ReturnType<typeof import("../../load/run.ts").runBench>>;
     try {
       report = await runBench(config, {
         clientOptions: { ...connection, ...(flags.debug ? { observer: debugObserver } : {}) },

@@ -9,9 +9,10 @@
  * STAGING_BUCKET (optional: without it GET shows the status only).
  * API Gateway gives integrations 29 s: the transfer runs asynchronously in the state machine.
  */
+
+import { policyFromEnv, requireEnv } from "../../shared/aws/env.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import { type ApiDeps, type ApiEvent, type ApiResult, handleApi } from "../../shared/workflow/triggers.ts";
-import { policyFromEnv, requireEnv } from "../lib/env.ts";
 import { lambda, logger } from "../lib/handler.ts";
 import { sfnExecutions } from "../lib/sfn.ts";
 

@@ -9,6 +9,8 @@
  * PROMOTION_TAG_FILTER (regular expressions matched against the whole name; optional), ALLOWED_SOURCES,
  * ALLOWED_DESTINATIONS (missing: every promotion refused).
  */
+
+import { policyFromEnv, requireEnv } from "../../shared/aws/env.ts";
 import type { TransferPolicy } from "../../shared/workflow/policy.ts";
 import {
   checkPromotionConfig,
@@ -16,7 +18,6 @@ import {
   handlePushEvent,
   type PromotionConfig,
 } from "../../shared/workflow/triggers.ts";
-import { policyFromEnv, requireEnv } from "../lib/env.ts";
 import { lambda } from "../lib/handler.ts";
 import { sfnExecutions } from "../lib/sfn.ts";
 

@@ -9,7 +9,7 @@
  *   ALLOWED_DESTINATIONS  JSON array of patterns a copy may write; missing: none
  *   PRIVATE_REGISTRIES    JSON array of registries that may be reached on private addresses; missing: none
  *   REGISTRY_TLS          JSON: registry host → secret ARN of its TLS settings ({"ca","cert","key"} PEM;
- *                         functions/lib/tls.ts); such a registry is spoken to over https
+ *                         shared/aws/tls.ts); such a registry is spoken to over https
  *   HTTPS_PROXY, HTTP_PROXY, NO_PROXY   a forward proxy for registry traffic (shared/registry/http/proxy.ts);
  *                         the AWS SDK's own calls (S3, Secrets Manager) do not use it
  *   ECR_CREATE_REPOSITORIES  JSON settings of ECR repositories to create when a destination repository is
@@ -21,67 +21,16 @@
  * address comes from a reference, a redirect or a token realm. Through a proxy, the proxy may be private
  * (it is configuration) and the target is checked by name before the proxy is asked (see network.ts).
  */
-import { ChainCredentials, type CredentialProvider } from "../../shared/registry/auth/credentials.ts";
+
+import { EcrRepositories } from "../../shared/aws/ecr-repositories.ts";
+import { bytesEnv, type Env, policyFromEnv, repositorySettings, requireEnv } from "../../shared/aws/env.ts";
+import { lambdaConnection, registryCredentials } from "../../shared/aws/lambda.ts";
+import { ChainCredentials } from "../../shared/registry/auth/credentials.ts";
 import { RegistryClient } from "../../shared/registry/client.ts";
-import type { NetworkPolicy } from "../../shared/registry/http/network.ts";
-import { proxyFromEnv } from "../../shared/registry/http/proxy.ts";
-import type { ClientOptions } from "../../shared/registry/options.ts";
 import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
-import { EcrCredentials, type SecretReader, SecretsManagerCredentials } from "./credentials.ts";
-import { EcrRepositories } from "./ecr-repositories.ts";
-import {
-  bytesEnv,
-  ConfigError,
-  type Env,
-  policyFromEnv,
-  privateRegistries,
-  registrySecrets,
-  registryTlsSecrets,
-  repositorySettings,
-  requireEnv,
-} from "./env.ts";
-import { secretsManagerTls } from "./tls.ts";
 
 let cached: StepDeps | undefined;
-
-/** Where ferry's functions find registry credentials: REGISTRY_SECRETS, then ECR (inside ECR_ROLE_ARN). */
-export function registryCredentials(env: Env = process.env): CredentialProvider[] {
-  return [
-    new SecretsManagerCredentials({ secrets: registrySecrets(env) }),
-    new EcrCredentials({ roleArn: env.ECR_ROLE_ARN || undefined }),
-  ];
-}
-
-/** The network policy of every registry client built in a Lambda function (steps and bench worker). */
-export function lambdaNetwork(env: Env = process.env): NetworkPolicy {
-  return { publicOnly: true, allowPrivateHosts: privateRegistries(env) };
-}
-
-/**
- * How every registry client built in a Lambda function connects (steps and bench worker): the network
- * policy, per-registry TLS from Secrets Manager (REGISTRY_TLS) and the proxy of the environment.
- */
-export function lambdaConnection(
-  env: Env = process.env,
-  deps: { secretReader?: SecretReader } = {},
-): Pick<ClientOptions, "network" | "registryTls" | "proxy"> {
-  let proxy: ClientOptions["proxy"];
-  try {
-    proxy = proxyFromEnv(env);
-  } catch (e) {
-    throw new ConfigError((e as Error).message);
-  }
-  const registryTls = secretsManagerTls({
-    secrets: registryTlsSecrets(env),
-    ...(deps.secretReader ? { reader: deps.secretReader } : {}),
-  });
-  return {
-    network: lambdaNetwork(env),
-    ...(registryTls ? { registryTls } : {}),
-    ...(proxy ? { proxy } : {}),
-  };
-}
 
 export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;

@@ -6,9 +6,10 @@
  * ValidationError. Env: BULK_STATE_MACHINE_ARN, ALLOWED_SOURCES, ALLOWED_DESTINATIONS (missing: every
  * migration refused).
  */
+
+import { policyFromEnv, requireEnv } from "../../shared/aws/env.ts";
 import type { TransferPolicy } from "../../shared/workflow/policy.ts";
 import { type Executions, handleSchedule } from "../../shared/workflow/triggers.ts";
-import { policyFromEnv, requireEnv } from "../lib/env.ts";
 import { lambda } from "../lib/handler.ts";
 import { sfnExecutions } from "../lib/sfn.ts";
 

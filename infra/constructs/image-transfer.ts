@@ -126,7 +126,7 @@ export class ImageTransfer extends Construct {
   public readonly registrySecrets: RegistrySecrets;
   public readonly copyImage: sfn.StateMachine;
   public readonly bulkMigrate: sfn.StateMachine;
-  /** The load-test fan-out (bench/load/fanout.asl.json), with `benchWorkers`. */
+  /** The load-test fan-out (load/fanout.asl.json), with `benchWorkers`. */
   public readonly benchFanout: sfn.StateMachine | undefined;
   /** The definition files as loaded (text embedded in the template, placeholders used). */
   public readonly definitions: Readonly<Record<string, LoadedDefinition>>;

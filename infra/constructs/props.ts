@@ -17,7 +17,7 @@ import { resolveAllowLists } from "./allow-lists.ts";
 /**
  * A registry's TLS settings in Secrets Manager, as JSON `{"ca": PEM, "cert": PEM, "key": PEM}`: `ca` the
  * CAs to trust for this registry (on top of the system's), `cert` + `key` a client certificate (mutual
- * TLS); each optional, `cert` and `key` together (functions/lib/tls.ts; docs/networks.md).
+ * TLS); each optional, `cert` and `key` together (shared/aws/tls.ts; docs/networks.md).
  */
 export interface RegistryTlsSecret {
   /** ARN of an existing secret (complete or partial, as `RegistryCredentials.secretArn`). */
@@ -320,7 +320,7 @@ export interface ImageTransferProps {
    */
   readonly dashboard?: boolean;
   /**
-   * Deploy the load-test fan-out functions (bench/load/lambda.ts: worker and aggregate).
+   * Deploy the load-test fan-out functions (load/lambda.ts: worker and aggregate).
    * @default false
    */
   readonly benchWorkers?: boolean;
@@ -331,7 +331,7 @@ export interface ImageTransferProps {
    */
   readonly namePrefix?: string;
   /**
-   * Directory holding ferry's sources: `functions/`, `shared/workflow/`, `bench/load/` and
+   * Directory holding ferry's sources: `functions/`, `shared/workflow/`, `load/` and
    * `package-lock.json`.
    * @default the repository this construct is part of
    */

@@ -14,7 +14,7 @@ export interface StagingBucketProps {
 
 /**
  * The key prefixes the workflow writes under (shared/workflow/keys.ts: `transfers/<id>/...` for copies,
- * `bulk/<id>/...` for migrations; bench/load/results.ts: `bench/<runId>/...` for load-test results).
+ * `bulk/<id>/...` for migrations; load/results.ts: `bench/<runId>/...` for load-test results).
  * IAM grants are scoped to one of them per function; a test checks these against the code.
  */
 export const STAGING_PREFIXES = { transfers: "transfers/", bulk: "bulk/", bench: "bench/" } as const;

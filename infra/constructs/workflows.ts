@@ -37,7 +37,7 @@ export interface WorkflowsProps {
     readonly enumerate: lambda.IFunction;
     readonly summarize: lambda.IFunction;
   };
-  /** The load-test fan-out's functions: deploys bench/load/fanout.asl.json too. */
+  /** The load-test fan-out's functions: deploys load/fanout.asl.json too. */
   readonly bench?: { readonly worker: lambda.IFunction; readonly aggregate: lambda.IFunction };
 }
 

@@ -2,7 +2,7 @@
  * Destination repositories that must exist before the first write. Most registries create a repository
  * on its first push; Amazon ECR refuses the push (`404 NAME_UNKNOWN` on the first blob `POST`) until
  * `CreateRepository` ran. Creating one is an AWS control-plane call, so the implementation lives with
- * ferry's AWS code (functions/lib/ecr-repositories.ts); a copy only calls this interface:
+ * ferry's AWS code (shared/aws/ecr-repositories.ts); a copy only calls this interface:
  *   - the engine (`ferry copy`): through RegistrySink, before the sink's first write (blob, mount or
  *     manifest) — an image that is already up to date never asks;
  *   - the workflow (promotion, bulk migration, `ferry sync`): in Resolve, after the up-to-date check and

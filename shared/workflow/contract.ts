@@ -62,12 +62,12 @@ export const FUNCTIONS = {
   event: { entry: "functions/event/handler.ts", exportName: "handler", placeholder: undefined },
   schedule: { entry: "functions/schedule/handler.ts", exportName: "handler", placeholder: undefined },
   benchWorker: {
-    entry: "bench/load/lambda.ts",
+    entry: "load/lambda.ts",
     exportName: "workerHandler",
     placeholder: "BenchWorkerFunctionArn",
   },
   benchAggregate: {
-    entry: "bench/load/lambda.ts",
+    entry: "load/lambda.ts",
     exportName: "aggregateHandler",
     placeholder: "BenchAggregateFunctionArn",
   },
@@ -96,9 +96,9 @@ export const DEFINITIONS = {
       "StagingBucket",
     ],
   },
-  /** The load-test fan-out (bench/load/fanout.ts runs it locally), deployed with `benchWorkers`. */
+  /** The load-test fan-out (load/fanout.ts runs it locally), deployed with `benchWorkers`. */
   benchFanout: {
-    file: "bench/load/fanout.asl.json",
+    file: "load/fanout.asl.json",
     placeholders: ["BenchWorkerFunctionArn", "BenchAggregateFunctionArn"],
   },
 } as const;

@@ -17,7 +17,7 @@
  *                           in privateRegistries if it is meant to be reached.
  *   StagingError            a staging store refusal (access denied, missing object) that is not temporary.
  *   RepositoryCreationError ECR refused to describe or create a missing destination repository
- *                           (functions/lib/ecr-repositories.ts): permissions, limits; throttling is
+ *                           (shared/aws/ecr-repositories.ts): permissions, limits; throttling is
  *                           retryable and arrives as RetryableTransferError.
  */
 import { FerryError, isNetworkError, RegistryError, SizeMismatchError } from "../registry/errors.ts";

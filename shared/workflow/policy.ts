@@ -7,7 +7,7 @@
  * can be started directly, bypassing the triggers. Refusals are ValidationErrors (never retried; the API
  * answers 400) naming the refused reference and the list that refused it.
  *
- * The deployed functions build their policy from the environment (functions/lib/env.ts): a missing or
+ * The deployed functions build their policy from the environment (shared/aws/env.ts): a missing or
  * empty list allows nothing. Only in-process callers that act for the user who names the registries
  * (`ferry workflow copy`, `ferry sync`, tests: the local runner) use ALLOW_ANY, explicitly.
  */

@@ -22,8 +22,8 @@ const EXPECTED: ReadonlyArray<readonly [string, string, string, number, number]>
   ["api", "functions/api/handler.ts", "handler", 256, 10],
   ["event", "functions/event/handler.ts", "handler", 256, 30],
   ["schedule", "functions/schedule/handler.ts", "handler", 256, 30],
-  ["benchWorker", "bench/load/lambda.ts", "workerHandler", 1769, 900],
-  ["benchAggregate", "bench/load/lambda.ts", "aggregateHandler", 512, 120],
+  ["benchWorker", "load/lambda.ts", "workerHandler", 1769, 900],
+  ["benchAggregate", "load/lambda.ts", "aggregateHandler", 512, 120],
 ];
 
 describe("functions", () => {

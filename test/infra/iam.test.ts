@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { benchPrefix } from "../../bench/load/results.ts";
 import { STAGING_PREFIXES } from "../../infra/constructs/staging-bucket.ts";
 import { RESOURCE_STAR_ACTIONS } from "../../infra/nag.ts";
+import { benchPrefix } from "../../load/results.ts";
 import { bulkPrefix, transferPrefix } from "../../shared/workflow/keys.ts";
 import {
   allowedActions,

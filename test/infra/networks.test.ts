@@ -2,13 +2,13 @@
  * Real networks as deployed: a registry's TLS settings from Secrets Manager (`registries.<host>.tls`,
  * REGISTRY_TLS) and a forward proxy (`proxy`, HTTPS_PROXY / HTTP_PROXY / NO_PROXY) reach exactly the
  * functions with a registry client, the TLS secrets are readable by those functions only, and what the
- * functions make of the deployed values (functions/lib/runtime.ts lambdaConnection).
+ * functions make of the deployed values (shared/aws/lambda.ts lambdaConnection).
  */
 import { App } from "aws-cdk-lib";
 import { describe, expect, it } from "vitest";
-import { lambdaConnection } from "../../functions/lib/runtime.ts";
 import { readFerryConfig, toTransferProps } from "../../infra/config.ts";
 import type { ImageTransferProps } from "../../infra/constructs/props.ts";
+import { lambdaConnection } from "../../shared/aws/lambda.ts";
 import {
   allowedActions,
   asList,

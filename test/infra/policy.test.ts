@@ -1,11 +1,11 @@
 /**
  * The allow-lists and network setting as deployed: which values the functions get (ALLOWED_SOURCES,
  * ALLOWED_DESTINATIONS, PRIVATE_REGISTRIES), the defaults derived from the configuration, and what the
- * functions' own policy (functions/lib/env.ts, from those very values) then allows and refuses.
+ * functions' own policy (shared/aws/env.ts, from those very values) then allows and refuses.
  */
 import { describe, expect, it } from "vitest";
-import { policyFromEnv, privateRegistries } from "../../functions/lib/env.ts";
 import type { ImageTransferProps } from "../../infra/constructs/props.ts";
+import { policyFromEnv, privateRegistries } from "../../shared/aws/env.ts";
 import { POLICY_ENV } from "../../shared/workflow/names.ts";
 import { checkTransferAllowed } from "../../shared/workflow/policy.ts";
 import { deployedString, FULL, logicalId, type Synthesised, synth } from "./helpers.ts";

@@ -4,10 +4,10 @@ import * as path from "node:path";
 import { Match } from "aws-cdk-lib/assertions";
 import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { afterAll, describe, expect, it } from "vitest";
-import { fanoutDefinition, LOCAL_ARNS } from "../../bench/load/fanout.ts";
 import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
 import { allStates, placeholdersOf, substitute as substituteText } from "../../infra/definitions.ts";
 import { flatten } from "../../infra/nag.ts";
+import { fanoutDefinition, LOCAL_ARNS } from "../../load/fanout.ts";
 import {
   bulkMigrateDefinition,
   copyImageDefinition,
@@ -95,7 +95,7 @@ describe("state machines", () => {
     const files = {
       copy: fs.readFileSync(DEFINITION_FILES.copyImage, "utf8"),
       bulk: fs.readFileSync(DEFINITION_FILES.bulkMigrate, "utf8"),
-      bench: fs.readFileSync(path.join(REPOSITORY_ROOT, "bench/load/fanout.asl.json"), "utf8"),
+      bench: fs.readFileSync(path.join(REPOSITORY_ROOT, "load/fanout.asl.json"), "utf8"),
     };
     expect(machine(t.copyImage).DefinitionString).toBe(files.copy);
     expect(machine(t.bulkMigrate).DefinitionString).toBe(files.bulk);
@@ -144,7 +144,7 @@ describe("state machines", () => {
     }
   });
 
-  it("are the very definitions the local runners execute (shared/workflow/definitions.ts, bench/load/fanout.ts)", () => {
+  it("are the very definitions the local runners execute (shared/workflow/definitions.ts, load/fanout.ts)", () => {
     const fakes = fakeSubstitutions();
     expect(deployed(t.copyImage, fakes)).toEqual(substitute(copyImageDefinition(), fakes));
     expect(deployed(t.bulkMigrate, fakes)).toEqual(substitute(bulkMigrateDefinition(), fakes));

@@ -8,7 +8,7 @@
  *   /etc/containers/certs.d/<host:port>/
  *   /etc/docker/certs.d/<host:port>/
  * is used, as podman and skopeo do. On AWS the same material comes from Secrets Manager
- * (functions/lib/tls.ts). A registry with TLS settings is spoken to over https, loopback included.
+ * (shared/aws/tls.ts). A registry with TLS settings is spoken to over https, loopback included.
  *
  * The settings apply to connections to that registry's own host and port only: a redirect to object
  * storage or a token realm on another host gets the defaults (system CAs, --ca-file) and no client

@@ -8,12 +8,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BenchFlags, parseBenchConfig } from "../../../bench/load/config.ts";
-import { executeFanout, type FanoutInput } from "../../../bench/load/fanout.ts";
-import { aggregateHandler, workerHandler } from "../../../bench/load/lambda.ts";
-import type { BenchReport } from "../../../bench/load/report.ts";
-import { runBench } from "../../../bench/load/run.ts";
-import { BENCH_USER_AGENT } from "../../../bench/load/runner.ts";
+import { type BenchFlags, parseBenchConfig } from "../../../load/config.ts";
+import { executeFanout, type FanoutInput } from "../../../load/fanout.ts";
+import { aggregateHandler, workerHandler } from "../../../load/lambda.ts";
+import type { BenchReport } from "../../../load/report.ts";
+import { runBench } from "../../../load/run.ts";
+import { BENCH_USER_AGENT } from "../../../load/runner.ts";
 import { StaticCredentials } from "../../../shared/registry/auth/credentials.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";

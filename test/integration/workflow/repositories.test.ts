@@ -5,7 +5,7 @@
  * Repository) is the stand-in, reached through the real AWS SDK.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EcrRepositories } from "../../../functions/lib/ecr-repositories.ts";
+import { EcrRepositories } from "../../../shared/aws/ecr-repositories.ts";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import type { StepDeps } from "../../../shared/workflow/deps.ts";

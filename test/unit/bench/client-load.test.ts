@@ -12,8 +12,8 @@ import {
   mergeClientLoads,
   SATURATED,
   summariseClients,
-} from "../../../bench/load/client-load.ts";
-import { formatClient } from "../../../bench/load/report.ts";
+} from "../../../load/client-load.ts";
+import { formatClient } from "../../../load/report.ts";
 
 /** Fixed readings that a test moves forward by hand: no clock, no scheduler involved. */
 function fakeSources() {

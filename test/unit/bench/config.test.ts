@@ -6,7 +6,7 @@ import {
   parseMix,
   parseTarget,
   workerShare,
-} from "../../../bench/load/config.ts";
+} from "../../../load/config.ts";
 import { FerryError } from "../../../shared/registry/errors.ts";
 
 function usageError(fn: () => unknown): string {

@@ -9,11 +9,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { parseBenchConfig } from "../../../bench/load/config.ts";
-import { renderHtml } from "../../../bench/load/html.ts";
-import { OpRecorder } from "../../../bench/load/metrics.ts";
-import { type BenchReport, buildReport } from "../../../bench/load/report.ts";
-import { mergeWorkerResults, type WorkerResult } from "../../../bench/load/runner.ts";
+import { parseBenchConfig } from "../../../load/config.ts";
+import { renderHtml } from "../../../load/html.ts";
+import { OpRecorder } from "../../../load/metrics.ts";
+import { type BenchReport, buildReport } from "../../../load/report.ts";
+import { mergeWorkerResults, type WorkerResult } from "../../../load/runner.ts";
 import { describeWithChromium, launchChromium } from "../../helpers/chromium.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
@@ -159,7 +159,7 @@ describeWithChromium("ferry bench HTML report in Chromium", () => {
 /** What the tests use of the page's globals (this project's TypeScript has no DOM types). */
 interface InPage {
   document: { querySelector(selector: string): { textContent: string | null } | null };
-  /** The uPlot instances, by chart element id (bench/load/html.ts). */
+  /** The uPlot instances, by chart element id (load/html.ts). */
   ferryCharts: Record<
     string,
     {

@@ -13,8 +13,8 @@ import {
   mergeOps,
   mergeResults,
   OpRecorder,
-} from "../../../bench/load/metrics.ts";
-import { mixPicker } from "../../../bench/load/runner.ts";
+} from "../../../load/metrics.ts";
+import { mixPicker } from "../../../load/runner.ts";
 import { RegistryError, TransportError } from "../../../shared/registry/errors.ts";
 
 /** A deterministic pseudo-random generator (mulberry32). */

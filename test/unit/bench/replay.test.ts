@@ -5,22 +5,22 @@
  * refusals.
  */
 import { describe, expect, it } from "vitest";
-import { compareReports } from "../../../bench/load/compare.ts";
-import { type BenchFlags, parseBenchConfig } from "../../../bench/load/config.ts";
-import { latencySummary } from "../../../bench/load/metrics.ts";
+import { compareReports } from "../../../load/compare.ts";
+import { type BenchFlags, parseBenchConfig } from "../../../load/config.ts";
+import { latencySummary } from "../../../load/metrics.ts";
 import {
   histogramOf,
   percentileEstimate,
   rateEstimate,
   type SecondsOf,
   verdict,
-} from "../../../bench/load/noise.ts";
-import { type ReplayClock, runSchedule } from "../../../bench/load/replay.ts";
-import { MIN_SEED_MANIFEST, partitionTrace, seedManifest } from "../../../bench/load/replay-plan.ts";
-import { popularity } from "../../../bench/load/replay-report.ts";
-import { mergeReplayStats, ON_TIME_TOLERANCE_MS, ReplayRecorder } from "../../../bench/load/replay-stats.ts";
-import type { BenchReport } from "../../../bench/load/report.ts";
-import { assembleTrace, type TraceRecord } from "../../../bench/load/trace.ts";
+} from "../../../load/noise.ts";
+import { type ReplayClock, runSchedule } from "../../../load/replay.ts";
+import { MIN_SEED_MANIFEST, partitionTrace, seedManifest } from "../../../load/replay-plan.ts";
+import { popularity } from "../../../load/replay-report.ts";
+import { mergeReplayStats, ON_TIME_TOLERANCE_MS, ReplayRecorder } from "../../../load/replay-stats.ts";
+import type { BenchReport } from "../../../load/report.ts";
+import { assembleTrace, type TraceRecord } from "../../../load/trace.ts";
 import { FerryError } from "../../../shared/registry/errors.ts";
 
 /** A clock that jumps to each wake-up time, `lag(t)` ms late (a busy machine), and never really waits. */

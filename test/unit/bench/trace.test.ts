@@ -10,15 +10,15 @@ import {
   parseIsoTime,
   parseTraceText,
   type RawTraceRecord,
-} from "../../../bench/load/trace.ts";
+} from "../../../load/trace.ts";
 import {
   convertRequests,
   parseGoDuration,
   parseLogText,
   traceText,
   uploadStateOffset,
-} from "../../../bench/load/trace-convert.ts";
-import { SYNTH_DEFAULTS, synthTrace } from "../../../bench/load/trace-synth.ts";
+} from "../../../load/trace-convert.ts";
+import { SYNTH_DEFAULTS, synthTrace } from "../../../load/trace-synth.ts";
 import { FerryError } from "../../../shared/registry/errors.ts";
 
 const rec = (over: Partial<RawTraceRecord> = {}): RawTraceRecord => ({

@@ -5,8 +5,8 @@ import {
   EcrCredentials,
   parseEcrHost,
   SecretsManagerCredentials,
-} from "../../../functions/lib/credentials.ts";
-import { bytesEnv, registrySecrets } from "../../../functions/lib/env.ts";
+} from "../../../shared/aws/credentials.ts";
+import { bytesEnv, registrySecrets } from "../../../shared/aws/env.ts";
 
 describe("SecretsManagerCredentials", () => {
   it("reads {username,password} for the mapped registry only, once per TTL", async () => {

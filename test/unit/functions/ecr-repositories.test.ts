@@ -1,13 +1,13 @@
 /**
- * ECR repositories created on demand (functions/lib/ecr-repositories.ts): the real AWS SDK client against
+ * ECR repositories created on demand (shared/aws/ecr-repositories.ts): the real AWS SDK client against
  * a stand-in speaking ECR's JSON protocol (test/helpers/ecr.ts, through AWS_ENDPOINT_URL_ECR, as the
  * deployed functions find it), and the functions' wiring from ECR_CREATE_REPOSITORIES. Only the AWS
  * control plane is stood in for.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { EcrRepositories, sdkEcrControl } from "../../../functions/lib/ecr-repositories.ts";
 import { resetStepDeps, stepDeps } from "../../../functions/lib/runtime.ts";
 import { handler as resolveHandler } from "../../../functions/resolve/handler.ts";
+import { EcrRepositories, sdkEcrControl } from "../../../shared/aws/ecr-repositories.ts";
 import { toWorkflowError } from "../../../shared/workflow/errors.ts";
 import {
   checkRepositorySettings,

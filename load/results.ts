@@ -12,8 +12,8 @@
  * Locally the store is a temporary directory (run.ts); on AWS the staging bucket (lambda.ts).
  */
 import { posix } from "node:path";
-import { FerryError } from "../../shared/registry/errors.ts";
-import { getJson, putJson, type StagingStore } from "../../shared/staging/types.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import { getJson, putJson, type StagingStore } from "../shared/staging/types.ts";
 import { mergeWorkerResults, type WorkerDeps, type WorkerInput, type WorkerResult } from "./runner.ts";
 import { runAnyWorker } from "./worker.ts";
 

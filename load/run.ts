@@ -3,7 +3,7 @@
  * local or AWS Step Functions fan-out), merge their serialised metrics, read back what was pushed, clean
  * up, report. A replay (`-s replay`) has its own set-up: replay-run.ts.
  */
-import { formatReference } from "../../shared/registry/reference.ts";
+import { formatReference } from "../shared/registry/reference.ts";
 import { type BenchConfig, needsSeed } from "./config.ts";
 import { type RunDeps, runWorkers, setupClient } from "./dispatch.ts";
 import { type CleanupReport, cleanUp, pushSeed, type ReadbackReport, readBack } from "./lifecycle.ts";

@@ -4,9 +4,9 @@
  * is a FerryError with code USAGE and a message naming the option.
  */
 import { randomBytes } from "node:crypto";
-import { FerryError } from "../../shared/registry/errors.ts";
-import { parsePlatform } from "../../shared/registry/manifest.ts";
-import { formatReference, parseReference, parseRepository } from "../../shared/registry/reference.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import { parsePlatform } from "../shared/registry/manifest.ts";
+import { formatReference, parseReference, parseRepository } from "../shared/registry/reference.ts";
 
 /** The User-Agent of the load's requests (followed by run=<id> worker=<n>): the registry's logs tell them apart. */
 export const BENCH_USER_AGENT = "ferry-bench/0.1";
@@ -27,7 +27,7 @@ export type LoadModel =
 export type ClientsBy = "remoteaddr" | "round-robin";
 
 export interface ReplayOptions {
-  /** Trace files (IBM format: bench/load/trace.ts). */
+  /** Trace files (IBM format: load/trace.ts). */
   traces: string[];
   limitSeconds?: number;
   limitRequests?: number;

@@ -18,14 +18,14 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Agent } from "undici";
-import { RegistryClient } from "../../shared/registry/client.ts";
-import { SizeMismatchError } from "../../shared/registry/errors.ts";
-import { registryAgent } from "../../shared/registry/http/transport.ts";
-import { MediaType } from "../../shared/registry/media-types.ts";
-import { resolveOptions } from "../../shared/registry/options.ts";
-import type { Repository } from "../../shared/registry/reference.ts";
-import { pushBlobStream } from "../../shared/registry/uploads.ts";
-import { getJson, type StagingStore } from "../../shared/staging/types.ts";
+import { RegistryClient } from "../shared/registry/client.ts";
+import { SizeMismatchError } from "../shared/registry/errors.ts";
+import { registryAgent } from "../shared/registry/http/transport.ts";
+import { MediaType } from "../shared/registry/media-types.ts";
+import { resolveOptions } from "../shared/registry/options.ts";
+import type { Repository } from "../shared/registry/reference.ts";
+import { pushBlobStream } from "../shared/registry/uploads.ts";
+import { getJson, type StagingStore } from "../shared/staging/types.ts";
 import { measureClient } from "./client-load.ts";
 import { BENCH_USER_AGENT } from "./config.ts";
 import { Metrics } from "./metrics.ts";

@@ -1,11 +1,8 @@
 /** Lambda configuration from the environment, checked once, with messages that name the variable. */
-import { FerryError } from "../../shared/registry/errors.ts";
-import { POLICY_ENV } from "../../shared/workflow/names.ts";
-import { type TransferPolicy, transferPolicy } from "../../shared/workflow/policy.ts";
-import {
-  type RepositorySettings,
-  repositorySettingsFromEnv,
-} from "../../shared/workflow/repository-settings.ts";
+import { FerryError } from "../registry/errors.ts";
+import { POLICY_ENV } from "../workflow/names.ts";
+import { type TransferPolicy, transferPolicy } from "../workflow/policy.ts";
+import { type RepositorySettings, repositorySettingsFromEnv } from "../workflow/repository-settings.ts";
 
 export class ConfigError extends FerryError {
   constructor(message: string) {
@@ -40,7 +37,7 @@ export function registrySecrets(env: Env): Record<string, string> {
 
 /**
  * `REGISTRY_TLS`: a JSON object mapping registry host → the ARN of a secret holding that registry's TLS
- * settings, `{"ca", "cert", "key"}` in PEM (functions/lib/tls.ts).
+ * settings, `{"ca", "cert", "key"}` in PEM (shared/aws/tls.ts).
  */
 export function registryTlsSecrets(env: Env): Record<string, string> {
   return secretMap(env, "REGISTRY_TLS");

@@ -3,7 +3,7 @@
  * table, as JSON, or as a self-contained HTML page (html.ts).
  */
 import * as hdr from "hdr-histogram-js";
-import { formatRepository } from "../../shared/registry/reference.ts";
+import { formatRepository } from "../shared/registry/reference.ts";
 import { type ClientSummary, SATURATED, summariseClients } from "./client-load.ts";
 import { type BenchConfig, describeModel, type LoadModel } from "./config.ts";
 import type { CleanupReport, ReadbackReport } from "./lifecycle.ts";

@@ -18,7 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 
 export type TraceMethod = "GET" | "PUT";
 export type TraceKind = "blob" | "manifest";

@@ -9,8 +9,8 @@
  * Both cache what they fetch (per Lambda container) and never put a secret in a message. The AWS clients
  * sit behind two tiny interfaces so tests use fakes; the real ones load their SDK package on first use.
  */
-import type { Credential, CredentialProvider } from "../../shared/registry/auth/credentials.ts";
-import { CredentialsError } from "../../shared/registry/errors.ts";
+import type { Credential, CredentialProvider } from "../registry/auth/credentials.ts";
+import { CredentialsError } from "../registry/errors.ts";
 
 /** Reads a secret's string value. */
 export interface SecretReader {

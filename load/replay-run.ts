@@ -7,9 +7,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FerryError } from "../../shared/registry/errors.ts";
-import { FsStagingStore } from "../../shared/staging/fs.ts";
-import { putJson, type StagingStore } from "../../shared/staging/types.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import { FsStagingStore } from "../shared/staging/fs.ts";
+import { putJson, type StagingStore } from "../shared/staging/types.ts";
 import { START_LEAD_MS } from "./aws.ts";
 import { type BenchConfig, stateMachineRegion } from "./config.ts";
 import { type RunDeps, runWorkers, setupClient } from "./dispatch.ts";
@@ -77,7 +77,7 @@ export async function runReplay(configIn: BenchConfig, deps: RunDeps): Promise<B
       if (!bucket) throw new FerryError("USAGE", "replay with --state-machine needs --staging-bucket");
       store = deps.aws.store
         ? deps.aws.store(bucket)
-        : new (await import("../../shared/staging/s3.ts")).S3StagingStore({
+        : new (await import("../shared/staging/s3.ts")).S3StagingStore({
             bucket,
             region: stateMachineRegion(deps.aws.stateMachineArn),
             ...(deps.aws.s3Endpoint ? { endpoint: deps.aws.s3Endpoint } : {}),

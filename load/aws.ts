@@ -6,8 +6,8 @@
  * chain and the state machine's ARN.
  */
 import type { StartExecutionCommandInput } from "@aws-sdk/client-sfn";
-import { FerryError } from "../../shared/registry/errors.ts";
-import type { StagingStore } from "../../shared/staging/types.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import type { StagingStore } from "../shared/staging/types.ts";
 import { stateMachineRegion } from "./config.ts";
 import { fanoutInput } from "./fanout.ts";
 import { readResult, type StoredResult, workerResultKey } from "./results.ts";
@@ -95,7 +95,7 @@ export async function runOnAws(inputs: WorkerInput[], aws: AwsFanout): Promise<W
         );
       const store = aws.store
         ? aws.store(out.bucket)
-        : new (await import("../../shared/staging/s3.ts")).S3StagingStore({
+        : new (await import("../shared/staging/s3.ts")).S3StagingStore({
             bucket: out.bucket,
             region,
             ...(aws.s3Endpoint ? { endpoint: aws.s3Endpoint } : {}),

@@ -9,7 +9,7 @@
  * (target, speed, workers, load model) are listed above the table, since they are usually the point.
  */
 import { readFile } from "node:fs/promises";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 import {
   type Estimate,
   percentileEstimate,

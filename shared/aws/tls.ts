@@ -6,8 +6,8 @@
  * a secret is read when the first connection to its registry is made, once per Lambda container (a
  * rotated certificate reaches new containers). Messages name the secret, never its contents.
  */
-import type { RegistryTlsLookup, TlsMaterial } from "../../shared/registry/http/tls.ts";
-import { TlsError } from "../../shared/registry/http/tls.ts";
+import type { RegistryTlsLookup, TlsMaterial } from "../registry/http/tls.ts";
+import { TlsError } from "../registry/http/tls.ts";
 import { type SecretReader, sdkSecretReader } from "./credentials.ts";
 
 const PEM = /-----BEGIN [A-Z0-9 ]+-----/;

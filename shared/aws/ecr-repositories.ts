@@ -14,14 +14,14 @@
  * The SDK stays behind the small EcrControl interface: tests pass a fake, the real one loads
  * `@aws-sdk/client-ecr` on first use (and finds its endpoint as the SDK does: AWS_ENDPOINT_URL_ECR).
  */
-import { FerryError } from "../../shared/registry/errors.ts";
-import { formatRepository, type Repository } from "../../shared/registry/reference.ts";
+import { FerryError } from "../registry/errors.ts";
+import { formatRepository, type Repository } from "../registry/reference.ts";
 import type {
   DestinationRepositories,
   RepositoryCheck,
   RepositoryEnsured,
-} from "../../shared/transfer/repositories.ts";
-import type { RepositorySettings } from "../../shared/workflow/repository-settings.ts";
+} from "../transfer/repositories.ts";
+import type { RepositorySettings } from "../workflow/repository-settings.ts";
 import { assumedRole, parseEcrHost } from "./credentials.ts";
 
 /** Where a repository lives: undefined fields are the SDK's defaults (configured region, own account). */

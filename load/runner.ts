@@ -14,11 +14,11 @@
  * and counted as `aborted`, not as registry failures.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { RegistryClient } from "../../shared/registry/client.ts";
-import { registryAgent } from "../../shared/registry/http/transport.ts";
-import { type ClientOptions, resolveOptions } from "../../shared/registry/options.ts";
-import { parseReference } from "../../shared/registry/reference.ts";
-import type { StagingStore } from "../../shared/staging/types.ts";
+import { RegistryClient } from "../shared/registry/client.ts";
+import { registryAgent } from "../shared/registry/http/transport.ts";
+import { type ClientOptions, resolveOptions } from "../shared/registry/options.ts";
+import { parseReference } from "../shared/registry/reference.ts";
+import type { StagingStore } from "../shared/staging/types.ts";
 import { type ClientLoad, measureClient, mergeClientLoads } from "./client-load.ts";
 import {
   BENCH_USER_AGENT,

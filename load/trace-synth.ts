@@ -20,7 +20,7 @@
  * `layerSigma`); a manifest is 250 bytes plus 180 per descriptor, as a Docker schema 2 manifest is.
  */
 import { createHash } from "node:crypto";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 import { formatIsoTime, parseIsoTime, type RawTraceRecord } from "./trace.ts";
 
 export interface SynthOptions {

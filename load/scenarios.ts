@@ -11,15 +11,15 @@
  * - catalog / tags: the full listing, following `Link` pages of `pageSize`.
  */
 import pLimit from "p-limit";
-import { discard, headerValue, type RegistryClient } from "../../shared/registry/client.ts";
-import { digestAlgorithm, digestOf, hasherFor } from "../../shared/registry/digest.ts";
+import { discard, headerValue, type RegistryClient } from "../shared/registry/client.ts";
+import { digestAlgorithm, digestOf, hasherFor } from "../shared/registry/digest.ts";
 import {
   DigestMismatchError,
   FerryError,
   RegistryError,
   SizeMismatchError,
-} from "../../shared/registry/errors.ts";
-import { drain } from "../../shared/registry/http/transport.ts";
+} from "../shared/registry/errors.ts";
+import { drain } from "../shared/registry/http/transport.ts";
 import {
   type Descriptor,
   MAX_MANIFEST_BYTES,
@@ -29,16 +29,16 @@ import {
   parsePlatform,
   platformMatches,
   referencedBlobs,
-} from "../../shared/registry/manifest.ts";
-import { MANIFEST_ACCEPT, normaliseMediaType } from "../../shared/registry/media-types.ts";
+} from "../shared/registry/manifest.ts";
+import { MANIFEST_ACCEPT, normaliseMediaType } from "../shared/registry/media-types.ts";
 import {
   formatReference,
   formatRepository,
   type Reference,
   type Repository,
   referenceTarget,
-} from "../../shared/registry/reference.ts";
-import { pushBlob } from "../../shared/registry/uploads.ts";
+} from "../shared/registry/reference.ts";
+import { pushBlob } from "../shared/registry/uploads.ts";
 import type { BenchConfig, IterationKind } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import { type SyntheticBlob, type SyntheticImage, syntheticImage } from "./synth.ts";

@@ -7,18 +7,18 @@
  * ECR_ROLE_ARN when set: the worker has no ECR permission of its own), FERRY_USERNAME / FERRY_PASSWORD
  * (limited to FERRY_REGISTRY), a Docker config file. They are never part of the state machine's input.
  * As every registry client in a Lambda function, the worker's connects to public addresses only, and to
- * the registries of PRIVATE_REGISTRIES (functions/lib/runtime.ts lambdaConnection): a target, a redirect
+ * the registries of PRIVATE_REGISTRIES (shared/aws/lambda.ts lambdaConnection): a target, a redirect
  * or a token realm on loopback, link-local or a private range is refused.
  */
-import { requireEnv } from "../../functions/lib/env.ts";
-import { lambdaConnection, registryCredentials } from "../../functions/lib/runtime.ts";
+import { requireEnv } from "../shared/aws/env.ts";
+import { lambdaConnection, registryCredentials } from "../shared/aws/lambda.ts";
 import {
   ChainCredentials,
   DockerConfigCredentials,
   EnvCredentials,
-} from "../../shared/registry/auth/credentials.ts";
-import { S3StagingStore } from "../../shared/staging/s3.ts";
-import type { StagingStore } from "../../shared/staging/types.ts";
+} from "../shared/registry/auth/credentials.ts";
+import { S3StagingStore } from "../shared/staging/s3.ts";
+import type { StagingStore } from "../shared/staging/types.ts";
 import {
   type AggregateInput,
   makeAggregateHandler,

@@ -5,9 +5,9 @@
  */
 import { createCipheriv, createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { sha256 } from "../../shared/registry/digest.ts";
-import type { Descriptor, RawManifest } from "../../shared/registry/manifest.ts";
-import { MediaType } from "../../shared/registry/media-types.ts";
+import { sha256 } from "../shared/registry/digest.ts";
+import type { Descriptor, RawManifest } from "../shared/registry/manifest.ts";
+import { MediaType } from "../shared/registry/media-types.ts";
 import type { PushShape } from "./config.ts";
 
 const BLOCK = 64 * 1024;

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 
 export function uplotAssets(): { js: string; css: string } {
   try {

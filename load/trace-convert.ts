@@ -24,7 +24,7 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 import { classifyUri, clientOf, formatIsoTime, parseIsoTime, type RawTraceRecord } from "./trace.ts";
 
 /** Go's time.Duration text ("1h2m3.5s", "9.93ms", "896.091µs", "12ns") → seconds; undefined if not one. */

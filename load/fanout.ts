@@ -3,7 +3,7 @@
  * aws-local-stepfunctions, each Task state bound to a local handler. What runs here is the definition
  * the CDK app deploys, so the merge path (Map of workers → Aggregate) is exercised by the tests.
  */
-import { FerryError } from "../../shared/registry/errors.ts";
+import { FerryError } from "../shared/registry/errors.ts";
 import definition from "./fanout.asl.json" with { type: "json" };
 import type { AggregateInput, StoredResult } from "./results.ts";
 import type { WorkerInput } from "./runner.ts";

@@ -6,10 +6,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RegistryClient } from "../../shared/registry/client.ts";
-import type { ClientOptions } from "../../shared/registry/options.ts";
-import { FsStagingStore } from "../../shared/staging/fs.ts";
-import type { StagingStore } from "../../shared/staging/types.ts";
+import { RegistryClient } from "../shared/registry/client.ts";
+import type { ClientOptions } from "../shared/registry/options.ts";
+import { FsStagingStore } from "../shared/staging/fs.ts";
+import type { StagingStore } from "../shared/staging/types.ts";
 import { type AwsFanout, runOnAws } from "./aws.ts";
 import type { BenchConfig } from "./config.ts";
 import { runFanout } from "./fanout.ts";

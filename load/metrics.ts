@@ -10,8 +10,8 @@
 
 import type { Histogram } from "hdr-histogram-js";
 import * as hdr from "hdr-histogram-js";
-import { FerryError, RegistryError } from "../../shared/registry/errors.ts";
-import type { RequestEvent } from "../../shared/registry/options.ts";
+import { FerryError, RegistryError } from "../shared/registry/errors.ts";
+import type { RequestEvent } from "../shared/registry/options.ts";
 
 /** Precision of the whole-run histograms (0.1 %). */
 export const LATENCY_DIGITS = 3;

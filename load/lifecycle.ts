@@ -4,11 +4,11 @@
  * end, and deleting what the run created (--cleanup).
  */
 import pLimit from "p-limit";
-import type { RegistryClient } from "../../shared/registry/client.ts";
-import { FerryError } from "../../shared/registry/errors.ts";
-import { parseManifest, referencedBlobs } from "../../shared/registry/manifest.ts";
-import { formatRepository, type Repository } from "../../shared/registry/reference.ts";
-import { pushBlob } from "../../shared/registry/uploads.ts";
+import type { RegistryClient } from "../shared/registry/client.ts";
+import { FerryError } from "../shared/registry/errors.ts";
+import { parseManifest, referencedBlobs } from "../shared/registry/manifest.ts";
+import { formatRepository, type Repository } from "../shared/registry/reference.ts";
+import { pushBlob } from "../shared/registry/uploads.ts";
 import type { BenchConfig } from "./config.ts";
 import type { CreatedImage } from "./scenarios.ts";
 import { syntheticImage } from "./synth.ts";
