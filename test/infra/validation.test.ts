@@ -329,9 +329,9 @@ describe("JSON settings (cdk.json context / -c ferryConfig=file)", () => {
     });
   });
 
-  it("the README's example configuration synthesises (its lists cover its migration and promotion)", () => {
-    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("### Bootstrap, configure, deploy"));
+  it("the example configuration of docs/aws.md synthesises (its lists cover its migration and promotion)", () => {
+    const readme = fs.readFileSync(path.join(REPOSITORY_ROOT, "docs", "aws.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Bootstrap, configure, deploy"));
     const json = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
     expect(json).toBeDefined();
     const app = new App({ context: { ...CDK_CONTEXT, "aws:cdk:bundling-stacks": [], ferry: json } });
