@@ -13,7 +13,8 @@
  * wall time is near its floor, the machine's CPU (shared by the tool and both registries) is the limit.
  * The registries store in RAM (/dev/shm) unless --disk: the disk's writeback otherwise adds seconds of
  * noise to the small-image runs.
- * Options: --runs N (default 3), --only 1,2,3,4, --json FILE, --disk.
+ * Options: --runs N (default 3), --only 1,2,3,4, --json FILE, --disk, --vs-ferry PATH (another ferry
+ * executable, e.g. an older checkout's cli/ferry.js, timed beside this one in the same run).
  */
 
 import { createHash } from "node:crypto";
@@ -40,6 +41,8 @@ const opt = (name: string, dflt: string) => {
 const RUNS = Number(opt("runs", "3"));
 const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
 const JSON_OUT = opt("json", "");
+/** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
+const VS_FERRY = opt("vs-ferry", "");
 const STORAGE = useRamStorage(args.includes("--disk"));
 const CORES = availableParallelism();
 const MiB = 1024 * 1024;
@@ -110,9 +113,15 @@ const skopeoCopy = (from: string, to: string) =>
     `docker://${to}`,
   );
 
-/** ferry and skopeo copying `repo:v1` from the source to a fresh destination. */
+/** ferry and skopeo copying `repo:v1` from the source to a fresh destination (and the --vs-ferry build). */
 const oneImage = (src: RunningDistribution, repo: string) => ({
   ferry: (d: RunningDistribution) => ferry("copy", `${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
+  ...(VS_FERRY
+    ? {
+        "ferry (--vs-ferry)": (d: RunningDistribution) =>
+          timed(VS_FERRY, ["copy", `${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`, "--quiet"]),
+      }
+    : {}),
   skopeo: (d: RunningDistribution) => skopeoCopy(`${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
 });
 
@@ -192,6 +201,14 @@ async function main() {
       const run = ([cmd, args]: CommandLine) => timed(cmd, args);
       const tools = {
         ferry: (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir).ferry),
+        ...(VS_FERRY
+          ? {
+              "ferry (--vs-ferry)": (d: RunningDistribution) => {
+                const [, args] = bulkCommands(src.host, d.host, N, dir).ferry;
+                return run([VS_FERRY, args]);
+              },
+            }
+          : {}),
         "skopeo sync": (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir)["skopeo sync"]),
         "skopeo per image": async (d: RunningDistribution) => {
           const total: RunStats = { wall: 0, rssMiB: 0, cpu: 0 };
