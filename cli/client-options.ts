@@ -41,6 +41,7 @@ export interface ConnectionFlags {
   debug?: boolean;
   chunkSize?: string;
   registryKind?: string[];
+  rateLimitReserve?: string;
 }
 
 /**
@@ -80,7 +81,11 @@ export function addConnectionFlags(
     )
     .option("--no-plain-http", "use https:// for every registry, loopback included")
     .option("--tls-verify <bool>", "verify TLS certificates (true|false)", parseBool, true)
-    .option("--ca-file <path>", "extra CA certificates (PEM) to trust");
+    .option("--ca-file <path>", "extra CA certificates (PEM) to trust")
+    .option(
+      "--rate-limit-reserve <pulls>",
+      "leave this many pulls of a registry's rate limit (Docker Hub's ratelimit-remaining) unused: stop before (default 0)",
+    );
   if (uploads === "chunks")
     cmd.option(
       "--chunk-size <bytes>",
@@ -197,7 +202,17 @@ export function makeClient(
     ...(chunkSize ? { chunkSize } : {}),
     ...(registryKinds ? { registryKinds } : {}),
     ...(observer ? { observer } : {}),
+    ...(flags.rateLimitReserve !== undefined
+      ? { rateBudget: { reserve: rateReserve(flags.rateLimitReserve) } }
+      : {}),
   });
+}
+
+function rateReserve(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new FerryError("USAGE", `--rate-limit-reserve takes a whole number of pulls (got "${v}")`);
+  return n;
 }
 
 /** --debug: one line per HTTP exchange, its URL redacted, naming the proxy it went through. */

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import pLimit from "p-limit";
 import type { RegistryClient } from "../../shared/registry/client.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
+import type { RateBudgetSummary } from "../../shared/registry/http/rate-budget.ts";
 import { type Platform, parsePlatform } from "../../shared/registry/manifest.ts";
 import type { FailedCopy } from "../../shared/transfer/copy-list.ts";
 import { parseCopyList } from "../../shared/transfer/copy-list.ts";
@@ -282,11 +283,13 @@ async function copyPairs(
     progress.stop();
     const reports = results.filter((r): r is ImageReport => r !== undefined);
     const seconds = (performance.now() - t0) / 1000;
+    const rateLimits = client.options.rateBudget?.summary() ?? [];
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify(flags.fromFile ? { images: reports, failures, totals: runTotals(reports, seconds), seconds } : reports[0], null, 2)}\n`,
+        `${JSON.stringify(flags.fromFile ? { images: reports, failures, totals: runTotals(reports, seconds), seconds, ...(rateLimits.length ? { rateLimits } : {}) } : reports[0], null, 2)}\n`,
       );
-    else if (!flags.quiet) writeText(`${formatReport(reports, seconds)}\n`);
+    else if (!flags.quiet)
+      writeText(`${formatReport(reports, seconds)}\n${rateLimits.map(formatRateLimit).join("")}`);
     if (flags.failures)
       await writeFailureList(flags.failures, failures, [
         `ferry copy --from-file ${flags.fromFile}: ${failures.length} of ${pairs.length} image(s) failed`,
@@ -304,4 +307,12 @@ async function copyPairs(
   } finally {
     progress.stop();
   }
+}
+
+/** One line per registry whose rate limit the run met: what it used and what is left. */
+function formatRateLimit(r: RateBudgetSummary): string {
+  const per = r.windowSeconds
+    ? ` per ${r.windowSeconds % 3600 === 0 ? `${r.windowSeconds / 3600} h` : `${r.windowSeconds} s`}`
+    : "";
+  return `rate limit of ${r.registry}: ${r.used} pull(s) used, ${r.remaining}${r.limit !== undefined ? ` of ${r.limit}` : ""} left${per}\n`;
 }

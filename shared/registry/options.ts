@@ -5,6 +5,7 @@ import type { Dispatcher } from "undici";
 import type { CredentialProvider } from "./auth/credentials.ts";
 import type { NetworkPolicy } from "./http/network.ts";
 import { type ProxySettings, proxyRouter } from "./http/proxy.ts";
+import { RateBudget, type RateBudgetOptions } from "./http/rate-budget.ts";
 import type { RegistryTls, RegistryTlsLookup } from "./http/tls.ts";
 import { apiHost, DOCKER_HUB, DOCKER_HUB_API, isLoopbackHost } from "./reference.ts";
 
@@ -98,6 +99,12 @@ export interface ClientOptions {
    * `publicOnly`.
    */
   network?: NetworkPolicy;
+  /**
+   * The registries' rate limits, shared by every request of the client (http/rate-budget.ts): a budget
+   * object to share between clients, options for a new one, or `false` to ignore rate-limit headers.
+   * Default: a new budget, reserve 0 — it acts only on registries that send `ratelimit-remaining`.
+   */
+  rateBudget?: RateBudget | RateBudgetOptions | false;
 }
 
 export interface ResolvedOptions {
@@ -129,6 +136,7 @@ export interface ResolvedOptions {
   readonly dispatcher?: Dispatcher;
   readonly tokenMarginSeconds: number;
   readonly network?: NetworkPolicy;
+  readonly rateBudget?: RateBudget;
 }
 
 /** How to upload to one registry. */
@@ -315,6 +323,12 @@ export function resolveOptions(opts: ClientOptions = {}): ResolvedOptions {
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
     tokenMarginSeconds: opts.tokenMarginSeconds ?? 15,
     ...(opts.network ? { network: Object.freeze({ ...opts.network }) } : {}),
+    ...(opts.rateBudget === false
+      ? {}
+      : {
+          rateBudget:
+            opts.rateBudget instanceof RateBudget ? opts.rateBudget : new RateBudget(opts.rateBudget),
+        }),
   });
 }
 
@@ -332,5 +346,7 @@ export function connectionOptions(o: ResolvedOptions): ClientOptions {
     ...(o.proxy ? { proxy: o.proxy } : {}),
     ...(o.registryKinds ? { registryKinds: o.registryKinds } : {}),
     ...(o.network ? { network: o.network } : {}),
+    // one budget for all the clients built alike: the registry's limit is one
+    ...(o.rateBudget ? { rateBudget: o.rateBudget } : { rateBudget: false }),
   };
 }

@@ -32,7 +32,13 @@ describe("Lambda bundles", () => {
 
   it("the slim undici entry exports every value ferry imports from undici", () => {
     const named = new Set<string>();
-    for (const file of [...sources("shared"), ...sources("functions"), ...sources("load"), ...sources("cli"), ...sources("serve")]) {
+    for (const file of [
+      ...sources("shared"),
+      ...sources("functions"),
+      ...sources("load"),
+      ...sources("cli"),
+      ...sources("serve"),
+    ]) {
       const text = fs.readFileSync(path.join(REPOSITORY_ROOT, file), "utf8");
       for (const m of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+"undici"/g)) {
         if (m[1]) continue; // import type { ... }: erased

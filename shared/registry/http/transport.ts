@@ -36,6 +36,7 @@ import { apiHost } from "../reference.ts";
 import { registryAgent } from "./agent.ts";
 import { addressNotAllowed } from "./network.ts";
 import { describeProxy, ProxyError } from "./proxy.ts";
+import { RateBudgetError } from "./rate-budget.ts";
 import { TlsError, tlsFailure } from "./tls.ts";
 
 /** A body that can be produced again for a retry, or a one-shot stream (no automatic retry). */
@@ -163,14 +164,35 @@ export class Transport {
   /** Sends a request with auth, redirects, retries and status checking. The caller consumes `body`. */
   async request(req: HttpRequest): Promise<HttpResponse> {
     const o = this.options;
-    const replayable = req.oneShotBody === undefined;
     const home = req.noAuth ? undefined : this.registryOrigin(req.registry);
-    let url = req.url;
-    let method: string = req.method;
+    const url = req.url;
+    const method: string = req.method;
+    const scopes = req.scopes ?? [];
+    // A manifest GET is what registries with a pull limit count (Docker Hub): it takes from the budget.
+    const done =
+      req.op === "manifest.get" && o.rateBudget
+        ? await o.rateBudget.take(req.registry, req.context)
+        : undefined;
+    try {
+      return await this.send(req, url, method, scopes, home);
+    } finally {
+      done?.();
+    }
+  }
+
+  /** The hop loop of `request` (see the file header). */
+  private async send(
+    req: HttpRequest,
+    url: URL,
+    method: string,
+    scopes: readonly string[],
+    home: string | undefined,
+  ): Promise<HttpResponse> {
+    const o = this.options;
+    const replayable = req.oneShotBody === undefined;
     let attempt = 0;
     let authReplays = 0;
     let redirects = 0;
-    let scopes = req.scopes ?? [];
     for (;;) {
       // Decided per hop: what may go to this URL's origin.
       const origin = url.origin;
@@ -249,6 +271,18 @@ export class Transport {
         );
       }
       const status = res.statusCode;
+      if (atHome && o.rateBudget) {
+        o.rateBudget.observe(req.registry, res.headers);
+        // A 429 once the budget is gone is the limit itself, not a burst: retrying only fails into it.
+        if (status === 429 && o.rateBudget.exhausted(req.registry, res.headers)) {
+          await drain(res.body);
+          this.observe(req, method, url, status, started, attempt, { failed: true });
+          throw new RateBudgetError(
+            req.registry,
+            `${req.context}: ${req.registry} answered 429: its rate limit is used up; run the images not copied again once the window has moved on (--failures)`,
+          );
+        }
+      }
 
       if (status === 401 && atHome && replayable && authReplays < 2) {
         const ch = Authenticator.challengeOf(res.headers["www-authenticate"]);

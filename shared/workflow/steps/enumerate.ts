@@ -76,10 +76,21 @@ export const enumerate = guard(async (event: unknown, deps: StepDeps): Promise<E
     repositories: record.repositories.length,
     skipped: record.skipped.length,
     refused: record.refused!.length,
-    concurrency: request.concurrency ?? 10,
+    concurrency: budgetedConcurrency(request.concurrency ?? 10, request.source, deps),
     toleratedFailurePercentage: request.toleratedFailurePercentage ?? 0,
   };
 });
+
+/**
+ * The Distributed Map's concurrency, bounded by the source's rate limit as Enumerate's own requests saw it
+ * (registry/http/rate-budget.ts): no more images at once than pulls left — each image's copy takes at
+ * least one. Without rate-limit headers, the request's concurrency.
+ */
+export function budgetedConcurrency(asked: number, source: string, deps: Pick<StepDeps, "client">): number {
+  const registry = source.split("/")[0]!;
+  const seen = deps.client.options.rateBudget?.summary().find((b) => b.registry === registry);
+  return seen ? Math.max(1, Math.min(asked, seen.remaining)) : asked;
+}
 
 /**
  * The images of a bulk migration, changing nothing: the copy requests (one per selected tag) and what
