@@ -41,6 +41,7 @@ export function setupClient(config: BenchConfig, deps: RunDeps): RegistryClient 
     retries: 3,
     retryBaseMs: 100,
     userAgent: `${BENCH_SETUP_USER_AGENT} run=${config.runId}`,
+    rateBudget: false,
   });
 }
 

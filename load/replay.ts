@@ -152,6 +152,7 @@ export async function runReplayWorker(
         retries: config.retries,
         retryBaseMs: 100,
         retryMaxMs: 2_000,
+        rateBudget: false, // the replay measures the registry: ferry's budget must not pace it
       });
       c.declarePush(repo);
       clients.set(pool, c);

@@ -129,6 +129,8 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
       retries: config.retries,
       retryBaseMs: 100,
       retryMaxMs: 2_000,
+      // A load test measures the registry: ferry's own rate-limit budget would throttle the load it sends.
+      rateBudget: false,
       // a chunk size means chunked uploads of that size, whatever the blob size (resolveOptions)
       ...(chunk !== undefined ? { chunkSize: chunk } : {}),
     });
