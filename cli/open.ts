@@ -52,7 +52,7 @@ export async function openSink(
       let name = loc.name;
       if (!name && from?.kind === "registry")
         name = `${formatRepository(from.ref).replace(/^docker\.io\/(library\/)?/, "")}:${from.ref.tag ?? "latest"}`;
-      return (await import("../shared/archive/docker-archive.ts")).createDockerArchiveSink(loc.file, {
+      return (await import("../shared/archive/docker-archive-sink.ts")).createDockerArchiveSink(loc.file, {
         repoTags: name ? [name] : [],
       });
     }

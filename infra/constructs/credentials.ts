@@ -3,7 +3,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { suppress } from "../nag.ts";
-import type { RegistryCredentials } from "./props.ts";
+import type { RegistryCredentials } from "./props/registries.ts";
 
 /** Reading images: manifests, layer download URLs, layer existence. */
 export const ECR_PULL_ACTIONS = [

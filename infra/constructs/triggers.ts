@@ -10,7 +10,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { suppress } from "../nag.ts";
 import { ecrPushPattern } from "./ecr-events.ts";
-import type { MigrationSchedule, PromotionProps } from "./props.ts";
+import type { MigrationSchedule, PromotionProps } from "./props/triggers.ts";
 
 export interface TransferApiProps {
   readonly handler: lambda.IFunction;

@@ -10,19 +10,14 @@
  *   bytes are served. A plain `oci-archive` (a layout tar without manifest.json) is read too.
  * The tar is never extracted: its headers are indexed once and entries are read in place.
  *
- * Writing produces the legacy layout (`<hex>.json`, `<hex>.tar`, `manifest.json`, `repositories`),
- * which `docker load` (all versions) and skopeo read. Layers are stored as they come: compressed
- * layers stay compressed (docker load and skopeo decompress them and check the config's diff_ids).
+ * Writing is docker-archive-sink.ts's (the legacy layout); the two share manifest.json's entry type and
+ * the config's diff_ids, here.
  */
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
-import { type Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
-import { type Digest, digestHex, isDigest, parseDigest, sha256 } from "../registry/digest.ts";
-import { InvalidReferenceError, SizeMismatchError } from "../registry/errors.ts";
+import type { Readable } from "node:stream";
+import { type Digest, isDigest, parseDigest, sha256 } from "../registry/digest.ts";
+import { SizeMismatchError } from "../registry/errors.ts";
 import {
   type Descriptor,
   MAX_MANIFEST_BYTES,
@@ -31,10 +26,10 @@ import {
 } from "../registry/manifest.ts";
 import { isIndexType, MediaType } from "../registry/media-types.ts";
 import { parseReference } from "../registry/reference.ts";
-import type { ImageSink, ImageSource } from "../transfer/types.ts";
+import type { ImageSource } from "../transfer/types.ts";
 import { type Compression, detectCompression, layerMediaType } from "./compression.ts";
-import { ArchiveError, BlobNotFoundError, ImageNotFoundError, UnsupportedManifestError } from "./errors.ts";
-import { isObject, openFileRange, pumpVerified, removeAtExit, spoolHashed, tempNameFor } from "./io.ts";
+import { ArchiveError, BlobNotFoundError, ImageNotFoundError } from "./errors.ts";
+import { isObject } from "./io.ts";
 import {
   blobRelPath,
   checkManifestBytes,
@@ -79,8 +74,6 @@ export interface DockerArchiveSource extends ImageSource {
   /** Which layout the archive uses. */
   readonly format: "docker-legacy" | "docker-oci" | "oci-archive";
 }
-
-const CONFIG_TYPES = new Set<string>([MediaType.DockerConfig, MediaType.OciConfig]);
 
 function parseManifestJson(bytes: Buffer, what: string): DockerArchiveManifestEntry[] {
   let json: unknown;
@@ -316,7 +309,8 @@ async function loadLegacy(
   };
 }
 
-function parseDiffIds(configBytes: Buffer, what: string): Digest[] {
+/** A config's rootfs.diff_ids: one per layer, the digest of its uncompressed tar. */
+export function parseDiffIds(configBytes: Buffer, what: string): Digest[] {
   let json: unknown;
   try {
     json = JSON.parse(configBytes.toString("utf8"));
@@ -424,327 +418,5 @@ function checkBlobsPresent(index: TarIndex, root: RawManifest, what: string): vo
         `${what}: ${role} "${path}" has ${entry.size} bytes but the manifest says ${d.size}`,
       );
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-export interface DockerArchiveSinkOptions {
-  /**
-   * RepoTags recorded in manifest.json (`repo:tag`, familiar form such as `busybox:latest`). A name
-   * without a tag gets the tag passed to putManifest (or `latest`).
-   */
-  repoTags: string[];
-}
-
-export interface DockerArchiveSink extends ImageSink {
-  readonly file: string;
-  /** Gives up: stops writing and removes the partial file (close() after a failure does the same). */
-  abort(reason?: Error): Promise<void>;
-}
-
-function splitRepoTag(repoTag: string): { repo: string; tag: string | undefined } {
-  const slash = repoTag.lastIndexOf("/");
-  const colon = repoTag.lastIndexOf(":");
-  if (colon > slash) return { repo: repoTag.slice(0, colon), tag: repoTag.slice(colon + 1) };
-  return { repo: repoTag, tag: undefined };
-}
-
-function checkRepoTag(repoTag: string): void {
-  if (repoTag.includes("@"))
-    throw new InvalidReferenceError(`docker-archive RepoTag "${repoTag}" cannot carry a digest`);
-  parseReference(repoTag); // throws InvalidReferenceError with the reason
-}
-
-/**
- * Writes one image as a docker-archive tar loadable by `docker load` and skopeo. Blobs may be put
- * concurrently: each is written as one tar entry, in turn (the next source is opened only when the
- * previous entry is complete). The tar goes to a temporary file next to `file`, renamed into place by
- * close() once manifest.json is written; after any failure (a digest mismatch cannot be taken back
- * out of a tar stream) the sink refuses further work and close() removes the partial file.
- */
-export function createDockerArchiveSink(file: string, opts: DockerArchiveSinkOptions): DockerArchiveSink {
-  const target = resolvePath(file);
-  const name = `docker-archive:${file}`;
-  for (const t of opts.repoTags) checkRepoTag(t);
-
-  const tmp = tempNameFor(target, "archive");
-  const pack = tar.pack();
-  const out = createWriteStream(tmp, { flags: "wx", mode: 0o644 });
-  const written = pipeline(pack as unknown as Readable, out);
-  removeAtExit(tmp, true);
-  let failed: Error | undefined;
-  written.catch((err: Error & { code?: string }) => {
-    failed ??= err.code?.startsWith("E")
-      ? new ArchiveError(`${name}: cannot write the archive (${err.message})`, { cause: err })
-      : err;
-  });
-
-  interface Stored {
-    path: string;
-    size: number;
-    config?: Buffer;
-  }
-  const stored = new Map<Digest, Stored>();
-  const inflight = new Map<Digest, Promise<number>>();
-  let queue: Promise<unknown> = Promise.resolve();
-  let image: { digest: Digest; config: string; layers: string[]; tags: string[] } | undefined;
-  let state: "open" | "closing" | "closed" = "open";
-
-  const fail = (err: Error) => {
-    failed ??= err;
-    pack.destroy(failed);
-  };
-  const check = () => {
-    if (failed) throw failed;
-    if (state !== "open") throw new ArchiveError(`${name}: the archive is already closed`);
-  };
-
-  const writeEntry = async (
-    desc: Descriptor,
-    path: string,
-    openSource: (offset: number) => Promise<Readable>,
-    progress: ((n: number) => void) | undefined,
-    source = "the source",
-  ): Promise<number> => {
-    check();
-    const keep = CONFIG_TYPES.has(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES;
-    const chunks: Buffer[] = [];
-    let entryError: Error | undefined;
-    let settle: (err?: Error | null) => void = () => {};
-    const entryDone = new Promise<void>((resolve, reject) => {
-      settle = (err) => {
-        if (err) {
-          entryError = err;
-          reject(err);
-        } else resolve();
-      };
-    });
-    entryDone.catch(() => {});
-    const entry = pack.entry(
-      { name: path, size: desc.size, mode: 0o644, mtime: new Date(0), type: "file" },
-      (err) => settle(err),
-    );
-    // streamx throws an 'error' without a listener; the error reaches us through the callback
-    entry.on("error", () => {});
-    const dest = new EntryWriter(entry, entryDone, () => entryError);
-    try {
-      return await pumpVerified(desc, openSource, dest, {
-        what: `blob ${desc.digest} read from ${source} for ${name}`,
-        progress: (n) => progress?.(n),
-        onChunk: keep ? (c) => chunks.push(c) : undefined,
-      });
-    } catch (err) {
-      fail(err as Error);
-      throw err;
-    } finally {
-      if (keep && !failed) stored.set(desc.digest, { path, size: desc.size, config: Buffer.concat(chunks) });
-    }
-  };
-
-  const sink: DockerArchiveSink = {
-    name,
-    file: target,
-    acceptsIndex: false,
-    async hasBlob(desc) {
-      return stored.has(desc.digest);
-    },
-    async putBlob(desc, openSource, opts = {}) {
-      const { progress } = opts;
-      check();
-      parseDigest(desc.digest);
-      if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
-        throw new ArchiveError(`${name}: blob ${desc.digest} has no size; a tar header needs it`);
-      }
-      if (stored.has(desc.digest)) return { action: "skipped", bytesSent: 0 };
-      const pending = inflight.get(desc.digest);
-      if (pending) {
-        await pending;
-        return { action: "skipped", bytesSent: 0 };
-      }
-      const ext = CONFIG_TYPES.has(desc.mediaType) || /json$/.test(desc.mediaType) ? "json" : "tar";
-      const path = `${digestHex(desc.digest)}.${ext}`;
-      const run = queue.then(async () => {
-        const n = await writeEntry(desc, path, openSource, progress, opts.source);
-        if (!stored.has(desc.digest)) stored.set(desc.digest, { path, size: desc.size });
-        return n;
-      });
-      queue = run.catch(() => {});
-      inflight.set(desc.digest, run);
-      try {
-        return { action: "uploaded", bytesSent: await run };
-      } finally {
-        inflight.delete(desc.digest);
-      }
-    },
-    async putBlobStream(mediaType, stream, progress) {
-      check();
-      // a tar header needs the size first: spool to a file beside the archive (disk, not memory)
-      const spool = tempNameFor(target, "spool");
-      try {
-        const { digest, size } = await spoolHashed(stream, spool, progress);
-        const desc: Descriptor = { mediaType, digest, size };
-        await sink.putBlob(desc, async (offset) =>
-          openFileRange(spool, offset, size - offset, `${name}: spooled blob`),
-        );
-        return desc;
-      } finally {
-        await rm(spool, { force: true });
-      }
-    },
-    async tagDigest(tag) {
-      if (!image) return undefined;
-      const hit = image.tags.some((t) => t === tag || splitRepoTag(t).tag === tag);
-      return hit ? image.digest : undefined;
-    },
-    async putManifest(m, tag) {
-      check();
-      const what = `${name}: manifest ${m.digest}`;
-      checkManifestBytes(m.bytes, { digest: m.digest }, what);
-      const parsed = parseManifest(m.bytes, m.mediaType, what);
-      if (parsed.kind === "index") {
-        throw new UnsupportedManifestError(
-          `${what}: a docker-archive holds a single-platform image, not an index (${parsed.manifests.length} manifests): select a platform first`,
-        );
-      }
-      if (parsed.kind === "schema1")
-        throw new UnsupportedManifestError(
-          `${what}: schema 1 manifests cannot be written to a docker-archive`,
-        );
-      await queue;
-      check();
-      const need = (d: Descriptor, role: string): Stored => {
-        const s = stored.get(d.digest);
-        if (!s)
-          throw new ArchiveError(
-            `${what}: ${role} ${d.digest} was not written to the archive before the manifest`,
-          );
-        return s;
-      };
-      const config = need(parsed.config, "config");
-      const layers = parsed.layers.map((l, i) => need(l, `layer ${i}`).path);
-      if (config.config) {
-        const diffIds = parseDiffIds(config.config, `${what}: config ${parsed.config.digest}`);
-        if (diffIds.length !== layers.length) {
-          throw new ArchiveError(
-            `${what}: ${layers.length} layers but the config lists ${diffIds.length} rootfs.diff_ids`,
-          );
-        }
-      }
-      const tags = opts.repoTags.map((t) =>
-        splitRepoTag(t).tag === undefined ? `${t}:${tag ?? "latest"}` : t,
-      );
-      if (image && image.digest !== m.digest) {
-        throw new UnsupportedManifestError(
-          `${what}: this docker-archive already holds image ${image.digest}; it takes one image`,
-        );
-      }
-      image = { digest: m.digest, config: config.path, layers, tags };
-    },
-    async close() {
-      if (state === "closed") return;
-      if (state === "closing") throw new ArchiveError(`${name}: close() called twice`);
-      state = "closing";
-      await queue;
-      try {
-        if (failed) throw failed;
-        if (!image) throw new ArchiveError(`${name}: no image manifest was written; nothing to save`);
-        const manifestJson: DockerArchiveManifestEntry[] = [
-          { Config: image.config, RepoTags: image.tags, Layers: image.layers },
-        ];
-        const repositories: Record<string, Record<string, string>> = {};
-        const top = image.layers.at(-1)?.replace(/\.tar$/, "");
-        if (top) {
-          for (const t of image.tags) {
-            const { repo, tag } = splitRepoTag(t);
-            repositories[repo] = { ...repositories[repo], [tag ?? "latest"]: top };
-          }
-        }
-        await addSmallEntry(pack, "manifest.json", `${JSON.stringify(manifestJson)}\n`);
-        await addSmallEntry(pack, "repositories", `${JSON.stringify(repositories)}\n`);
-        pack.finalize();
-        await written;
-        if (failed) throw failed;
-        await rename(tmp, target);
-        removeAtExit(tmp, false);
-        state = "closed";
-      } catch (err) {
-        state = "closed";
-        await sink.abort(err as Error);
-        throw err;
-      }
-    },
-    async abort(reason) {
-      state = "closed";
-      failed ??= reason ?? new ArchiveError(`${name}: aborted`);
-      pack.destroy(failed);
-      out.destroy();
-      await written.catch(() => {});
-      await rm(tmp, { force: true });
-      removeAtExit(tmp, false);
-    },
-  };
-  return sink;
-}
-
-function addSmallEntry(pack: tar.Pack, name: string, content: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry({ name, mode: 0o644, mtime: new Date(0) }, content, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
-/**
- * A Node Writable over one tar-stream entry (a streamx stream), with backpressure; `final` waits
- * until tar-stream has accepted the whole entry (it checks the size).
- */
-type EntrySink = ReturnType<tar.Pack["entry"]>;
-
-class EntryWriter extends Writable {
-  private readonly entry: EntrySink;
-  private readonly done: Promise<void>;
-  private readonly entryError: () => Error | undefined;
-  constructor(entry: EntrySink, done: Promise<void>, entryError: () => Error | undefined) {
-    super();
-    this.entry = entry;
-    this.done = done;
-    this.entryError = entryError;
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const entry = this.entry;
-    const err = this.entryError();
-    if (err) {
-      cb(err);
-      return;
-    }
-    if (entry.write(chunk)) {
-      cb();
-      return;
-    }
-    const cleanup = () => {
-      entry.off("drain", onDrain);
-      entry.off("close", onClose);
-    };
-    const onDrain = () => {
-      cleanup();
-      cb();
-    };
-    const onClose = () => {
-      cleanup();
-      cb(this.entryError() ?? new ArchiveError("tar entry closed while writing"));
-    };
-    entry.on("drain", onDrain);
-    entry.on("close", onClose);
-  }
-  override _final(cb: (err?: Error | null) => void): void {
-    this.entry.end(undefined);
-    this.done.then(
-      () => cb(),
-      (err: Error) => cb(err),
-    );
-  }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (err) this.entry.destroy(err);
-    cb(err);
   }
 }

@@ -4,14 +4,16 @@
  */
 export { type Compression, compressionOfMediaType, detectCompression } from "./compression.ts";
 export {
-  createDockerArchiveSink,
   type DockerArchiveManifestEntry,
-  type DockerArchiveSink,
-  type DockerArchiveSinkOptions,
   type DockerArchiveSource,
   type OpenDockerArchiveOptions,
   openDockerArchive,
 } from "./docker-archive.ts";
+export {
+  createDockerArchiveSink,
+  type DockerArchiveSink,
+  type DockerArchiveSinkOptions,
+} from "./docker-archive-sink.ts";
 export {
   ArchiveError,
   BlobNotFoundError,

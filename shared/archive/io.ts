@@ -212,21 +212,6 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
   }
 }
 
-/** Reads a whole small stream (manifests and configs only: callers cap the size first). */
-export async function readSmall(stream: Readable, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      stream.destroy();
-      throw new ArchiveError(`${what}: larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -8,7 +8,6 @@
  * renamed to `file`. A failure, or an exit before close, removes both: no partial output.
  */
 
-import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
@@ -19,6 +18,7 @@ import type { ImageSink } from "../transfer/types.ts";
 import { ArchiveError } from "./errors.ts";
 import { removeAtExit, tempNameFor } from "./io.ts";
 import { createOciLayoutSink, OCI_LAYOUT_FILE } from "./oci-layout.ts";
+import { addEntry, openEntry } from "./tar-pack.ts";
 
 export interface OciArchiveSink extends ImageSink {
   readonly file: string;
@@ -89,23 +89,14 @@ async function packLayout(dir: string, out: string): Promise<void> {
     const path = join(dir, rel);
     const st = await stat(path);
     if (st.isDirectory()) {
-      await entry(pack, { name: `${rel}/`, type: "directory", mode: 0o755, mtime: new Date(0) });
+      await addEntry(pack, { name: `${rel}/`, type: "directory", mode: 0o755, mtime: new Date(0) });
       for (const child of (await readdir(path)).sort()) await add(`${rel}/${child}`);
       return;
     }
-    let settle: (err?: Error | null) => void = () => {};
-    const finished = new Promise<void>((resolve, reject) => {
-      settle = (err) => (err ? reject(err) : resolve());
-    });
-    const e = pack.entry({ name: rel, size: st.size, mode: 0o644, mtime: new Date(0), type: "file" }, (err) =>
-      settle(err),
+    await pipeline(
+      createReadStream(path),
+      openEntry(pack, { name: rel, size: st.size, mode: 0o644, mtime: new Date(0), type: "file" }),
     );
-    e.on("error", () => {}); // the error reaches `finished` through the callback
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-      if (!e.write(chunk)) await once(e, "drain");
-    }
-    e.end(undefined);
-    await finished;
   };
   try {
     for (const rel of [OCI_LAYOUT_FILE, "index.json", "blobs"]) await add(rel);
@@ -116,10 +107,4 @@ async function packLayout(dir: string, out: string): Promise<void> {
     throw err;
   }
   await written;
-}
-
-function entry(pack: tar.Pack, header: Parameters<tar.Pack["entry"]>[0]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry(header, (err) => (err ? reject(err) : resolve()));
-  });
 }

@@ -98,10 +98,19 @@ export function substitute<T>(def: T, values: Readonly<Record<string, string>>):
   return walk(def) as T;
 }
 
+/** The region and account of local runs: fake, but the ARNs made of them are well-formed. */
+export const LOCAL_REGION = "us-east-1";
+export const LOCAL_ACCOUNT = "000000000000";
+
+/** The ARN of a local run's execution `name` of state machine `machine`. */
+export function localExecutionArn(machine: string, name: string): string {
+  return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${machine}:${name}`;
+}
+
 /** Fake but well-formed ARNs for every placeholder (local runs, validation). */
 export function fakeSubstitutions(
-  region = "us-east-1",
-  account = "000000000000",
+  region = LOCAL_REGION,
+  account = LOCAL_ACCOUNT,
 ): Record<Placeholder, string> {
   const fn = (name: string) => `arn:aws:lambda:${region}:${account}:function:ferry-${name}`;
   return {

@@ -5,11 +5,11 @@
  * run wherever `invoke` runs it (the tests: the bundled handlers in child processes,
  * test/helpers/lambda.ts). Placeholders get fake ARNs first (the engine's validator rejects unresolved
  * ones); where the engine lacks a feature, `localizeDefinition` — the one function that changes a
- * definition — swaps in the nearest local equivalent.
+ * definition — swaps in the nearest local equivalent (a Distributed Map's AWS-side pieces: local-map.ts).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { StateMachine } from "aws-local-stepfunctions";
-import { putJson, type StagingStore } from "../staging/types.ts";
+import type { StagingStore } from "../staging/types.ts";
 import {
   type AslDefinition,
   type AslState,
@@ -18,21 +18,23 @@ import {
   COPY_IMAGE_TASKS,
   copyImageDefinition,
   fakeSubstitutions,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  localExecutionArn,
   substitute,
 } from "./definitions.ts";
 import type { StepDeps } from "./deps.ts";
+import { type Json, type LocalHandler, mapStandIns, OUTCOME, type SyntheticTask } from "./local-map.ts";
 import { ALLOW_ANY, type TransferPolicy } from "./policy.ts";
 import { STEPS, type StepName } from "./steps.ts";
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type EventLog = {
   type: string;
   state?: { name: string; input?: unknown; output?: unknown };
   index?: number;
 } & Record<string, unknown>;
-type LocalHandler = (input: Json) => Promise<Json>;
 
-export type { Json };
+export type { Json, SyntheticTask };
 
 /** The steps' dependencies as the local runner takes them: the policy may be left out (see below). */
 export type LocalStepDeps = Omit<StepDeps, "policy"> & { policy?: TransferPolicy };
@@ -98,13 +100,7 @@ export interface LocalRunResult {
   cause?: string;
 }
 
-const REGION = "us-east-1";
-const ACCOUNT = "000000000000";
-const SUBSTITUTIONS = fakeSubstitutions(REGION, ACCOUNT);
-
-function executionArn(machine: string, name: string): string {
-  return `arn:aws:states:${REGION}:${ACCOUNT}:execution:${machine}:${name}`;
-}
+const SUBSTITUTIONS = fakeSubstitutions();
 
 /** Runs copy-image for one request (the execution input). Never throws for a failed execution. */
 export async function runCopyWorkflow(request: unknown, opts: LocalRunOptions): Promise<LocalRunResult> {
@@ -142,16 +138,7 @@ export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): 
       throw e;
     },
   };
-  const staging = opts.deps?.staging ?? opts.staging;
-  for (const [state, kind] of Object.entries(synthetic)) {
-    extra[state] = (i) => {
-      if (!staging)
-        throw new TypeError(
-          "runBulkWorkflow with `invoke` needs `staging` (the functions' bucket) for its Map",
-        );
-      return kind === "read-items" ? readItems(i, staging) : writeResults(i, staging, name);
-    };
-  }
+  Object.assign(extra, mapStandIns(synthetic, opts.deps?.staging ?? opts.staging, name));
   return run("ferry-bulk-migrate", definition, request, BULK_MIGRATE_TASKS, extra, {
     ...opts,
     executionName: name,
@@ -167,7 +154,7 @@ async function run(
   opts: LocalRunOptions,
 ): Promise<LocalRunResult> {
   const name = opts.executionName ?? newName(machine.replace(/^ferry-/, ""));
-  const arn = executionArn(machine, name);
+  const arn = localExecutionArn(machine, name);
   const handlers: Record<string, LocalHandler> = {};
   // A failed Map or Parallel stops its other branches after their current state, but a Task already
   // running finishes (as an invoked Lambda does on AWS). The run returns once those have settled too.
@@ -205,7 +192,7 @@ async function run(
   });
   const execution = sm.run(input as never, {
     overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
-    context: { Execution: { Id: arn, Name: name, RoleArn: `arn:aws:iam::${ACCOUNT}:role/local` } },
+    context: { Execution: { Id: arn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` } },
   });
   const drained = (async () => {
     for await (const e of execution.eventLogs) opts.onEvent?.(e as unknown as EventLog);
@@ -249,12 +236,10 @@ function nestedMachines(s: AslState): { States: Record<string, AslState> }[] {
   return out;
 }
 
-export type SyntheticTask = "read-items" | "write-results";
-
-const LOCAL_ARN = (what: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:ferry-local-${what}`;
+const LOCAL_ARN = (what: string) =>
+  `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:ferry-local-${what}`;
 const ITEMS = "$.__localItems";
 const RESULTS = "$.__localResults";
-const OUTCOME = "__localOutcome";
 
 /**
  * THE rewrite: adapts a definition to aws-local-stepfunctions, which runs Map states inline only and
@@ -412,134 +397,6 @@ export function localizeDefinition(def: AslDefinition): {
     };
     visit(d);
   }
-}
-
-interface ReadItemsInput {
-  reader?: {
-    Resource?: string;
-    ReaderConfig?: { InputType?: string; MaxItems?: number };
-    Parameters?: { Bucket?: string; Key?: string };
-  };
-  items?: Json[];
-  batcher?: { MaxItemsPerBatch?: number; BatchInput?: Json };
-}
-
-/** The ItemReader (S3 getObject of the staging bucket) and ItemBatcher, locally. */
-async function readItems(input: Json, staging: StagingStore): Promise<Json> {
-  const { reader, batcher } = input as ReadItemsInput;
-  let items: Json[];
-  if (reader) {
-    const key = reader.Parameters?.Key;
-    if (!key) throw new Error("ItemReader without Parameters.Key");
-    const bytes = await staging.getObject(key);
-    if (!bytes)
-      throw Object.assign(new Error(`ItemReader: ${key} does not exist in staging`), {
-        name: "States.ItemReaderFailed",
-      });
-    const text = bytes.toString("utf8");
-    const type = reader.ReaderConfig?.InputType ?? "JSON";
-    if (type === "JSONL")
-      items = text
-        .split("\n")
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as Json);
-    else if (type === "JSON") items = JSON.parse(text) as Json[];
-    else if (type === "CSV") {
-      const [head, ...lines] = text.split(/\r?\n/).filter((l) => l.trim());
-      const cols = (head ?? "").split(",");
-      items = lines.map((l) => Object.fromEntries(l.split(",").map((v, i) => [cols[i] ?? `${i}`, v])));
-    } else throw new Error(`ItemReader InputType ${type} is not supported locally`);
-    const max = reader.ReaderConfig?.MaxItems;
-    if (max) items = items.slice(0, max);
-  } else items = ((input as ReadItemsInput).items ?? []) as Json[];
-  if (batcher) {
-    const size = Math.max(1, batcher.MaxItemsPerBatch ?? items.length);
-    const batches: Json[] = [];
-    for (let i = 0; i < items.length; i += size)
-      batches.push({
-        Items: items.slice(i, i + size),
-        ...(batcher.BatchInput ? { BatchInput: batcher.BatchInput } : {}),
-      });
-    items = batches;
-  }
-  return items;
-}
-
-interface WriteResultsInput {
-  results: ({ [OUTCOME]?: { Status?: string; Output?: Json; Error?: string; Cause?: string } } & Record<
-    string,
-    Json
-  >)[];
-  writer?: { Parameters?: { Bucket?: string; Prefix?: string } };
-  ToleratedFailurePercentage?: number;
-  ToleratedFailureCount?: number;
-}
-
-/** The ResultWriter (same files as Step Functions writes) and the tolerated-failure check, locally. */
-async function writeResults(input: Json, staging: StagingStore, execution: string): Promise<Json> {
-  const {
-    results,
-    writer,
-    ToleratedFailurePercentage: pct,
-    ToleratedFailureCount: count,
-  } = input as unknown as WriteResultsInput;
-  const succeeded: Json[] = [];
-  const failed: Json[] = [];
-  const outputs: Json[] = [];
-  results.forEach((r, i) => {
-    const { [OUTCOME]: outcome, ...item } = r;
-    const entry = {
-      Name: `${execution}-${i}`,
-      ExecutionArn: executionArn("ferry-bulk-migrate-map", `${execution}-${i}`),
-      Input: JSON.stringify(item),
-      ...(outcome?.Status === "SUCCEEDED"
-        ? { Status: "SUCCEEDED", Output: JSON.stringify(outcome.Output ?? null) }
-        : { Status: "FAILED", Error: outcome?.Error ?? "States.Unknown", Cause: outcome?.Cause ?? "" }),
-    };
-    (entry.Status === "SUCCEEDED" ? succeeded : failed).push(entry as Json);
-    outputs.push(outcome?.Status === "SUCCEEDED" ? (outcome.Output ?? null) : null);
-  });
-  let details: Json = null;
-  if (writer?.Parameters?.Prefix !== undefined) {
-    const base = `${writer.Parameters.Prefix.replace(/\/?$/, "/")}local-${execution}/`;
-    const files: Record<string, { Key: string; Size: number }[]> = { SUCCEEDED: [], FAILED: [], PENDING: [] };
-    for (const [status, list] of [
-      ["SUCCEEDED", succeeded],
-      ["FAILED", failed],
-    ] as const) {
-      if (!list.length) continue;
-      const key = `${base}${status}_0.json`;
-      const body = JSON.stringify(list);
-      await staging.putObject(key, body, "application/json");
-      files[status]!.push({ Key: key, Size: Buffer.byteLength(body) });
-    }
-    const manifestKey = `${base}manifest.json`;
-    await putJson(staging, manifestKey, {
-      DestinationBucket: writer.Parameters.Bucket,
-      MapRunArn: `arn:aws:states:${REGION}:${ACCOUNT}:mapRun:local/${execution}`,
-      ResultFiles: files,
-    });
-    details = { Bucket: writer.Parameters.Bucket ?? null, Key: manifestKey };
-  }
-  // As Step Functions: no tolerance given → any failure fails the Map; either threshold exceeded fails it.
-  const total = results.length;
-  const exceeded =
-    (count !== undefined && failed.length > count) ||
-    (pct !== undefined && failed.length * 100 > pct * total) ||
-    (count === undefined && pct === undefined && failed.length > 0);
-  if (exceeded) {
-    const e = new Error(
-      `${failed.length} of ${total} item(s) failed, more than the ${pct ?? 0}% / ${count ?? 0} tolerated`,
-    );
-    e.name = "States.ExceedToleratedFailureThreshold";
-    throw e;
-  }
-  if (details)
-    return {
-      MapRunArn: `arn:aws:states:${REGION}:${ACCOUNT}:mapRun:local/${execution}`,
-      ResultWriterDetails: details,
-    };
-  return outputs;
 }
 
 function newName(kind: string): string {

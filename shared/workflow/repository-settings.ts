@@ -1,6 +1,6 @@
 /**
  * The settings of ECR repositories that ferry creates on demand, checked once here for all who read
- * them: the CDK app at synthesis (`ecr.createRepositories`, infra/constructs/props.ts), the Lambda
+ * them: the CDK app at synthesis (`ecr.createRepositories`, infra/constructs/props/ecr.ts), the Lambda
  * functions from their environment (ECR_CREATE_REPOSITORIES), the CLI (`--create-repos`). No imports:
  * infra/ may import this module (it holds no runtime code of the workflow).
  */

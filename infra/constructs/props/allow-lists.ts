@@ -1,6 +1,9 @@
 import { Aws, Token } from "aws-cdk-lib";
-import { parsePattern, patternMayMatchUnder } from "../../shared/workflow/allow-list.ts";
-import type { MigrationSchedule, PromotionProps, RegistryCredentials } from "./props.ts";
+import { parsePattern, patternMayMatchUnder } from "../../../shared/workflow/allow-list.ts";
+import { fail } from "./common.ts";
+import type { ResolvedEcr } from "./ecr.ts";
+import type { ResolvedRegistries } from "./registries.ts";
+import type { ResolvedTriggers } from "./triggers.ts";
 
 /**
  * The deployment's allow-lists (ALLOWED_SOURCES, ALLOWED_DESTINATIONS): given, or derived from the rest of
@@ -15,17 +18,32 @@ import type { MigrationSchedule, PromotionProps, RegistryCredentials } from "./p
  *   `config.destination`. A registry listed in `registries` is *not* a destination by default: holding a
  *   registry's credentials must not let any caller of the API write anything there.
  */
-export interface AllowListInput {
-  readonly allowedSources: readonly string[] | undefined;
-  readonly allowedDestinations: readonly string[] | undefined;
-  readonly registries: Readonly<Record<string, RegistryCredentials>>;
-  readonly pullRepositories: readonly string[];
-  readonly pushRepositories: readonly string[];
-  readonly promotion: PromotionProps | undefined;
-  readonly migrations: readonly MigrationSchedule[];
+export interface AllowListSettings {
+  /**
+   * Where copies may read from: `host[/repository]` patterns (shared/workflow/allow-list.ts: a host alone
+   * is the whole registry, a repository is a prefix on `/` boundaries, `*` stays within one DNS label in the
+   * host and crosses `/` in the repository), e.g. `ghcr.io/team`, `*.dkr.ecr.us-east-1.amazonaws.com/prod/*`.
+   * The API, the promotion and schedule functions refuse anything else before starting a copy, and every
+   * step that talks to a registry refuses it again (ALLOWED_SOURCES). Given, it replaces the default; `[]`
+   * allows nothing.
+   * @default the registries of `registries`, `ecr.pullRepositories` and the promotion's repositories (in
+   * this account and each of `promotion.sourceAccounts`, in the stack's region), each migration's source
+   */
+  readonly allowedSources?: readonly string[];
+  /**
+   * Where copies may write to, as `allowedSources` (ALLOWED_DESTINATIONS). Given, it replaces the default.
+   * @default `ecr.pushRepositories`, the promotion's destination and each migration's destination — not the
+   * registries of `registries`: holding a registry's credentials does not make it a destination
+   */
+  readonly allowedDestinations?: readonly string[];
 }
 
-export interface AllowLists {
+/** What the default lists derive from: the rest of the configuration, resolved. */
+export type AllowListOrigins = ResolvedRegistries &
+  Pick<ResolvedEcr, "pullRepositories" | "pushRepositories"> &
+  ResolvedTriggers;
+
+export interface ResolvedAllowLists {
   readonly allowedSources: readonly string[];
   readonly allowedDestinations: readonly string[];
 }
@@ -51,15 +69,15 @@ export function ecrRepositoryPattern(repository: string, account?: string): stri
 
 const unique = (list: readonly string[]) => [...new Set(list)];
 
-export function resolveAllowLists(input: AllowListInput, fail: (message: string) => never): AllowLists {
+export function resolveAllowLists(props: AllowListSettings, input: AllowListOrigins): ResolvedAllowLists {
   const given = (name: string, list: readonly string[] | undefined) => {
     if (list === undefined) return undefined;
     if (!Array.isArray(list) || list.some((p) => typeof p !== "string"))
       fail(`${name} must be a list of host[/repository] patterns`);
     return list;
   };
-  const sources = given("allowedSources", input.allowedSources);
-  const destinations = given("allowedDestinations", input.allowedDestinations);
+  const sources = given("allowedSources", props.allowedSources);
+  const destinations = given("allowedDestinations", props.allowedDestinations);
   const promotion = input.promotion;
 
   const allowedSources =
