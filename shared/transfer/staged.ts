@@ -59,6 +59,8 @@ export interface StagingPlace {
    * the staged object alone.
    */
   recordOpen(uploadId: string | undefined): Promise<void>;
+  /** The multipart upload recorded as open, if any (an attempt that failed before returning its state). */
+  recordedUpload(): Promise<string | undefined>;
 }
 
 /** The stage loop's state between runs. */
@@ -107,6 +109,9 @@ export async function stageBlob(
   if ((await staging.size(key)) === size) return { offset: size, done: true, key, partBytes };
   if (!st.uploadId) {
     if (st.offset !== 0) throw new InvalidStateError("StageBlob: an offset without an upload id");
+    // An attempt that failed before returning its state may have opened one: abandon it, start afresh.
+    const left = await place.recordedUpload();
+    if (left) await staging.abortMultipart(key, left);
     const uploadId = await staging.createMultipart(key);
     await place.recordOpen(uploadId);
     st = {

@@ -8,9 +8,9 @@ import { parseRepository } from "../../registry/reference.ts";
 import { getJson, putJson, type StagedPart } from "../../staging/types.ts";
 import { stageBlob as stageRun } from "../../transfer/staged.ts";
 import type { StepDeps } from "../deps.ts";
-import { dataKey, partsKey } from "../keys.ts";
+import { dataKey, openKey, partsKey } from "../keys.ts";
 import { checkRepositoryAllowed } from "../policy.ts";
-import { recordOpen } from "../records.ts";
+import { type OpenRecord, recordOpen } from "../records.ts";
 import { StageEventSchema, type StageState, validate } from "../schemas.ts";
 import { guard } from "./guard.ts";
 
@@ -32,6 +32,8 @@ export const stageBlob = guard(async (event: unknown, deps: StepDeps): Promise<S
         put: (list) => putJson(staging, parts, list),
         delete: () => staging.delete(parts),
       },
+      recordedUpload: async () =>
+        (await getJson<OpenRecord>(staging, openKey(job.prefix, blob.digest)))?.stage?.uploadId,
       recordOpen: (uploadId) =>
         recordOpen(staging, job.prefix, {
           digest: blob.digest,
