@@ -57,7 +57,8 @@ const COMMON = {
 /**
  * A Lambda handler: one self-contained file per function (no code splitting), the AWS SDK inside (the
  * versions ferry pins and tests, and a faster cold start than resolving the runtime's own copy).
- * - `module` before `main`, as NodejsFunction bundles ESM.
+ * - `module` before `main`: a dependency's ESM build where it ships both (NodejsFunction's choice for
+ *   ESM, which built this code before it was prebuilt).
  * - undici carries llhttp twice, as WebAssembly with and without SIMD, and loads the plain one only when
  *   the SIMD one cannot be compiled. Node 22 on Lambda's x86_64 and arm64 always compiles it (V8's Wasm
  *   SIMD is on by default on both), so the plain copy is left out: ~70 KiB less per handler. Should a
