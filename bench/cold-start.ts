@@ -1,14 +1,16 @@
 /**
  * npm run bench:cold — how big each Lambda bundle is and how long a fresh Node process takes to import it.
  *
- * Every handler the CDK app deploys (infra/constructs/ferry-function.ts: FUNCTION_SPECS) is bundled with
- * the same esbuild options NodejsFunction uses (BUNDLING: minified ESM for node22, dependencies inside,
- * the slim undici entry), then imported `--runs` times, each in a new `node` process, as Lambda's init
- * phase does: the figure is the median time of `await import(bundle)`, plus the whole process's wall
+ * It measures the files ImageTransfer deploys: `dist/lambda/<function>/index.mjs`, built by
+ * `node scripts/build.js lambda` (the npm script runs it first) with LAMBDA_OPTIONS
+ * (infra/bundling/options.ts: minified ESM for node22, dependencies inside, the slim undici entry, no
+ * HTTP/2 client). Each is checked byte for byte against a fresh bundle of its source (which also gives
+ * the composition by package), then imported `--runs` times, each in a new `node` process, as Lambda's
+ * init phase does: the figure is the median time of `await import(bundle)`, plus the whole process's wall
  * time. This machine's CPU is not Lambda's (arm64, CPU share by memory): compare bundles with each
  * other, and treat absolute numbers as a lower bound.
  *
- *   node bench/cold-start.ts [--runs 9] [--only resolve,api] [--compare-undici] [--json]
+ *   npm run bench:cold -- [--runs 9] [--only resolve,api] [--compare-undici] [--json]
  *
  * --compare-undici also bundles undici's own index.js instead of the slim entry and imports both bundles
  * alternately (A/B/A/B…, so that a busy machine slows both alike): what the alias saves.
@@ -22,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { deflateRawSync } from "node:zlib";
 import type { Metafile } from "esbuild";
 import { bundle } from "../infra/bundling/bundle.ts";
+import { LAMBDA_FILE, lambdaCodeDirectory } from "../infra/bundling/layout.ts";
 import { FUNCTION_SPECS, type FunctionSpec } from "../infra/constructs/ferry-function.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -88,9 +91,6 @@ function topPackages(metafile: Metafile, n: number): Array<{ name: string; bytes
     .map(([name, bytes]) => ({ name, bytes }));
 }
 
-/** Bundles one entry exactly as NodejsFunction does (BUNDLING), into `outdir/index.mjs`. */
-export { bundle };
-
 /** Imports the bundle in a new node process; returns [import ms, process wall ms]. */
 function coldImport(file: string, exportName: string): [number, number] {
   const script =
@@ -116,10 +116,14 @@ function coldImport(file: string, exportName: string): [number, number] {
 export async function run(
   opts: Options,
 ): Promise<{ node: string; baselineMs: number; bundles: BundleResult[] }> {
-  const byEntry = new Map<string, { names: string[]; exports: string[] }>();
+  const byEntry = new Map<string, { names: string[]; exports: string[]; deployed: string }>();
   for (const [name, spec] of Object.entries(FUNCTION_SPECS) as Array<[string, FunctionSpec]>) {
     if (opts.only && !opts.only.includes(name)) continue;
-    const e = byEntry.get(spec.entry) ?? { names: [], exports: [] };
+    // The file the construct deploys for this function (FerryFunction: Code.fromAsset of its directory).
+    const deployed = path.join(lambdaCodeDirectory(ROOT, spec.bundle), LAMBDA_FILE);
+    if (!fs.existsSync(deployed))
+      throw new Error(`bench:cold: ${path.relative(ROOT, deployed)} is missing: run npm run build`);
+    const e = byEntry.get(spec.entry) ?? { names: [], exports: [], deployed };
     e.names.push(name);
     e.exports.push(spec.exportName);
     byEntry.set(spec.entry, e);
@@ -134,8 +138,14 @@ export async function run(
 
     const bundles: BundleResult[] = [];
     let i = 0;
-    for (const [entry, { names, exports }] of byEntry) {
-      const { file, metafile } = await bundle(entry, path.join(work, String(i++)));
+    for (const [entry, { names, exports, deployed }] of byEntry) {
+      const fresh = await bundle(entry, path.join(work, String(i++)));
+      if (!fs.readFileSync(fresh.file).equals(fs.readFileSync(deployed)))
+        throw new Error(
+          `bench:cold: ${path.relative(ROOT, deployed)} is not what ${entry} bundles to now: run npm run build`,
+        );
+      const { metafile } = fresh;
+      const file = deployed;
       const full = opts.compareUndici ? await bundle(entry, path.join(work, String(i++)), true) : undefined;
       const bytes = fs.statSync(file).size;
       const zipBytes = deflateRawSync(fs.readFileSync(file), { level: 9 }).length;

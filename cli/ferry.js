@@ -8,13 +8,15 @@
 // A 64 MiB initial old-generation limit: with the lean CLI bundle the heap starts small, and V8 then
 // ran a full mark-compact every few MB of promoted wrappers (~60 in 3 s of blob reads, a third of the
 // download rate lost); it is a limit, not memory taken: the peak RSS of a 1 GiB copy stayed ~100 MiB.)
-// ferry's executable. The CLI is TypeScript run directly by Node's type stripping (Node ≥ 22.18),
-// so there is no build step; `npm ci` brings that Node into node_modules/.bin for npx and npm scripts.
+// ferry's executable. It runs the bundle dist/ferry.mjs: built by `npm ci` and `npm run build` in a
+// checkout, shipped in the package (`npm pack`). Without it, in a checkout, it runs the TypeScript
+// sources through Node's type stripping (Node ≥ 22.18; `npm ci` brings that Node into node_modules/.bin
+// for npx and npm scripts). Node strips no types under node_modules: an installed ferry runs the bundle.
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
     `ferry: needs Node.js 22.18 or newer (this is ${process.version}). ` +
-      "Run it as `npx ferry` inside the project, which uses the Node.js 22 that `npm ci` installed.\n",
+      "Install a newer Node.js, or in ferry's checkout run `npx ferry`, which uses the Node.js 22 that `npm ci` installed.\n",
   );
   process.exitCode = 2;
 } else if (process.argv.length === 3 && (process.argv[2] === "--version" || process.argv[2] === "-V")) {

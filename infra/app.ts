@@ -1,5 +1,6 @@
-// The CDK app: `npx cdk synth` (cdk.json runs `node infra/app.ts`; Node 22 strips the types).
-// No env, no lookups: synthesis needs no AWS credentials and no Docker (esbuild bundles locally).
+// The CDK app: `npx cdk synth` (cdk.json builds the functions' code, dist/lambda, then runs
+// `node infra/app.ts`; Node 22 strips the types). No env, no lookups: synthesis needs no AWS credentials
+// and no Docker. The functions deploy the code in dist/lambda, as from an installed package.
 //
 //   npx cdk synth                                  # defaults
 //   npx cdk synth -c ferryConfig=ferry.config.json # settings from a file (see infra/config.ts)

@@ -1,45 +1,25 @@
-// Bundles the CLI into dist/ferry.mjs and links `ferry` into node_modules/.bin. Runs at `npm ci`
-// (prepare) and before the tests; `npm run ferry` always runs the sources.
+// Builds what the package ships into dist/ (infra/bundling/build.ts: the CLI, each Lambda function's
+// code, the construct as JavaScript and its types, the third-party notices) and links `ferry` into
+// node_modules/.bin. Runs at `npm ci` and `npm pack` (prepare), before the tests and the benchmarks;
+// `npm run ferry` always runs the sources.
 //
-// Start-up counts when ferry runs once per image (`npm run bench:cold` has the figures):
-// - one bundle instead of the TypeScript module graph;
-// - each verb's module is its own chunk, loaded only when that verb runs (cli/main.ts, VERBS);
-// - `undici` is the slim entry the Lambda bundles use (infra/bundling/undici-lambda.cjs): undici's
-//   CommonJS index loads fetch, WebSocket, the Cache API and more that ferry never calls.
-import { rmSync } from "node:fs";
-import { build } from "esbuild";
+//   node scripts/build.js           everything
+//   node scripts/build.js lambda    only dist/lambda (cdk.json runs it before every synthesis)
+//
+// Node ≥ 22.18 (the `node` devDependency that npm scripts put first on PATH) strips the types of the
+// TypeScript it imports.
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildPackage, TARGETS } from "../infra/bundling/build.ts";
 import "./link-bin.js";
 
-rmSync("dist", { recursive: true, force: true });
-/** undici's HTTP/2 client is never used (no allowH2) but loads node:http2 and node:tls at start-up. */
-const noHttp2 = {
-  name: "undici-no-http2",
-  setup(b) {
-    b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) =>
-      args.importer.includes("undici")
-        ? { path: new URL("../infra/bundling/undici-no-h2.cjs", import.meta.url).pathname }
-        : undefined,
-    );
-  },
-};
-
-await build({
-  plugins: [noHttp2],
-  entryPoints: { ferry: "cli/main.ts" },
-  bundle: true,
-  splitting: true,
-  platform: "node",
-  format: "esm",
-  target: "node22",
-  outdir: "dist",
-  outExtension: { ".js": ".mjs" },
-  chunkNames: "chunks/[name]-[hash]",
-  alias: { undici: "./infra/bundling/undici-lambda.cjs" },
-  logLevel: "warning",
-  legalComments: "none",
-  minify: true,
-  // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
-  banner: {
-    js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);",
-  },
-});
+const targets = process.argv.slice(2);
+const unknown = targets.filter((t) => !TARGETS.includes(t));
+if (unknown.length > 0) {
+  process.stderr.write(`build: unknown target ${unknown.join(", ")} (targets: ${TARGETS.join(", ")})\n`);
+  process.exit(2);
+}
+await buildPackage(
+  join(dirname(fileURLToPath(import.meta.url)), ".."),
+  targets.length > 0 ? targets : TARGETS,
+);

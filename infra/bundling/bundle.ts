@@ -1,20 +1,20 @@
 /**
- * Bundles a Lambda handler exactly as the CDK app does (NodejsFunction with BUNDLING, from
- * infra/constructs/ferry-function.ts): minified ESM for Node 22, every dependency inside, the slim undici
- * entry. Used where what is deployed must be what runs: bench/cold-start.ts (sizes, start-up times), the
- * bundle tests (test/infra/bundles.test.ts) and the tests that run the bundled handlers as Lambda would
- * (test/helpers/lambda.ts).
+ * Bundles Lambda handlers with LAMBDA_OPTIONS (infra/bundling/options.ts), the options of the code
+ * ImageTransfer deploys (dist/lambda/<function>/index.mjs, written by infra/bundling/build.ts through
+ * `bundleEach`). Used where what is deployed must be what runs: the build, bench/cold-start.ts (sizes,
+ * start-up times), the bundle tests (test/infra/bundles.test.ts) and the tests that run the bundled
+ * handlers as Lambda would (test/helpers/lambda.ts).
  */
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Metafile } from "esbuild";
-import { BUNDLING } from "../constructs/ferry-function.ts";
+import { LAMBDA_OPTIONS } from "./options.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /**
- * Bundles `entry` (relative to the repository root, or absolute) into `outdir/index.mjs` — the file
- * NodejsFunction deploys, whose `handler` export is the function's handler (`index.handler`).
+ * Bundles `entry` (relative to the repository root, or absolute) into `outdir/index.mjs` — the file the
+ * function deploys, whose `handler` export is the function's handler (`index.handler`).
  * `fullUndici`: undici's own index.js instead of the slim entry (bench:cold --compare-undici).
  */
 export async function bundle(
@@ -37,22 +37,15 @@ export async function bundleEach(
   fullUndici = false,
 ): Promise<{ files: Record<string, string>; metafile: Metafile }> {
   const result = await build({
+    ...LAMBDA_OPTIONS,
     entryPoints: Object.fromEntries(
       Object.entries(entries).map(([name, e]) => [name, path.resolve(ROOT, e)]),
     ),
-    bundle: true,
+    mainFields: [...LAMBDA_OPTIONS.mainFields],
+    external: [...LAMBDA_OPTIONS.external],
+    plugins: [...LAMBDA_OPTIONS.plugins],
+    alias: fullUndici ? {} : { ...LAMBDA_OPTIONS.alias },
     outdir,
-    outExtension: { ".js": ".mjs" },
-    minify: BUNDLING.minify,
-    keepNames: BUNDLING.keepNames,
-    target: BUNDLING.target,
-    format: BUNDLING.format,
-    platform: BUNDLING.platform,
-    mainFields: [...BUNDLING.mainFields],
-    banner: { js: BUNDLING.banner },
-    external: [...BUNDLING.externalModules],
-    sourcemap: BUNDLING.sourceMap,
-    alias: fullUndici ? {} : { ...BUNDLING.alias },
     metafile: true,
     logLevel: "error",
   });

@@ -5,8 +5,8 @@
 // its index.js, which requires all of it: this entry cuts ~210 KiB (minified) from every handler bundle
 // and tens of milliseconds from its cold start (npm run bench:cold -- --compare-undici).
 //
-// NodejsFunction, the CLI bundle (scripts/build.js) and bench/cold-start.ts alias `undici` to this file
-// (infra/constructs/ferry-function.ts, BUNDLING.alias); the tests and `npm run ferry` use undici itself. Paths are relative because the alias also
+// Every bundle ferry ships — each Lambda function's code, the CLI — aliases `undici` to this file
+// (infra/bundling/options.ts); the tests and `npm run ferry` use undici itself. Paths are relative because the alias also
 // captures `undici/...` specifiers. The objects and makeDispatcher are undici 7.30's index.js (of its APIs, request only);
 // test/infra/bundles.test.ts checks that every name ferry imports from undici is exported here, that this
 // file still resolves, and that requests work through it.

@@ -1,17 +1,18 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Duration } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { type FunctionName as ContractFunction, FUNCTIONS } from "../../shared/workflow/contract.ts";
+import { LAMBDA_FILE, lambdaCodeDirectory } from "../bundling/layout.ts";
 
 /** What one Lambda function runs and how it is sized. */
 export interface FunctionSpec {
-  /** Source file relative to the repository root. */
+  /** Its code: the directory `dist/lambda/<bundle>` of the package (the contract's function name). */
+  readonly bundle: ContractFunction;
+  /** Source file its code is built from, relative to the repository root. */
   readonly entry: string;
   /** Exported handler name. */
   readonly exportName: string;
@@ -40,6 +41,7 @@ export const STREAMING_ENVIRONMENT: Readonly<Record<string, string>> = {
  */
 /** A function's code as the workflow contract names it (shared/workflow/contract.ts). */
 const code = (name: ContractFunction) => ({
+  bundle: name,
   entry: FUNCTIONS[name].entry,
   exportName: FUNCTIONS[name].exportName,
 });
@@ -125,76 +127,39 @@ export const FUNCTION_SPECS = {
 
 export type FunctionName = keyof typeof FUNCTION_SPECS;
 
-/**
- * esbuild bundles ESM; CommonJS dependencies bundled into it still call require() for Node built-ins
- * (same banner as scripts/build.js).
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);";
-
-/** The slim undici entry the bundles use (see the file's header). */
-export const UNDICI_LAMBDA_ENTRY = path.join(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "bundling",
-  "undici-lambda.cjs",
-);
-
-/**
- * The bundling options, shared with bench/cold-start.ts so that the sizes and start-up times it reports
- * are those of what is deployed: minified ESM for Node 22 with every dependency inside (the AWS SDK too:
- * the versions ferry pins and tests, and a faster cold start than resolving the runtime's own copy).
- * - `undici` is aliased to a slim entry (infra/bundling/undici-lambda.cjs): undici's CommonJS index
- *   requires fetch, WebSocket, caches and mocks, which esbuild cannot tree-shake; ~210 KiB and tens of
- *   milliseconds of cold import less per handler (npm run bench:cold -- --compare-undici).
- * - No keepNames: Step Functions Retry/Catch match error names, and ferry's errors (and the AWS SDK's)
- *   assign `this.name` explicitly rather than relying on class names; keeping names costs ~26 KiB.
- * - undici carries llhttp twice, as WebAssembly with and without SIMD, and loads the plain one only when
- *   the SIMD one cannot be compiled. Node 22 on Lambda's x86_64 and arm64 always compiles it (V8's Wasm
- *   SIMD is on by default on both), so the plain copy is left out: ~70 KiB less per handler. Should a
- *   runtime ever lack SIMD, the first request fails with "Cannot find module …/llhttp-wasm.js".
- */
-export const BUNDLING = {
-  minify: true,
-  keepNames: false,
-  target: "node22",
-  format: "esm",
-  platform: "node",
-  mainFields: ["module", "main"],
-  banner: ESM_REQUIRE_BANNER,
-  externalModules: ["../llhttp/llhttp-wasm.js"] as string[],
-  sourceMap: false,
-  alias: { undici: UNDICI_LAMBDA_ENTRY } as Record<string, string>,
-} as const;
-
 export interface FerryFunctionProps {
   readonly spec: FunctionSpec;
+  /** The package root: its `dist/lambda/` holds the functions' code (scripts/build.js). */
   readonly sourceRoot: string;
   readonly logRetention: logs.RetentionDays;
   readonly environment: Readonly<Record<string, string>>;
 }
 
 /**
- * A NodejsFunction with ferry's defaults: nodejs22.x on arm64, bundled locally by esbuild (no Docker),
- * JSON logs into its own log group with a retention, active X-Ray tracing, and its own role that starts
- * with nothing but writing to that log group (no AWSLambdaBasicExecutionRole).
+ * A Lambda function with ferry's defaults: nodejs22.x on arm64, the package's prebuilt code
+ * (`dist/lambda/<function>/index.mjs`, bundled by scripts/build.js with LAMBDA_OPTIONS; nothing is bundled
+ * at synth time, so an app that installs the package needs neither esbuild nor ferry's sources), JSON
+ * logs into its own log group with a retention, active X-Ray tracing, and its own role that starts with
+ * nothing but writing to that log group (no AWSLambdaBasicExecutionRole).
  */
 export class FerryFunction extends Construct {
-  public readonly function: NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
-  /** Absolute path of the bundled source file. */
+  /** Absolute path of the source file the code was built from (not shipped in an installed package). */
   public readonly entry: string;
+  /** Absolute path of the directory deployed as the function's code. */
+  public readonly codeDirectory: string;
 
   constructor(scope: Construct, id: string, props: FerryFunctionProps) {
     super(scope, id);
     const { spec, sourceRoot } = props;
-    const entry = path.join(sourceRoot, spec.entry);
-    this.entry = entry;
-    if (!fs.existsSync(entry)) {
+    this.entry = path.join(sourceRoot, spec.entry);
+    this.codeDirectory = lambdaCodeDirectory(sourceRoot, spec.bundle);
+    if (!fs.existsSync(path.join(this.codeDirectory, LAMBDA_FILE))) {
       throw new Error(
-        `ImageTransfer: the handler ${spec.entry} (export ${spec.exportName}) does not exist under ${sourceRoot}. ` +
-          "Handlers are written by the serverless workflow work (issue 4); the CDK app cannot synthesise without them.",
+        `ImageTransfer: the code of the ${spec.bundle} function (${path.relative(sourceRoot, path.join(this.codeDirectory, LAMBDA_FILE))}) ` +
+          `is missing under ${sourceRoot}: run \`npm run build\` in ferry's repository (an installed package ships it).`,
       );
     }
 
@@ -205,9 +170,9 @@ export class FerryFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.function = new NodejsFunction(this, "Function", {
-      entry,
-      handler: spec.exportName,
+    this.function = new lambda.Function(this, "Function", {
+      code: lambda.Code.fromAsset(this.codeDirectory),
+      handler: `${path.basename(LAMBDA_FILE, ".mjs")}.${spec.exportName}`,
       description: spec.description,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
@@ -218,20 +183,6 @@ export class FerryFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,
       environment: { ...(spec.streams ? STREAMING_ENVIRONMENT : {}), ...props.environment },
-      depsLockFilePath: path.join(sourceRoot, "package-lock.json"),
-      projectRoot: sourceRoot,
-      bundling: {
-        forceDockerBundling: false,
-        minify: BUNDLING.minify,
-        keepNames: BUNDLING.keepNames,
-        target: BUNDLING.target,
-        format: OutputFormat.ESM,
-        mainFields: [...BUNDLING.mainFields],
-        banner: BUNDLING.banner,
-        externalModules: [...BUNDLING.externalModules],
-        sourceMap: BUNDLING.sourceMap,
-        esbuildArgs: { "--alias": Object.entries(BUNDLING.alias).map(([from, to]) => `${from}=${to}`) },
-      },
     });
   }
 }

@@ -55,9 +55,9 @@ export interface ImageTransferProps
    */
   readonly namePrefix?: string;
   /**
-   * Directory holding ferry's sources: `functions/`, `shared/workflow/`, `load/` and
-   * `package-lock.json`.
-   * @default the repository this construct is part of
+   * ferry's package: the built Lambda code (`dist/lambda/`, written by `npm run build` and shipped in
+   * the package) and the workflow definitions (`shared/workflow/*.asl.json`, `load/fanout.asl.json`).
+   * @default the package this construct is part of (the repository, or the installed `ferry` package)
    */
   readonly sourceRoot?: string;
 }
@@ -108,8 +108,8 @@ export function resolveProps(props: ImageTransferProps, defaultNamePrefix: strin
   }
 
   const sourceRoot = path.resolve(props.sourceRoot ?? REPOSITORY_ROOT);
-  if (!fs.existsSync(path.join(sourceRoot, "package-lock.json"))) {
-    fail(`sourceRoot ${sourceRoot} has no package-lock.json: point it at ferry's repository`);
+  if (!fs.existsSync(path.join(sourceRoot, "package.json"))) {
+    fail(`sourceRoot ${sourceRoot} has no package.json: point it at ferry's package or repository`);
   }
 
   return Object.freeze({

@@ -2,9 +2,9 @@
  * ferry's Lambda functions as deployed, run on this machine, for the local runner's `invoke`
  * (shared/workflow/local-runner.ts):
  *
- *   what runs     each handler bundled exactly as the CDK app bundles it (infra/bundling/bundle.ts: the
- *                 BUNDLING options of NodejsFunction; all in one esbuild run, each file byte for byte what
- *                 a run of its own gives), the file `index.mjs` and export `handler` that the template's
+ *   what runs     each handler bundled exactly as the code the CDK app deploys, dist/lambda (infra/bundling/
+ *                 bundle.ts: LAMBDA_OPTIONS; all in one esbuild run, each file byte for byte what a run of
+ *                 its own gives), the file `index.mjs` and export `handler` that the template's
  *                 `Handler: index.handler` names;
  *   its settings  the Environment, MemorySize, Timeout and log format of that function in the template of
  *                 the synthesised stack (infra/stack.ts with the test's ImageTransferProps), the staging
@@ -95,7 +95,7 @@ export async function deployLocally(opts: {
         props: json.Resources[logicalId]?.Properties as unknown as CfnFunctionProps,
       };
     });
-    // `index.handler`: the export `handler` of index.mjs, the file NodejsFunction deploys
+    // `index.handler`: the export `handler` of index.mjs, the file each function deploys
     const handlers = found.map((f) => f.props.Handler.split("."));
     if (handlers.some(([file]) => file !== "index"))
       throw new Error(`a Handler other than index.<export>: ${handlers.map((h) => h.join(".")).join(", ")}`);

@@ -7,8 +7,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bundle, bundleEach } from "../../infra/bundling/bundle.ts";
-import { FUNCTION_SPECS, UNDICI_LAMBDA_ENTRY } from "../../infra/constructs/ferry-function.ts";
+import { LAMBDA_FILE, lambdaCodeDirectory } from "../../infra/bundling/layout.ts";
+import { UNDICI_LAMBDA_ENTRY } from "../../infra/bundling/options.ts";
+import { FUNCTION_SPECS } from "../../infra/constructs/ferry-function.ts";
 import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
+import { FUNCTIONS } from "../../shared/workflow/contract.ts";
+import { synth } from "./helpers.ts";
 
 const require = createRequire(import.meta.url);
 const slim = require(UNDICI_LAMBDA_ENTRY) as typeof import("undici");
@@ -87,6 +91,48 @@ describe("Lambda bundles", () => {
       encoding: "utf8",
     });
     expect(kind).toBe("function");
+  });
+
+  it("undici's HTTP/2 client is left out of the Lambda code and the CLI alike: the stub is in its place", async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-bundle-h2-"));
+    dirs.push(out);
+    const { metafile } = await bundle(FUNCTION_SPECS.cleanup.entry, out);
+    const inputs = Object.keys(metafile.inputs);
+    expect(inputs.filter((f) => f.endsWith("infra/bundling/undici-no-h2.cjs"))).toHaveLength(1);
+    expect(inputs.filter((f) => f.includes("undici/lib/dispatcher/client-h2"))).toEqual([]);
+    // The built CLI (dist/ferry.mjs and its chunks) carries the same stub: its message is in one chunk.
+    const stub = "built without HTTP/2";
+    const chunks = fs.readdirSync(path.join(REPOSITORY_ROOT, "dist", "chunks"));
+    const withStub = chunks.filter((c) =>
+      fs.readFileSync(path.join(REPOSITORY_ROOT, "dist", "chunks", c), "utf8").includes(stub),
+    );
+    expect(withStub).toHaveLength(1);
+  });
+
+  it("what ImageTransfer deploys is dist/lambda/<function>/index.mjs, byte for byte the bundle of its source today", async () => {
+    const { stack, json } = synth();
+    const deployed = Object.entries(stack.transfer.functions);
+    expect(deployed.length).toBeGreaterThan(5);
+    for (const [name, fn] of deployed) {
+      expect(fn!.codeDirectory, name).toBe(lambdaCodeDirectory(REPOSITORY_ROOT, name));
+      const resource = json.Resources[stack.getLogicalId(fn!.function.node.defaultChild as never)];
+      expect(resource?.Properties?.Code, name).toMatchObject({ S3Key: expect.stringMatching(/\.zip$/) });
+    }
+    // Every function's file in dist/ against a fresh bundle of its entry: a stale dist/ (sources changed
+    // since the last build) fails here with the command that fixes it.
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-bundle-fresh-"));
+    dirs.push(out);
+    const { files } = await bundleEach(
+      Object.fromEntries(Object.entries(FUNCTIONS).map(([name, f]) => [name, f.entry])),
+      out,
+    );
+    const stale = Object.keys(FUNCTIONS).filter(
+      (name) =>
+        !fs
+          .readFileSync(files[name]!)
+          .equals(fs.readFileSync(path.join(lambdaCodeDirectory(REPOSITORY_ROOT, name), LAMBDA_FILE))),
+    );
+    expect(stale, "dist/lambda differs from the sources: run npm run build").toEqual([]);
   });
 
   it("bundling several handlers in one run gives each the bytes of its own run", async () => {

@@ -41,12 +41,15 @@ describe("functions", () => {
     NonNullable<(typeof full.stack.transfer.functions)["api"]>
   >;
 
-  it("one NodejsFunction per handler: nodejs22.x, arm64, sized per step, traced, JSON logs", () => {
+  it("one function per handler, its code the package's dist/lambda/<function>: nodejs22.x, arm64, sized per step, traced, JSON logs", () => {
     full.template.resourceCountIs("AWS::Lambda::Function", EXPECTED.length);
     for (const [name, entry, exportName, memory, timeout] of EXPECTED) {
       const fn = functions[name];
       expect(fn, name).toBeDefined();
       expect(path.relative(full.stack.transfer.props.sourceRoot, fn!.entry)).toBe(entry);
+      expect(path.relative(full.stack.transfer.props.sourceRoot, fn!.codeDirectory)).toBe(
+        path.join("dist", "lambda", name),
+      );
       const resource = full.json.Resources[logicalId(full.stack, fn!.function)]!;
       expect(resource.Properties, name).toMatchObject({
         Runtime: "nodejs22.x",

@@ -250,7 +250,7 @@ const CASES: ReadonlyArray<readonly [string, ImageTransferProps, RegExp]> = [
   ],
   ["execution data type", { logExecutionData: "yes" as never }, /logExecutionData must be true or false/],
   ["name prefix", { namePrefix: "has space" }, /namePrefix "has space" must be 1-48 letters/],
-  ["source root", { sourceRoot: "/nonexistent" }, /sourceRoot \/nonexistent has no package-lock.json/],
+  ["source root", { sourceRoot: "/nonexistent" }, /sourceRoot \/nonexistent has no package.json/],
 ];
 
 describe("synth-time validation of ImageTransfer props", () => {

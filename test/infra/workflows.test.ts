@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { Match } from "aws-cdk-lib/assertions";
 import { LogLevel } from "aws-cdk-lib/aws-stepfunctions";
 import { afterAll, describe, expect, it } from "vitest";
+import { LAMBDA_DIR } from "../../infra/bundling/layout.ts";
 import { REPOSITORY_ROOT } from "../../infra/constructs/props.ts";
 import { allStates, placeholdersOf, substitute as substituteText } from "../../infra/definitions.ts";
 import { flatten } from "../../infra/nag.ts";
@@ -229,13 +230,13 @@ describe("definition contract errors are synth-time errors", () => {
   afterAll(() => {
     for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
   });
-  /** A source root that is the repository except for the files given. */
+  /** A package root that is the repository's (its built Lambda code) except for the files given. */
   const rootWith = (files: Record<string, string | null>) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-infra-"));
     roots.push(root);
-    fs.symlinkSync(path.join(REPOSITORY_ROOT, "functions"), path.join(root, "functions"));
-    fs.symlinkSync(path.join(REPOSITORY_ROOT, "bench"), path.join(root, "bench"));
-    fs.copyFileSync(path.join(REPOSITORY_ROOT, "package-lock.json"), path.join(root, "package-lock.json"));
+    fs.mkdirSync(path.join(root, "dist"));
+    fs.symlinkSync(path.join(REPOSITORY_ROOT, LAMBDA_DIR), path.join(root, LAMBDA_DIR));
+    fs.copyFileSync(path.join(REPOSITORY_ROOT, "package.json"), path.join(root, "package.json"));
     fs.mkdirSync(path.join(root, "shared/workflow"), { recursive: true });
     for (const f of ["copy-image.asl.json", "bulk-migrate.asl.json"]) {
       fs.copyFileSync(
@@ -285,12 +286,12 @@ describe("definition contract errors are synth-time errors", () => {
     expect(() => synth({ sourceRoot })).toThrow(/must run STANDARD child executions/);
   });
 
-  it("a missing handler", () => {
+  it("missing Lambda code: the error says to build it", () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-infra-"));
     roots.push(root);
-    fs.copyFileSync(path.join(REPOSITORY_ROOT, "package-lock.json"), path.join(root, "package-lock.json"));
+    fs.copyFileSync(path.join(REPOSITORY_ROOT, "package.json"), path.join(root, "package.json"));
     expect(() => synth({ sourceRoot: root })).toThrow(
-      /the handler functions\/resolve\/handler\.ts .* does not exist/,
+      /the code of the resolve function \(dist\/lambda\/resolve\/index\.mjs\) is missing .*run `npm run build`/,
     );
   });
 });
