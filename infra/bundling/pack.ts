@@ -1,6 +1,6 @@
 /**
  * The package tarball (`npm run package`: scripts/pack.js builds, then calls `packTarball`). It is packed
- * from a staged copy: the files package.json lists under `files`, README.md, and a package.json without
+ * from a staged copy: the files package.json lists under `files`, README.md, LICENSE, and a package.json without
  * the fields only this repository uses (scripts, devDependencies, overrides, allowScripts). So an app
  * that installs the tarball sees no lifecycle script — npm flags a dependency's `prepare` as an install
  * script even where it never runs — and no development dependency list. `npm pack` in the repository
@@ -40,7 +40,7 @@ export function stagePackage(root: string, dir: string): Manifest {
   const missing = needed.filter((f) => !fs.existsSync(path.join(root, f)));
   if (missing.length > 0)
     throw new Error(`pack: ${missing.join(", ")} missing: run npm run build (npm run package does)`);
-  for (const entry of [...manifest.files, "README.md"]) {
+  for (const entry of [...manifest.files, "README.md", "LICENSE"]) {
     const from = path.join(root, entry);
     if (!fs.existsSync(from)) throw new Error(`pack: ${entry} (package.json files) does not exist`);
     fs.cpSync(from, path.join(dir, entry), { recursive: true });

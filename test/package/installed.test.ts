@@ -76,6 +76,7 @@ describe("the package tarball", () => {
       "dist/ferry.mjs",
       "dist/infra/index.mjs",
       "dist/types/infra/index.d.ts",
+      "LICENSE",
       "dist/THIRD-PARTY-LICENSES.txt",
       "shared/workflow/copy-image.asl.json",
       "shared/workflow/bulk-migrate.asl.json",
