@@ -55,16 +55,23 @@ export function bulkCommands(
       yaml,
       `${dstHost}/bulk`,
     ),
-    "skopeo per image": repos.map((r) =>
-      skopeo(
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        `docker://${srcHost}/${r}:v1`,
-        `docker://${dstHost}/${r}:v1`,
-      ),
-    ),
+    "skopeo per image": repos.map((r) => skopeoCopy(`${srcHost}/${r}:v1`, `${dstHost}/${r}:v1`)),
   };
+}
+
+/** skopeo copying one image between two plain-HTTP registries, every platform, digests preserved. */
+export function skopeoCopy(from: string, to: string): CommandLine {
+  return [
+    SKOPEO,
+    [
+      "--insecure-policy",
+      "copy",
+      "--all",
+      "--preserve-digests",
+      "--src-tls-verify=false",
+      "--dest-tls-verify=false",
+      `docker://${from}`,
+      `docker://${to}`,
+    ],
+  ];
 }

@@ -30,7 +30,7 @@ import { imageOf, type SampleBlob, seededBlob, seededStream, writeSample } from 
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
-import { bulkCommands, type CommandLine, FERRY, SKOPEO } from "./bulk.ts";
+import { bulkCommands, type CommandLine, FERRY, skopeoCopy as skopeoCopyLine } from "./bulk.ts";
 import { median, processCpuSeconds, type RunStats, table, timed, useRamStorage } from "./lib.ts";
 
 const args = process.argv.slice(2);
@@ -99,19 +99,9 @@ async function seedImage(reg: RunningDistribution, repository: string, layers: S
 
 // run as an executable, as users do: its shebang carries the Node flags
 const ferry = (...a: string[]) => timed(FERRY, [...a, "--quiet"]);
-const skopeo = (...a: string[]) => timed(SKOPEO, ["--insecure-policy", ...a]);
 
 /** skopeo copying one image between the two plain-HTTP registries, digests preserved. */
-const skopeoCopy = (from: string, to: string) =>
-  skopeo(
-    "copy",
-    "--all",
-    "--preserve-digests",
-    "--src-tls-verify=false",
-    "--dest-tls-verify=false",
-    `docker://${from}`,
-    `docker://${to}`,
-  );
+const skopeoCopy = (from: string, to: string) => timed(...skopeoCopyLine(from, to));
 
 /** ferry and skopeo copying `repo:v1` from the source to a fresh destination (and the --vs-ferry build). */
 const oneImage = (src: RunningDistribution, repo: string) => ({

@@ -18,7 +18,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Agent } from "undici";
-import { RegistryClient } from "../shared/registry/client.ts";
+import type { RegistryClient } from "../shared/registry/client.ts";
 import { SizeMismatchError } from "../shared/registry/errors.ts";
 import { registryAgent } from "../shared/registry/http/transport.ts";
 import { MediaType } from "../shared/registry/media-types.ts";
@@ -27,7 +27,7 @@ import type { Repository } from "../shared/registry/reference.ts";
 import { pushBlobStream } from "../shared/registry/uploads.ts";
 import { getJson, type StagingStore } from "../shared/staging/types.ts";
 import { measureClient } from "./client-load.ts";
-import { BENCH_USER_AGENT } from "./config.ts";
+import { measuredClient } from "./measured-client.ts";
 import { Metrics } from "./metrics.ts";
 import { type PlannedRequest, partKey, type WorkerPart } from "./replay-plan.ts";
 import { ON_TIME_TOLERANCE_MS, ReplayRecorder } from "./replay-stats.ts";
@@ -139,21 +139,7 @@ export async function runReplayWorker(
         bodyTimeoutMs: config.timeoutMs,
       });
       agents.push(agent);
-      c = new RegistryClient({
-        ...base,
-        dispatcher: agent,
-        observer: base.observer
-          ? (e) => {
-              metrics.observe(e);
-              base.observer?.(e);
-            }
-          : metrics.observe,
-        userAgent: `${BENCH_USER_AGENT} run=${config.runId} worker=${input.worker} client=${pool}`,
-        retries: config.retries,
-        retryBaseMs: 100,
-        retryMaxMs: 2_000,
-        rateBudget: false, // the replay measures the registry: ferry's budget must not pace it
-      });
+      c = measuredClient(base, agent, metrics, config, `worker=${input.worker} client=${pool}`);
       c.declarePush(repo);
       clients.set(pool, c);
     }

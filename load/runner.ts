@@ -14,19 +14,14 @@
  * and counted as `aborted`, not as registry failures.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { RegistryClient } from "../shared/registry/client.ts";
+import type { RegistryClient } from "../shared/registry/client.ts";
 import { registryAgent } from "../shared/registry/http/transport.ts";
 import { type ClientOptions, resolveOptions } from "../shared/registry/options.ts";
 import { parseReference } from "../shared/registry/reference.ts";
 import type { StagingStore } from "../shared/staging/types.ts";
 import { type ClientLoad, measureClient, mergeClientLoads } from "./client-load.ts";
-import {
-  BENCH_USER_AGENT,
-  type BenchConfig,
-  type IterationKind,
-  iterationKinds,
-  workerShare,
-} from "./config.ts";
+import { type BenchConfig, type IterationKind, iterationKinds, workerShare } from "./config.ts";
+import { measuredClient } from "./measured-client.ts";
 import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
 import { mergeReplayStats, type ReplayWorkerStats } from "./replay-stats.ts";
 import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
@@ -115,22 +110,7 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
   });
   const chunk = config.push.chunkSize;
   const makeClient = () =>
-    new RegistryClient({
-      ...base,
-      dispatcher: agent,
-      observer: base.observer
-        ? (e) => {
-            metrics.observe(e);
-            base.observer?.(e);
-          }
-        : metrics.observe,
-      // Names the run in the registry's access log: its traffic can be told from setup and other clients.
-      userAgent: `${BENCH_USER_AGENT} run=${config.runId} worker=${input.worker}`,
-      retries: config.retries,
-      retryBaseMs: 100,
-      retryMaxMs: 2_000,
-      // A load test measures the registry: ferry's own rate-limit budget would throttle the load it sends.
-      rateBudget: false,
+    measuredClient(base, agent, metrics, config, `worker=${input.worker}`, {
       // a chunk size means chunked uploads of that size, whatever the blob size (resolveOptions)
       ...(chunk !== undefined ? { chunkSize: chunk } : {}),
     });
