@@ -3,13 +3,9 @@
  * receive (method, URL, headers, body) and answer with a script, so a test can check that a host which
  * should never see a credential indeed saw none, in any form.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 export interface Recorded {
   method: string;
@@ -28,39 +24,6 @@ export interface Hostile {
 }
 
 export type Script = (req: Recorded, res: http.ServerResponse) => void;
-
-/** A self-signed certificate for 127.0.0.1 (openssl), for servers that must speak https. */
-export function selfSignedCert(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "ferry-cert-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Starts a recording server on loopback; `tls` makes it https. */
 export async function hostileServer(script: Script, tls?: { key: Buffer; cert: Buffer }): Promise<Hostile> {

@@ -19,8 +19,8 @@ import {
   hostileServer,
   type Recorded,
   secretForms,
-  selfSignedCert,
 } from "../../helpers/hostile.ts";
+import { makeCa, type TestCa } from "../../helpers/pki.ts";
 import { bufferOpener } from "../../helpers/registry-client.ts";
 
 const USER = "ferry";
@@ -28,9 +28,19 @@ const SECRET = "Pw-origin-7f3c-never-elsewhere";
 const BASIC = `Basic ${Buffer.from(`${USER}:${SECRET}`).toString("base64")}`;
 
 const open: (Hostile | RegistryClient)[] = [];
+const cas: TestCa[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
+  for (const ca of cas.splice(0)) ca.remove();
 });
+
+/** A certificate for 127.0.0.1 from a fresh test CA, and that CA for the client to trust. */
+function loopbackTls(): { key: Buffer; cert: Buffer; ca: Buffer } {
+  const ca = makeCa();
+  cas.push(ca);
+  const leaf = ca.server("hostile", ["127.0.0.1"]);
+  return { key: leaf.key, cert: leaf.cert, ca: ca.cert };
+}
 
 async function server(...args: Parameters<typeof hostileServer>): Promise<Hostile> {
   const s = await hostileServer(...args);
@@ -109,16 +119,13 @@ describe("a token endpoint that redirects elsewhere", () => {
   });
 
   it("refuses a redirect from an https token endpoint to plain http", async () => {
-    const tls = selfSignedCert();
+    const tls = loopbackTls();
     const elsewhere = await server((_r, res) => res.writeHead(200).end('{"token":"t"}'));
     const reg = await bearerRegistry(
       (r, res) => res.writeHead(302, { location: `${elsewhere.url}${r.url}` }).end(),
       tls,
     );
-    const c = client(
-      { [reg.host]: { username: USER, password: SECRET } },
-      { plainHttp: false, ca: tls.cert },
-    );
+    const c = client({ [reg.host]: { username: USER, password: SECRET } }, { plainHttp: false, ca: tls.ca });
     const err = await c.getManifest(parseReference(`${reg.host}/app:1`)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RedirectRefusedError);
     expect((err as Error).message).toMatch(/from https to plain http/);
@@ -126,17 +133,14 @@ describe("a token endpoint that redirects elsewhere", () => {
   });
 
   it("refuses a plain-http token realm for an https registry, before sending anything to it", async () => {
-    const tls = selfSignedCert();
+    const tls = loopbackTls();
     const realm = await server((_r, res) => res.writeHead(200).end('{"token":"t"}'));
     const reg = await bearerRegistry(
       () => {},
       tls,
       () => `${realm.url}/token`,
     );
-    const c = client(
-      { [reg.host]: { username: USER, password: SECRET } },
-      { plainHttp: false, ca: tls.cert },
-    );
+    const c = client({ [reg.host]: { username: USER, password: SECRET } }, { plainHttp: false, ca: tls.ca });
     const err = await c.getManifest(parseReference(`${reg.host}/app:1`)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CredentialsError);
     expect((err as Error).message).toMatch(/token realm as http:\/\/127\.0\.0\.1:\d+: refused/);
