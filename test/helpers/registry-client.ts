@@ -6,6 +6,8 @@ import { RegistryClient } from "../../shared/registry/client.ts";
 import { sha256 } from "../../shared/registry/digest.ts";
 import type { Descriptor } from "../../shared/registry/manifest.ts";
 import type { ClientOptions } from "../../shared/registry/options.ts";
+import { type SampleImage, writeSample } from "../../shared/sample/image.ts";
+import { RegistrySink } from "../../shared/transfer/registry-endpoints.ts";
 import type { RegistryInfo } from "./context.ts";
 
 /** A client with the credentials of a harness registry (fast retries for tests). */
@@ -14,6 +16,26 @@ export function clientFor(reg: RegistryInfo, opts: ClientOptions = {}): Registry
   if (reg.username && reg.password)
     credentials.set(reg.host, { username: reg.username, password: reg.password });
   return new RegistryClient({ credentials, retryBaseMs: 20, retryMaxMs: 500, ...opts });
+}
+
+/**
+ * Pushes sample images (and their index, if given) to `repository` of a harness registry under `tag`,
+ * with a client of its own; returns the reference `host/repository:tag`.
+ */
+export async function pushSample(
+  reg: RegistryInfo,
+  repository: string,
+  images: SampleImage[],
+  index: SampleImage["manifest"] | undefined,
+  tag = "v1",
+): Promise<string> {
+  const c = clientFor(reg);
+  try {
+    await writeSample(new RegistrySink(c, { registry: reg.host, repository }), images, index, tag);
+  } finally {
+    await c.close();
+  }
+  return `${reg.host}/${repository}:${tag}`;
 }
 
 export function registries() {

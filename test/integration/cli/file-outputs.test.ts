@@ -9,17 +9,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256 } from "../../../shared/registry/digest.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
-import {
-  bytesBlob,
-  imageOf,
-  type SampleImage,
-  sampleMultiPlatform,
-  writeSample,
-} from "../../../shared/sample/image.ts";
-import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
+import { bytesBlob, imageOf, type SampleImage, sampleMultiPlatform } from "../../../shared/sample/image.ts";
 import { type FaultProxy, startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { describeWithSkopeo, skopeo } from "../../helpers/skopeo.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
@@ -27,13 +20,8 @@ const regs = registries();
 const env = { DOCKER_CONFIG: tmpDir("ferry-cli-files-cfg-") };
 const run = (args: string[]) => ferry(args, env);
 
-async function push(images: SampleImage[], index: SampleImage["manifest"] | undefined, tag: string) {
-  const repo = uniqueRepo("files");
-  const c = clientFor(regs.anon);
-  await writeSample(new RegistrySink(c, { registry: regs.anon.host, repository: repo }), images, index, tag);
-  await c.close();
-  return `${regs.anon.host}/${repo}:${tag}`;
-}
+const push = (images: SampleImage[], index: SampleImage["manifest"] | undefined, tag: string) =>
+  pushSample(regs.anon, uniqueRepo("files"), images, index, tag);
 
 const digestOfText = (s: string) => `sha256:${createHash("sha256").update(s, "latin1").digest("hex")}`;
 

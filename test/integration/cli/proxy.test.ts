@@ -8,13 +8,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { sampleMultiPlatform, writeSample } from "../../../shared/sample/image.ts";
-import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
+import { sampleMultiPlatform } from "../../../shared/sample/image.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { type ForwardProxy, startForwardProxy } from "../../helpers/forward-proxy.ts";
 import { makeCa, type TestCa, writeCertDir } from "../../helpers/pki.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
 const NAME = "registry.ferry.test";
@@ -53,20 +52,8 @@ beforeAll(async () => {
   httpsName = `${NAME}:${https.host.split(":")[1]}`;
   plainName = `${NAME}:${regs.anon.host.split(":")[1]}`;
 
-  const repo = uniqueRepo("proxy-src");
   const { images, index } = await sampleMultiPlatform("proxy");
-  const c = clientFor(regs.anon);
-  try {
-    await writeSample(
-      new RegistrySink(c, { registry: regs.anon.host, repository: repo }),
-      images,
-      index,
-      "v1",
-    );
-  } finally {
-    await c.close();
-  }
-  source = `${regs.anon.host}/${repo}:v1`;
+  source = await pushSample(regs.anon, uniqueRepo("proxy-src"), images, index, "v1");
   digest = index.digest;
 });
 

@@ -18,9 +18,7 @@ import {
   type SampleBlob,
   type SampleImage,
   tarLayer,
-  writeSample,
 } from "../../../shared/sample/image.ts";
-import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import {
   type Fault,
   type FaultProxy,
@@ -28,7 +26,7 @@ import {
   startFaultProxy,
 } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
 const regs = registries();
@@ -46,14 +44,7 @@ interface Pushed {
 async function push(name: string, layers: { blob: SampleBlob; diffId: string }[]): Promise<Pushed> {
   const image = imageOf(layers, PLATFORM);
   const repo = uniqueRepo(name);
-  const c = clientFor(regs.anon);
-  await writeSample(
-    new RegistrySink(c, { registry: regs.anon.host, repository: repo }),
-    [image],
-    undefined,
-    "v1",
-  );
-  await c.close();
+  await pushSample(regs.anon, repo, [image], undefined, "v1");
   return { repo, tag: "v1", image };
 }
 

@@ -8,12 +8,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sampleMultiPlatform, writeSample } from "../../../shared/sample/image.ts";
-import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
+import { sampleMultiPlatform } from "../../../shared/sample/image.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { makeCa, type TestCa, writeCertDir } from "../../helpers/pki.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { describeWithSkopeo, skopeo } from "../../helpers/skopeo.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
 
@@ -59,20 +58,8 @@ beforeAll(async () => {
   fullDir = writeCertDir(join(work, "full"), { ca: ca.cert, client });
   caOnlyDir = writeCertDir(join(work, "ca-only"), { ca: ca.cert });
 
-  const repo = uniqueRepo("tls-src");
   const { images, index } = await sampleMultiPlatform("tls");
-  const c = clientFor(regs.anon);
-  try {
-    await writeSample(
-      new RegistrySink(c, { registry: regs.anon.host, repository: repo }),
-      images,
-      index,
-      "v1",
-    );
-  } finally {
-    await c.close();
-  }
-  source = `${regs.anon.host}/${repo}:v1`;
+  source = await pushSample(regs.anon, uniqueRepo("tls-src"), images, index, "v1");
   digest = index.digest;
   layout = join(work, "layout");
   const res = await ferry(["copy", source, `oci:${layout}:v1`, "--quiet"]);

@@ -13,7 +13,7 @@ import { startDistribution, toRegistryInfo } from "../../helpers/distribution.ts
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { everything, hostileServer, secretForms } from "../../helpers/hostile.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { clientFor, pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import type { TokenRequest } from "../../helpers/token-server.ts";
 
 const regs = registries();
@@ -142,12 +142,7 @@ describe("FERRY_USERNAME/FERRY_PASSWORD", () => {
   it("are used for the registry FERRY_REGISTRY names", async () => {
     const repository = uniqueRepo("envcreds");
     const { images } = await sampleMultiPlatform("envcreds");
-    await writeSample(
-      new RegistrySink(clientFor(regs.basic), { registry: regs.basic.host, repository }),
-      [images[0]!],
-      undefined,
-      "v1",
-    );
+    await pushSample(regs.basic, repository, [images[0]!], undefined, "v1");
     const ok = await ferry(["inspect", `${regs.basic.host}/${repository}:v1`, "--json"], {
       FERRY_USERNAME: user,
       FERRY_PASSWORD: password,

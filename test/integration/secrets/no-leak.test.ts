@@ -20,14 +20,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createApiHandler } from "../../../functions/api/handler.ts";
-import { sampleMultiPlatform, writeSample } from "../../../shared/sample/image.ts";
+import { sampleMultiPlatform } from "../../../shared/sample/image.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { parseCopyList } from "../../../shared/transfer/copy-list.ts";
-import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
 import { ALLOW_ANY } from "../../../shared/workflow/policy.ts";
 import { executionArnFor } from "../../../shared/workflow/triggers.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
-import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
+import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { COPY_ARN, context, fakeExecutions } from "../../unit/functions/fakes.ts";
 
 const regs = registries();
@@ -52,17 +51,8 @@ function assertClean(out: { stdout: string; stderr: string }, secrets: string[])
 }
 
 describe("secrets never appear in output", async () => {
-  const anon = clientFor(regs.anon);
   const { images, index } = await sampleMultiPlatform("secret");
-  const srcRepo = uniqueRepo("secret-src");
-  await writeSample(
-    new RegistrySink(anon, { registry: regs.anon.host, repository: srcRepo }),
-    images,
-    index,
-    "v1",
-  );
-  await anon.close();
-  const src = `${regs.anon.host}/${srcRepo}:v1`;
+  const src = await pushSample(regs.anon, uniqueRepo("secret-src"), images, index, "v1");
 
   const authfile = join(dir, "config.json");
   writeFileSync(
@@ -145,12 +135,10 @@ describe("secrets never appear in output", async () => {
 describe("token scopes are the least needed", () => {
   it("pull on the source, pull+push on the destination, never push on the source", async () => {
     const reg = regs.token;
-    const c = clientFor(reg);
     const from = uniqueRepo("scope-src");
     const to = uniqueRepo("scope-dst");
     const { images, index } = await sampleMultiPlatform("scopes");
-    await writeSample(new RegistrySink(c, { registry: reg.host, repository: from }), images, index, "v1");
-    await c.close();
+    await pushSample(reg, from, images, index, "v1");
     await fetch(reg.token!.requestsUrl, { method: "DELETE" }).catch(() => undefined);
     const out = await ferry([
       "copy",
@@ -179,16 +167,9 @@ describe("secrets never appear in workflow state payloads", () => {
     const { RegistryClient } = await import("../../../shared/registry/client.ts");
     const { FsStagingStore } = await import("../../../shared/staging/fs.ts");
     const { runCopyWorkflow } = await import("../../../shared/workflow/local-runner.ts");
-    const anon = clientFor(regs.anon);
     const { images, index } = await sampleMultiPlatform("wf-secret");
     const from = uniqueRepo("wf-secret-src");
-    await writeSample(
-      new RegistrySink(anon, { registry: regs.anon.host, repository: from }),
-      images,
-      index,
-      "v1",
-    );
-    await anon.close();
+    await pushSample(regs.anon, from, images, index, "v1");
     for (const [password, expectStatus] of [
       [SECRET, "FAILED"],
       [regs.basic.password!, "SUCCEEDED"],
@@ -259,27 +240,9 @@ describe("secrets never appear in what push, pull, workflow copy, sync and bench
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   // a source on the anonymous registry, one on the basic-auth registry, and an archive of it
-  const anon = clientFor(regs.anon);
   const { images, index } = await sampleMultiPlatform("secret-cmds");
-  const anonRepo = uniqueRepo("secret-cmd-src");
-  await writeSample(
-    new RegistrySink(anon, { registry: regs.anon.host, repository: anonRepo }),
-    images,
-    index,
-    "v1",
-  );
-  await anon.close();
-  const fromAnon = `${regs.anon.host}/${anonRepo}:v1`;
-  const basicClient = clientFor(basic);
-  const basicRepo = uniqueRepo("secret-cmd-basic");
-  await writeSample(
-    new RegistrySink(basicClient, { registry: basic.host, repository: basicRepo }),
-    images,
-    index,
-    "v1",
-  );
-  await basicClient.close();
-  const fromBasic = `${basic.host}/${basicRepo}:v1`;
+  const fromAnon = await pushSample(regs.anon, uniqueRepo("secret-cmd-src"), images, index, "v1");
+  const fromBasic = await pushSample(basic, uniqueRepo("secret-cmd-basic"), images, index, "v1");
   const archive = join(work, "image.tar");
   const made = await ferry(["pull", fromAnon, `docker-archive:${archive}`, "--platform", "linux/amd64"]);
   expect(made.code, made.stderr).toBe(0);
@@ -488,14 +451,7 @@ describe("secrets never appear in what push, pull, workflow copy, sync and bench
 
   it("sync: a wrong password and the real one; output and staged records", async () => {
     const ns = `secretsync${process.pid}${Date.now().toString(36)}`;
-    const syncSrc = clientFor(regs.anon);
-    await writeSample(
-      new RegistrySink(syncSrc, { registry: regs.anon.host, repository: `${ns}/a` }),
-      images,
-      index,
-      "1.0.0",
-    );
-    await syncSrc.close();
+    await pushSample(regs.anon, `${ns}/a`, images, index, "1.0.0");
     for (const [what, dest, env, ok] of [
       [
         "sync FERRY_PASSWORD (wrong)",
