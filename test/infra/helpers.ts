@@ -47,6 +47,17 @@ export function synth(transfer: ImageTransferProps = {}): Synthesised {
   return { app, stack, template, json: template.toJSON() as CfnTemplate };
 }
 
+/** The functions with a registry client: they alone get registry secrets, TLS material and the registry settings. */
+export const REGISTRY_FUNCTIONS = [
+  "resolve",
+  "stageBlob",
+  "uploadBlob",
+  "putManifests",
+  "cleanup",
+  "enumerate",
+  "benchWorker",
+];
+
 /** A configuration that switches every optional part on (promotion, schedules, secrets, ECR, bench). */
 export const FULL: ImageTransferProps = {
   registries: {

@@ -10,6 +10,7 @@ import {
   FULL,
   logicalId,
   nagFindings,
+  REGISTRY_FUNCTIONS,
   roleStatements,
   type Statement,
   synth,
@@ -44,16 +45,6 @@ function everyStatement(template: CfnTemplate): Array<Statement & { where: strin
   }
   return out;
 }
-
-const REGISTRY_FUNCTIONS = [
-  "resolve",
-  "stageBlob",
-  "uploadBlob",
-  "putManifests",
-  "cleanup",
-  "enumerate",
-  "benchWorker",
-];
 
 describe("IAM: least privilege per function", () => {
   it("no action wildcards anywhere, and Resource '*' only for actions without resource-level permissions", () => {

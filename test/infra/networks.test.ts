@@ -15,6 +15,7 @@ import {
   CDK_CONTEXT,
   deployedString,
   logicalId,
+  REGISTRY_FUNCTIONS,
   roleStatements,
   type Synthesised,
   synth,
@@ -41,16 +42,6 @@ const PROPS: ImageTransferProps = {
   privateRegistries: ["registry.corp:5000"],
   benchWorkers: true,
 };
-const REGISTRY_FUNCTIONS = [
-  "resolve",
-  "stageBlob",
-  "uploadBlob",
-  "putManifests",
-  "cleanup",
-  "enumerate",
-  "benchWorker",
-];
-
 function functions(s: Synthesised) {
   return s.stack.transfer.functions as Record<string, { function: object; role: object } | undefined>;
 }

@@ -8,7 +8,7 @@ import type { ImageTransferProps } from "../../infra/constructs/props.ts";
 import { policyFromEnv, privateRegistries } from "../../shared/aws/env.ts";
 import { POLICY_ENV } from "../../shared/workflow/names.ts";
 import { checkTransferAllowed } from "../../shared/workflow/policy.ts";
-import { deployedString, FULL, logicalId, type Synthesised, synth } from "./helpers.ts";
+import { deployedString, FULL, logicalId, REGISTRY_FUNCTIONS, type Synthesised, synth } from "./helpers.ts";
 
 /** A function's policy variables as deployed in account 123456789012, eu-west-1. */
 function deployedEnv(s: Synthesised, name: string): Record<string, string> {
@@ -135,15 +135,7 @@ describe("allow-lists in the deployed functions", () => {
   it("PRIVATE_REGISTRIES: [] unless registries are declared private, for every function with a registry client", () => {
     expect(deployedEnv(full, "resolve").PRIVATE_REGISTRIES).toBe("[]");
     const s = synth({ privateRegistries: ["registry.internal:5000", "10.0.0.5"], benchWorkers: true });
-    for (const name of [
-      "resolve",
-      "stageBlob",
-      "uploadBlob",
-      "putManifests",
-      "cleanup",
-      "enumerate",
-      "benchWorker",
-    ]) {
+    for (const name of REGISTRY_FUNCTIONS) {
       const env = deployedEnv(s, name);
       expect(privateRegistries(env), name).toEqual(["registry.internal:5000", "10.0.0.5"]);
     }
