@@ -141,13 +141,7 @@ export class ImageTransfer extends Construct {
     const p = resolveProps(props, `${stack.stackName}-${id}`);
     this.props = p;
 
-    const staging = new StagingBucket(this, "Staging", {
-      expirationDays: p.stagingExpirationDays,
-      removalPolicy: p.removalPolicy,
-      autoDeleteObjects: p.autoDeleteObjects,
-      accessLogsBucket: p.accessLogsBucket,
-      encryptionKey: p.encryptionKey,
-    });
+    const staging = new StagingBucket(this, "Staging", p);
     this.stagingBucket = staging.bucket;
     this.accessLogsBucket = staging.accessLogsBucket;
     this.registrySecrets = new RegistrySecrets(this, "RegistrySecrets", p.registries);

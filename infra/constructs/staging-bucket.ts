@@ -1,16 +1,8 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
-import type * as kms from "aws-cdk-lib/aws-kms";
+import { Duration } from "aws-cdk-lib";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { suppress } from "../nag.ts";
-
-export interface StagingBucketProps {
-  readonly expirationDays: number;
-  readonly removalPolicy: RemovalPolicy;
-  readonly autoDeleteObjects: boolean;
-  readonly accessLogsBucket: s3.IBucket | false | undefined;
-  readonly encryptionKey: kms.IKey | undefined;
-}
+import type { ResolvedStaging } from "./props/staging.ts";
 
 /**
  * The key prefixes the workflow writes under (shared/workflow/keys.ts: `transfers/<id>/...` for copies,
@@ -26,7 +18,7 @@ const ACCESS_LOG_RETENTION = Duration.days(90);
 /**
  * Where blobs too big for one Lambda step are staged (S3 multipart, then ranged GETs), and where bulk
  * migrations keep their item lists and results. Private, encrypted, SSL-only, and self-emptying: objects
- * expire after `expirationDays` and incomplete multipart uploads are aborted after a day.
+ * expire after `stagingExpirationDays` and incomplete multipart uploads are aborted after a day.
  *
  * Removal: RETAIN by default (CDK's default for data): after `cdk destroy` the bucket stays and its
  * lifecycle rule empties it within a day or two; delete it then. DESTROY (+ autoDeleteObjects) removes
@@ -37,7 +29,7 @@ export class StagingBucket extends Construct {
   /** The bucket receiving server access logs, when this construct created it. */
   public readonly accessLogsBucket: s3.Bucket | undefined;
 
-  constructor(scope: Construct, id: string, props: StagingBucketProps) {
+  constructor(scope: Construct, id: string, props: ResolvedStaging) {
     super(scope, id);
     // Deliver access logs through a bucket policy, not the legacy LogDeliveryWrite ACL (ACLs are
     // disabled here: BUCKET_OWNER_ENFORCED). Set on this node so the construct does not depend on the
@@ -88,7 +80,7 @@ export class StagingBucket extends Construct {
       lifecycleRules: [
         {
           id: "expire-staged-objects",
-          expiration: Duration.days(props.expirationDays),
+          expiration: Duration.days(props.stagingExpirationDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
