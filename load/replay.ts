@@ -25,6 +25,7 @@ import { MediaType } from "../shared/registry/media-types.ts";
 import { resolveOptions } from "../shared/registry/options.ts";
 import type { Repository } from "../shared/registry/reference.ts";
 import { pushBlobStream } from "../shared/registry/uploads.ts";
+import { seededStream } from "../shared/sample/seeded.ts";
 import { getJson, type StagingStore } from "../shared/staging/types.ts";
 import { measureClient } from "./client-load.ts";
 import { measuredClient } from "./measured-client.ts";
@@ -33,7 +34,6 @@ import { type PlannedRequest, partKey, type WorkerPart } from "./replay-plan.ts"
 import { ON_TIME_TOLERANCE_MS, ReplayRecorder } from "./replay-stats.ts";
 import type { WorkerDeps, WorkerInput, WorkerResult } from "./runner.ts";
 import { getManifest, readBlob } from "./scenarios.ts";
-import { syntheticStream } from "./synth.ts";
 
 /**
  * Connections per trace client. A Docker daemon pulls 3 layers and pushes 5 at once by default
@@ -181,7 +181,7 @@ export async function runReplayWorker(
       } else {
         const size = r.size!;
         const seed = `ferry-replay:${config.runId}:${r.index}`;
-        await pushBlobStream(client, repo, MediaType.OciLayer, syntheticStream(seed, size, 0), (n) =>
+        await pushBlobStream(client, repo, MediaType.OciLayer, seededStream(seed, size), (n) =>
           metrics.addBytes("upload.patch", n),
         );
         bytes = size;

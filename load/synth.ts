@@ -3,14 +3,14 @@
  * from a seed (AES-CTR keystream, seekable, so an upload can be re-read from any offset), fresh per
  * iteration or drawn from a pool shared by every iteration (dedupe, cross-repository mounts).
  */
-import { createCipheriv, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { sha256 } from "../shared/registry/digest.ts";
 import type { Descriptor, RawManifest } from "../shared/registry/manifest.ts";
 import { MediaType } from "../shared/registry/media-types.ts";
+import { seededStream } from "../shared/sample/seeded.ts";
 import type { PushShape } from "./config.ts";
 
-const BLOCK = 64 * 1024;
 /** Blobs up to this size are generated once into memory; larger ones are generated again to send. */
 const IN_MEMORY_MAX = 8 * 1024 * 1024;
 
@@ -19,54 +19,6 @@ export interface SyntheticBlob {
   open(offset: number): Promise<Readable>;
   /** Reused from the shared pool (not fresh for this iteration). */
   pooled: boolean;
-}
-
-/**
- * `size` bytes from `seed`: in every 64 KiB block, the first `compressibility` share is zeros and the
- * rest pseudo-random (incompressible). Deterministic and seekable.
- */
-export function syntheticStream(seed: string, size: number, compressibility: number, offset = 0): Readable {
-  const key = createHash("sha256").update(seed).digest().subarray(0, 16);
-  const zerosPerBlock = Math.round(BLOCK * compressibility);
-  let pos = offset;
-  // Keystream position = block index × random bytes per block + offset within the random part.
-  const randomPerBlock = BLOCK - zerosPerBlock;
-  const zeros = Buffer.alloc(BLOCK);
-  const cipherAt = (blockIndex: number, within: number) => {
-    const ksOffset = blockIndex * randomPerBlock + within;
-    const iv = Buffer.alloc(16);
-    iv.writeBigUInt64BE(BigInt(Math.floor(ksOffset / 16)), 8);
-    const c = createCipheriv("aes-128-ctr", key, iv);
-    const skip = ksOffset % 16;
-    if (skip) c.update(zeros.subarray(0, skip));
-    return c;
-  };
-  let cipher: ReturnType<typeof cipherAt> | undefined;
-  return new Readable({
-    highWaterMark: BLOCK,
-    read() {
-      if (pos >= size) {
-        this.push(null);
-        return;
-      }
-      const block = Math.floor(pos / BLOCK);
-      const within = pos - block * BLOCK;
-      const blockEnd = Math.min(size, (block + 1) * BLOCK);
-      if (within < zerosPerBlock) {
-        const n = Math.min(zerosPerBlock - within, blockEnd - pos);
-        pos += n;
-        this.push(zeros.subarray(0, n));
-        return;
-      }
-      cipher ??= cipherAt(block, within - zerosPerBlock);
-      const n = blockEnd - pos;
-      const out = cipher.update(zeros.subarray(0, n));
-      pos += n;
-      // the next block's random part continues the keystream exactly where this one stopped
-      if (pos % BLOCK !== 0) cipher = undefined;
-      this.push(out);
-    },
-  });
 }
 
 /** A synthetic blob: digest computed by streaming it once; kept in memory when small. */
@@ -80,7 +32,7 @@ export async function syntheticBlob(
   const hash = createHash("sha256");
   if (size <= IN_MEMORY_MAX) {
     const chunks: Buffer[] = [];
-    for await (const c of syntheticStream(seed, size, compressibility)) {
+    for await (const c of seededStream(seed, size, 0, compressibility)) {
       hash.update(c as Buffer);
       chunks.push(Buffer.from(c as Buffer));
     }
@@ -91,10 +43,10 @@ export async function syntheticBlob(
       pooled,
     };
   }
-  for await (const c of syntheticStream(seed, size, compressibility)) hash.update(c as Buffer);
+  for await (const c of seededStream(seed, size, 0, compressibility)) hash.update(c as Buffer);
   return {
     desc: { mediaType, digest: `sha256:${hash.digest("hex")}`, size },
-    open: async (offset) => syntheticStream(seed, size, compressibility, offset),
+    open: async (offset) => seededStream(seed, size, offset, compressibility),
     pooled,
   };
 }

@@ -3,7 +3,7 @@
  * large pseudo-random blobs generated on the fly from a seed (AES-CTR keystream, seekable), so a
  * 1 GiB layer is never held in memory or written to disk.
  */
-import { createCipheriv, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
@@ -11,42 +11,11 @@ import { sha256 } from "../registry/digest.ts";
 import type { Descriptor, Platform, RawManifest } from "../registry/manifest.ts";
 import { MediaType } from "../registry/media-types.ts";
 import type { ImageSink } from "../transfer/types.ts";
+import { seededStream } from "./seeded.ts";
 
 export interface SampleBlob {
   desc: Descriptor;
   open(offset: number): Promise<Readable>;
-}
-
-const BLOCK = 64 * 1024;
-
-/** A seekable stream of `size` pseudo-random bytes determined by `seed`. */
-export function seededStream(seed: string, size: number, offset = 0): Readable {
-  const key = createHash("sha256").update(seed).digest().subarray(0, 16);
-  // AES-CTR: block n of the keystream depends only on n, so any offset can start a stream.
-  const firstBlock = Math.floor(offset / 16);
-  const iv = Buffer.alloc(16);
-  iv.writeBigUInt64BE(BigInt(firstBlock), 8);
-  const cipher = createCipheriv("aes-128-ctr", key, iv);
-  let skip = offset - firstBlock * 16;
-  let pos = offset;
-  const zeros = Buffer.alloc(BLOCK);
-  return new Readable({
-    highWaterMark: BLOCK,
-    read() {
-      if (pos >= size) {
-        this.push(null);
-        return;
-      }
-      const n = Math.min(BLOCK, size - pos + skip);
-      let out = cipher.update(zeros.subarray(0, n));
-      if (skip) {
-        out = out.subarray(skip);
-        skip = 0;
-      }
-      pos += out.length;
-      this.push(out);
-    },
-  });
 }
 
 /** A pseudo-random blob of `size` bytes; its digest is computed by streaming it once. */

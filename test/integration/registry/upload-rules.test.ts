@@ -22,9 +22,9 @@ import {
   type SampleBlob,
   type SampleImage,
   seededBlob,
-  seededStream,
   writeSample,
 } from "../../../shared/sample/image.ts";
+import { seededStream } from "../../../shared/sample/seeded.ts";
 import { TransferEngine } from "../../../shared/transfer/engine.ts";
 import { RegistrySink, RegistrySource } from "../../../shared/transfer/registry-endpoints.ts";
 import { type FaultProxy, type ProxiedRequest, startFaultProxy } from "../../helpers/fault-proxy.ts";

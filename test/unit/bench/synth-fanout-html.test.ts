@@ -10,7 +10,8 @@ import { Metrics } from "../../../load/metrics.ts";
 import { buildReport, formatReport } from "../../../load/report.ts";
 import { makeAggregateHandler, makeWorkerHandler, readResult } from "../../../load/results.ts";
 import { mergeWorkerResults, type WorkerInput, type WorkerResult } from "../../../load/runner.ts";
-import { syntheticImage, syntheticStream } from "../../../load/synth.ts";
+import { syntheticImage } from "../../../load/synth.ts";
+import { seededStream } from "../../../shared/sample/seeded.ts";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { putJson } from "../../../shared/staging/types.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
@@ -25,10 +26,10 @@ describe("synthetic content", () => {
   it("is deterministic and seekable from any offset, for any compressibility", async () => {
     for (const c of [0, 0.3, 0.5, 1]) {
       const size = 200_000 + 13;
-      const all = await bytesOf(syntheticStream("seed", size, c));
+      const all = await bytesOf(seededStream("seed", size, 0, c));
       expect(all.length).toBe(size);
       for (const offset of [0, 1, 15, 16, 17, 65_535, 65_536, 100_000, size - 1])
-        expect((await bytesOf(syntheticStream("seed", size, c, offset))).equals(all.subarray(offset))).toBe(
+        expect((await bytesOf(seededStream("seed", size, offset, c))).equals(all.subarray(offset))).toBe(
           true,
         );
     }
@@ -36,8 +37,8 @@ describe("synthetic content", () => {
 
   it("compresses as configured", async () => {
     const size = 1024 * 1024;
-    const random = gzipSync(await bytesOf(syntheticStream("x", size, 0))).length;
-    const half = gzipSync(await bytesOf(syntheticStream("x", size, 0.5))).length;
+    const random = gzipSync(await bytesOf(seededStream("x", size, 0, 0))).length;
+    const half = gzipSync(await bytesOf(seededStream("x", size, 0, 0.5))).length;
     expect(random).toBeGreaterThan(size * 0.99);
     expect(half / size).toBeGreaterThan(0.45);
     expect(half / size).toBeLessThan(0.55);
