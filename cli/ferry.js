@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=67108864 node --max-semi-space-size=1 --initial-old-space-size=64
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=67108864 node --max-semi-space-size=1 --initial-old-space-size=64 --liftoff-only
 // (glibc's malloc hands freed memory at the top of its heap back to the kernel once 128 KiB are free; a
 // stream of 64 KiB socket buffers then faults its pages in again and again: 50,000-370,000 page faults
 // and up to half the CPU of a 3 GB download. Keeping up to 64 MiB cuts that to ~25,000 faults and 15-40 %
@@ -8,6 +8,10 @@
 // A 64 MiB initial old-generation limit: with the lean CLI bundle the heap starts small, and V8 then
 // ran a full mark-compact every few MB of promoted wrappers (~60 in 3 s of blob reads, a third of the
 // download rate lost); it is a limit, not memory taken: the peak RSS of a 1 GiB copy stayed ~100 MiB.)
+// (--liftoff-only: undici parses HTTP with llhttp compiled to WebAssembly, and V8 recompiled its hot
+// functions with TurboFan on background threads during every run: ~45 ms of CPU, 10-15 % of a 100 MiB
+// copy. The parser does little per 64 KiB of body, so the baseline code costs nothing measurable later:
+// the steady state of a long copy is the same.)
 // ferry's executable. It runs the bundle dist/ferry.mjs: built by `npm ci` and `npm run build` in a
 // checkout, shipped in the package (`npm pack`). Without it, in a checkout, it runs the TypeScript
 // sources through Node's type stripping (Node ≥ 22.18; `npm ci` brings that Node into node_modules/.bin
