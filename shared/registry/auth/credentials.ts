@@ -3,7 +3,6 @@
  * (`auths`, `credHelpers`, `credsStore`) or any other provider (AWS ones live outside shared/registry).
  * A credential is only ever sent to the registry it belongs to and never printed.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -175,7 +174,9 @@ export class DockerConfigCredentials implements CredentialProvider {
 }
 
 /** Runs `docker-credential-<helper> get` with the server URL on stdin. "credentials not found" yields "". */
-export function runCredentialHelper(helper: string, server: string): Promise<string> {
+export async function runCredentialHelper(helper: string, server: string): Promise<string> {
+  // node:child_process (and dgram, net's socket lists) load only for a configured helper: not at start-up.
+  const { execFile } = await import("node:child_process");
   return new Promise((resolve, reject) => {
     const child = execFile(
       `docker-credential-${helper}`,

@@ -15,7 +15,6 @@
  * CONNECT, takes one TLS setting for every origin, and reports a refused CONNECT as a bare status.
  */
 import type { Socket } from "node:net";
-import * as tls from "node:tls";
 import { Agent, buildConnector, type Dispatcher, Pool } from "undici";
 import { isTemporaryStatus, printable } from "../errors.ts";
 import type { ResolvedOptions } from "../options.ts";
@@ -141,7 +140,7 @@ function keepTlsAlerts(connector: Connector): Connector {
 
 let defaultCas: readonly string[] | undefined;
 /** The CAs Node trusts by default (its bundle, NODE_EXTRA_CA_CERTS, the system store when enabled). */
-function systemCas(): readonly string[] {
+function systemCas(tls: typeof import("node:tls")): readonly string[] {
   defaultCas ??= tls.getCACertificates?.("default") ?? tls.rootCertificates;
   return defaultCas;
 }
@@ -170,9 +169,12 @@ async function tlsSettings(o: ResolvedOptions, authority: string | undefined): P
     if ((m.cert === undefined) !== (m.key === undefined))
       throw new TlsError(`${reg.source}: a client certificate and its key go together (one is missing)`);
   }
+  // node:tls loads here, not at start-up: plain-HTTP registries and default TLS never need it from ferry
+  // (undici loads it for its first https connection).
+  const tls = await import("node:tls");
   try {
     const secureContext = tls.createSecureContext({
-      ca: [...systemCas(), ...(o.ca ? [o.ca] : []), ...(m.ca ?? [])],
+      ca: [...systemCas(tls), ...(o.ca ? [o.ca] : []), ...(m.ca ?? [])],
       ...(m.cert !== undefined ? { cert: m.cert, key: m.key } : {}),
     });
     return { ...base, secureContext };
