@@ -13,8 +13,10 @@
  * wall time is near its floor, the machine's CPU (shared by the tool and both registries) is the limit.
  * The registries store in RAM (/dev/shm) unless --disk: the disk's writeback otherwise adds seconds of
  * noise to the small-image runs.
+ * Rows 1 and 2 also time the floor (bench/floor.ts): the same copy as bare HTTP requests with SHA-256
+ * checks and nothing else, through undici (ferry's client) and through node:http.
  * Options: --runs N (default 3), --only 1,2,3,4, --json FILE, --disk, --vs-ferry PATH (another ferry
- * executable, e.g. an older checkout's cli/ferry.js, timed beside this one in the same run).
+ * executable, e.g. an older checkout's cli/ferry.js, timed beside this one in the same run), --no-floor.
  */
 
 import { createHash } from "node:crypto";
@@ -32,7 +34,15 @@ import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
 import { bulkCommands, type CommandLine, FERRY, skopeoCopy as skopeoCopyLine } from "./bulk.ts";
-import { median, processCpuSeconds, type RunStats, table, timed, useRamStorage } from "./lib.ts";
+import {
+  ferryShebang,
+  median,
+  processCpuSeconds,
+  type RunStats,
+  table,
+  timed,
+  useRamStorage,
+} from "./lib.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -44,6 +54,8 @@ const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
 const JSON_OUT = opt("json", "");
 /** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
 const VS_FERRY = opt("vs-ferry", "");
+/** Rows 1 and 2 also time bench/floor.ts (bare HTTP requests, undici and node:http) unless --no-floor. */
+const FLOOR = !args.includes("--no-floor");
 const STORAGE = useRamStorage(args.includes("--disk"));
 const CORES = availableParallelism();
 const MiB = 1024 * 1024;
@@ -114,7 +126,23 @@ const oneImage = (src: RunningDistribution, repo: string) => ({
       }
     : {}),
   skopeo: (d: RunningDistribution) => skopeoCopy(`${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
+  ...(FLOOR
+    ? Object.fromEntries(
+        (["undici", "http"] as const).map((c) => [
+          `floor: ${c === "http" ? "node:http" : c}`,
+          (d: RunningDistribution) => floor(c, `${src.host}/${repo}:v1`, `${d.host}/${repo}:v1`),
+        ]),
+      )
+    : {}),
 });
+
+/** bench/floor.ts: the same copy as bare HTTP requests, run with the ferry executable's Node flags. */
+const SHEBANG = ferryShebang();
+const floor = (c: "undici" | "http", from: string, to: string) =>
+  timed(process.execPath, [...SHEBANG.nodeFlags, join(import.meta.dirname, "floor.ts"), c, from, to], {
+    ...process.env,
+    ...SHEBANG.env,
+  });
 
 interface Row {
   scenario: string;
@@ -234,6 +262,7 @@ function report(rows: Row[]) {
       "scenario / tool",
       "median s",
       "ratio vs skopeo",
+      "CPU vs skopeo",
       "MB/s",
       "peak RSS MiB",
       "CPU s/GiB",
@@ -243,10 +272,11 @@ function report(rows: Row[]) {
   ];
   const summary: Record<string, unknown>[] = [];
   for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
-    out.push([scenario, "", "", "", "", "", "", ""]);
+    out.push([scenario, "", "", "", "", "", "", "", ""]);
     const group = rows.filter((r) => r.scenario === scenario);
     const skopeoRow = group.find((r) => r.tool === "skopeo" || r.tool === "skopeo sync");
     const base = skopeoRow ? median(skopeoRow.runs.map((r) => r.wall)) : Number.NaN;
+    const baseCpu = skopeoRow ? median(skopeoRow.runs.map((r) => r.cpu)) : Number.NaN;
     for (const r of group) {
       const wall = median(r.runs.map((x) => x.wall));
       const gib = r.bytes / 1024 ** 3;
@@ -255,6 +285,7 @@ function report(rows: Row[]) {
         tool: r.tool,
         medianSeconds: wall,
         ratio: wall / base,
+        cpuRatio: median(r.runs.map((x) => x.cpu)) / baseCpu,
         mbPerSecond: r.bytes / 1e6 / wall,
         peakRssMiB: Math.max(...r.runs.map((x) => x.rssMiB)),
         cpuSecondsPerGiB: median(r.runs.map((x) => x.cpu)) / gib,
@@ -267,6 +298,7 @@ function report(rows: Row[]) {
         `  ${r.tool}`,
         wall,
         r.tool.startsWith("skopeo") && r === skopeoRow ? "1.00" : line.ratio.toFixed(2),
+        r === skopeoRow ? "1.00" : line.cpuRatio.toFixed(2),
         line.mbPerSecond,
         line.peakRssMiB,
         line.cpuSecondsPerGiB,
@@ -281,6 +313,7 @@ function report(rows: Row[]) {
         "  ferry vs skopeo per image",
         "",
         (median(f.runs.map((x) => x.wall)) / median(per.runs.map((x) => x.wall))).toFixed(2),
+        (median(f.runs.map((x) => x.cpu)) / median(per.runs.map((x) => x.cpu))).toFixed(2),
         "",
         "",
         "",

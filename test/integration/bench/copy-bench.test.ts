@@ -1,12 +1,15 @@
 /**
  * `npm run bench` compares the same work on both sides: its bulk rows' command lines (bench/bulk.ts) put
  * the images into the same destination repositories and tags for ferry and for skopeo sync, and its re-run
- * row is a real re-run for skopeo too (it skips what ferry put there).
+ * row is a real re-run for skopeo too (it skips what ferry put there). The floor (bench/floor.ts) copies
+ * the image ferry copies, whole: every blob, then the manifest.
  */
 import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { bulkCommands, bulkRepositories } from "../../../bench/bulk.ts";
+import { ferryShebang } from "../../../bench/lib.ts";
 import { RegistryClient } from "../../../shared/registry/client.ts";
 import { imageOf, seededBlob, writeSample } from "../../../shared/sample/image.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
@@ -77,4 +80,35 @@ describe("npm run bench: the bulk rows", () => {
     ).toHaveLength(N);
     expect(await contents(byFerry.host)).toEqual(expected);
   });
+});
+
+describe("npm run bench: the floor", () => {
+  const FLOOR = join(import.meta.dirname, "..", "..", "..", "bench", "floor.ts");
+  const floor = (...a: string[]) => run(process.execPath, [...ferryShebang().nodeFlags, FLOOR, ...a]);
+
+  it.each(["undici", "http"])(
+    "copies the image whole through %s: every blob, then the manifest",
+    async (c) => {
+      const src = await registry();
+      const dst = await registry();
+      const client = new RegistryClient();
+      const layers = await Promise.all([1, 2, 3].map((i) => seededBlob(`floor-${c}-${i}`, 300_000 * i)));
+      const img = imageOf(
+        layers.map((l) => ({ blob: l, diffId: l.desc.digest })),
+        { os: "linux", architecture: "amd64" },
+      );
+      await writeSample(
+        new RegistrySink(client, { registry: src.host, repository: "f/img" }),
+        [img],
+        undefined,
+        "v1",
+      );
+      await floor(c, `${src.host}/f/img:v1`, `${dst.host}/f/img:v1`, "2");
+      const repo = { registry: dst.host, repository: "f/img" };
+      expect((await client.headManifest({ ...repo, tag: "v1" }))?.digest).toBe(img.manifest.digest);
+      for (const b of [img.config, ...img.layers])
+        expect(await client.headBlob(repo, b.desc.digest), b.desc.digest).toBe(b.desc.size);
+      await client.close();
+    },
+  );
 });
