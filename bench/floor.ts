@@ -4,26 +4,26 @@
  * checks it — no plan, no presence checks, no retries, no progress, no report. What is left is the HTTP
  * client's own cost and Node's, so ferry's distance to this row is what ferry's code costs.
  *
- *   node bench/floor.ts undici|http SRC_HOST/REPO:TAG DST_HOST/REPO:TAG [CONCURRENCY]
+ *   node FLOOR.mjs undici|http SRC_HOST/REPO:TAG DST_HOST/REPO:TAG [CONCURRENCY]
  *
- * `undici`: undici's `request` through the slim entry every ferry bundle uses (infra/bundling), response
- * bodies as async iterables, upload bodies as async generators — ferry's client, used as ferry uses it.
+ * The bench runs it bundled as the CLI is bundled (`bundleFloor`: the same esbuild options, undici's slim
+ * entry), so that it starts as ferry starts; `node bench/floor.ts` runs it from source.
+ * `undici`: undici's `request`, response bodies as async iterables, upload bodies as async generators —
+ * ferry's client, used as ferry uses it.
  * `http`: Node's own `node:http` at its best (a native parser; the response piped into the upload and
  * hashed by a listener), to show what the choice of client costs.
  * The bench runs it with the flags and environment of the ferry executable's shebang line.
  */
 import { createHash } from "node:crypto";
 import http from "node:http";
-import { createRequire } from "node:module";
 import { Readable } from "node:stream";
+import { Agent, request } from "undici";
 
 const [client, from, to, conc = "6"] = process.argv.slice(2);
 if (!(client === "undici" || client === "http") || !from || !to) {
   process.stderr.write("usage: node bench/floor.ts undici|http SRC_HOST/REPO:TAG DST_HOST/REPO:TAG [N]\n");
   process.exit(2);
 }
-type Undici = typeof import("undici");
-const undici = createRequire(import.meta.url)("../infra/bundling/undici-lambda.cjs") as Undici;
 
 const parse = (ref: string) => {
   const slash = ref.indexOf("/");
@@ -53,11 +53,11 @@ type Send = (
 ) => Promise<Answer>;
 
 function viaUndici(): { send: Send; close: () => Promise<void> } {
-  const agent = new undici.Agent({ connections: 32 });
+  const agent = new Agent({ connections: 32 });
   return {
     send: async (method, url, headers = {}, body) => {
       // undici takes async iterables as bodies; its types name only streams
-      const r = await undici.request(url, {
+      const r = await request(url, {
         method: method as "GET",
         headers,
         body: body as Readable | Buffer | undefined,

@@ -98,3 +98,24 @@ function fmt(n: number): string {
   if (Math.abs(n) >= 10) return n.toFixed(1);
   return n.toFixed(2);
 }
+
+/**
+ * bench/floor.ts bundled into `dir` as the CLI is bundled (the same esbuild options: minified, undici's
+ * slim entry, one file), so that the floor starts as ferry does. Returns the file to run with node.
+ */
+export async function bundleFloor(dir: string): Promise<string> {
+  const [{ build }, { CLI_OPTIONS }] = await Promise.all([
+    import("esbuild"),
+    import("../infra/bundling/options.ts"),
+  ]);
+  const outfile = join(dir, "floor.mjs");
+  await build({
+    ...CLI_OPTIONS,
+    splitting: false,
+    plugins: [...CLI_OPTIONS.plugins],
+    absWorkingDir: join(import.meta.dirname, ".."),
+    entryPoints: ["bench/floor.ts"],
+    outfile,
+  });
+  return outfile;
+}

@@ -5,11 +5,10 @@
  * the image ferry copies, whole: every blob, then the manifest.
  */
 import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { bulkCommands, bulkRepositories } from "../../../bench/bulk.ts";
-import { ferryShebang } from "../../../bench/lib.ts";
+import { bundleFloor, ferryShebang } from "../../../bench/lib.ts";
 import { RegistryClient } from "../../../shared/registry/client.ts";
 import { imageOf, seededBlob, writeSample } from "../../../shared/sample/image.ts";
 import { RegistrySink } from "../../../shared/transfer/registry-endpoints.ts";
@@ -83,8 +82,9 @@ describe("npm run bench: the bulk rows", () => {
 });
 
 describe("npm run bench: the floor", () => {
-  const FLOOR = join(import.meta.dirname, "..", "..", "..", "bench", "floor.ts");
-  const floor = (...a: string[]) => run(process.execPath, [...ferryShebang().nodeFlags, FLOOR, ...a]);
+  // as the bench runs it: bundled as the CLI is, with the ferry executable's Node flags
+  const floor = async (...a: string[]) =>
+    run(process.execPath, [...ferryShebang().nodeFlags, await bundleFloor(dir), ...a]);
 
   it.each(["undici", "http"])(
     "copies the image whole through %s: every blob, then the manifest",
