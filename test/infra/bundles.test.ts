@@ -177,4 +177,55 @@ describe("Lambda bundles", () => {
       server.close();
     }
   });
+
+  it("a copy's start-up loads neither node:http, node:assert, node:child_process nor node:tls: the stand-ins take their place", async () => {
+    const server = http.createServer((_req, res) => res.writeHead(404).end("{}"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-startup-"));
+    dirs.push(out);
+    const probe = path.join(out, "modules.mjs");
+    const list = path.join(out, "modules.json");
+    fs.writeFileSync(
+      probe,
+      `import { writeFileSync } from "node:fs";\nprocess.on("exit", () => writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`,
+    );
+    try {
+      await new Promise<void>((resolve) =>
+        execFile(
+          path.join(REPOSITORY_ROOT, "cli", "ferry.js"),
+          ["copy", `${host}/a:1`, `${host}/b:1`, "-q"],
+          { env: { ...process.env, NODE_OPTIONS: `--import ${probe}` } },
+          () => resolve(), // the registry has no such image: exit 1 after its first requests
+        ),
+      );
+    } finally {
+      server.close();
+    }
+    const loaded = JSON.parse(fs.readFileSync(list, "utf8")) as string[];
+    expect(loaded).toContain("NativeModule crypto"); // the probe saw the copy's start-up
+    for (const m of ["http", "assert", "child_process", "tls"])
+      expect(loaded).not.toContain(`NativeModule ${m}`);
+  });
+
+  it("the stand-ins behave as what they replace for what undici and commander use", () => {
+    const dir = path.join(REPOSITORY_ROOT, "infra", "bundling");
+    const nodeHttp = require(path.join(dir, "undici-node-http.cjs")) as typeof http;
+    expect(nodeHttp.maxHeaderSize).toBe(http.maxHeaderSize);
+    expect(new http.IncomingMessage(null as never)).not.toBeInstanceOf(nodeHttp.IncomingMessage);
+    const assert = require(path.join(dir, "undici-assert.cjs")) as (v: unknown, m?: string) => void;
+    expect(() => assert(1)).not.toThrow();
+    expect(() => assert(0, "broken")).toThrow(
+      expect.objectContaining({ code: "ERR_ASSERTION", message: "broken" }),
+    );
+    const cp = require(path.join(dir, "lazy-child-process.cjs")) as typeof import("node:child_process");
+    expect(cp.spawnSync).toBeUndefined(); // commander uses spawn only
+    const child = cp.spawn(process.execPath, ["-e", "0"]);
+    return new Promise<void>((resolve) =>
+      child.on("exit", (code) => {
+        expect(code).toBe(0);
+        resolve();
+      }),
+    );
+  });
 });
