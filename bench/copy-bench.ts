@@ -4,8 +4,13 @@
  *
  *   1. one 1 GiB image (4 × 256 MiB uncompressed layers)   ferry copy  vs skopeo copy --all --preserve-digests
  *   2. one 100 MiB image (10 × 10 MiB gzip layers)          ferry copy  vs skopeo copy --all --preserve-digests
- *   3. 50 small images (5 × 100 KiB layers, 50 repos)       ferry copy --from-file vs skopeo sync, and vs skopeo once per image
+ *   3. 50 small images (5 × 100 KiB layers, 50 repos)       ferry copy --from-file vs skopeo sync, and vs skopeo once per image;
+ *                                                           ferry sync (the bulk-migrate workflow, run locally) vs ferry copy --from-file
  *   4. the same 50 images when the destination has them    (a re-run of a migration)
+ *   5. a large local migration (not in the default set)    ferry sync and ferry copy --from-file over 250 and 1,000 small
+ *                                                           images (--images 250,1000): wall time and peak RSS, whose
+ *                                                           growth from the smaller to the larger run is what "flat
+ *                                                           memory" is judged by. Minutes: run it as `--only 5 --runs 1`.
  *
  * Reports medians of wall time, ratios ferry/skopeo, MB/s, peak RSS, the tool's CPU seconds per GiB, the
  * CPU seconds both registries spent serving the run, and the CPU floor: (tool CPU + registries' CPU) /
@@ -15,8 +20,9 @@
  * noise to the small-image runs.
  * Rows 1 and 2 also time the floor (bench/floor.ts): the same copy as bare HTTP requests with SHA-256
  * checks and nothing else, through undici (ferry's client) and through node:http.
- * Options: --runs N (default 3), --only 1,2,3,4, --json FILE, --disk, --vs-ferry PATH (another ferry
- * executable, e.g. an older checkout's cli/ferry.js, timed beside this one in the same run), --no-floor.
+ * Options: --runs N (default 3), --only 1,2,3,4 (5 on request), --images 250,1000 (row 5's sizes), --json FILE,
+ * --disk, --vs-ferry PATH (another ferry executable, e.g. an older checkout's cli/ferry.js, timed beside
+ * this one in the same run), --no-floor.
  */
 
 import { createHash } from "node:crypto";
@@ -31,6 +37,7 @@ import { MediaType } from "../shared/registry/media-types.ts";
 import { imageOf, type SampleBlob, seededBlob, writeSample } from "../shared/sample/image.ts";
 import { seededStream } from "../shared/sample/seeded.ts";
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
+import { mapLimit } from "../shared/workflow/deps.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
 import { bulkCommands, type CommandLine, FERRY, skopeoCopy as skopeoCopyLine } from "./bulk.ts";
@@ -51,6 +58,8 @@ const opt = (name: string, dflt: string) => {
 };
 const RUNS = Number(opt("runs", "3"));
 const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
+/** Row 5's migration sizes (images). */
+const IMAGES = opt("images", "250,1000").split(",").map(Number);
 const JSON_OUT = opt("json", "");
 /** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
 const VS_FERRY = opt("vs-ferry", "");
@@ -108,6 +117,17 @@ async function seedImage(reg: RunningDistribution, repository: string, layers: S
   } finally {
     await client.close();
   }
+}
+
+/** `n` images `<prefix>/app<i>:v1` of 5 × 100 KiB gzip layers each (the bulk rows' images). */
+async function seedSmallImages(src: RunningDistribution, prefix: string, n: number): Promise<void> {
+  process.stderr.write(`  seeding ${n} small images under ${prefix}/…\n`);
+  await mapLimit([...Array(n).keys()], 4, async (i) => {
+    const layers = await Promise.all(
+      [0, 1, 2, 3, 4].map((j) => gzipSeededBlob(`small-${i}-${j}`, 100 * 1024)),
+    );
+    await seedImage(src, `${prefix}/app${i}`, layers);
+  });
 }
 
 // run as an executable, as users do: its shebang carries the Node flags
@@ -207,19 +227,15 @@ async function main() {
         ...(await compare(src, "100 MiB image, 10 × 10 MiB gzip layers", bytes, oneImage(src, "bench/mid"))),
       );
     }
+    const dir = tmpDir("ferry-bench-");
+    const run = ([cmd, args]: CommandLine) => timed(cmd, args);
     if (ONLY.has(3) || ONLY.has(4)) {
       const N = 50;
-      for (let i = 0; i < N; i++) {
-        const layers = await Promise.all(
-          [0, 1, 2, 3, 4].map((j) => gzipSeededBlob(`small-${i}-${j}`, 100 * 1024)),
-        );
-        await seedImage(src, `bulk/app${i}`, layers);
-      }
-      const dir = tmpDir("ferry-bench-");
+      await seedSmallImages(src, "bulk", N);
       const bytes = 50 * 5 * 100 * 1024;
-      const run = ([cmd, args]: CommandLine) => timed(cmd, args);
       const tools = {
         ferry: (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir).ferry),
+        "ferry sync": (d: RunningDistribution) => run(bulkCommands(src.host, d.host, N, dir)["ferry sync"]),
         ...(VS_FERRY
           ? {
               "ferry (--vs-ferry)": (d: RunningDistribution) => {
@@ -248,6 +264,19 @@ async function main() {
           await run(bulkCommands(src.host, d.host, N, dir).ferry);
         };
         rows.push(...(await compare(src, "same 50 images again (re-run, all present)", bytes, tools, prep)));
+      }
+    }
+    if (ONLY.has(5)) {
+      // each size under a prefix of its own: Enumerate lists exactly those images from the catalog
+      for (const n of IMAGES) {
+        const prefix = `many${n}`;
+        await seedSmallImages(src, prefix, n);
+        const tools = {
+          ferry: (d: RunningDistribution) => run(bulkCommands(src.host, d.host, n, dir, prefix).ferry),
+          "ferry sync": (d: RunningDistribution) =>
+            run(bulkCommands(src.host, d.host, n, dir, prefix)["ferry sync"]),
+        };
+        rows.push(...(await compare(src, `local migration, ${n} small images`, n * 5 * 100 * 1024, tools)));
       }
     }
   } finally {
@@ -297,8 +326,12 @@ function report(rows: Row[]) {
       out.push([
         `  ${r.tool}`,
         wall,
-        r.tool.startsWith("skopeo") && r === skopeoRow ? "1.00" : line.ratio.toFixed(2),
-        r === skopeoRow ? "1.00" : line.cpuRatio.toFixed(2),
+        r.tool.startsWith("skopeo") && r === skopeoRow
+          ? "1.00"
+          : Number.isFinite(line.ratio)
+            ? line.ratio.toFixed(2)
+            : "-",
+        r === skopeoRow ? "1.00" : Number.isFinite(line.cpuRatio) ? line.cpuRatio.toFixed(2) : "-",
         line.mbPerSecond,
         line.peakRssMiB,
         line.cpuSecondsPerGiB,
@@ -308,6 +341,19 @@ function report(rows: Row[]) {
     }
     const per = group.find((r) => r.tool === "skopeo per image");
     const f = group.find((r) => r.tool === "ferry");
+    const sync = group.find((r) => r.tool === "ferry sync");
+    if (sync && f)
+      out.push([
+        "  ferry sync vs ferry copy --from-file",
+        "",
+        (median(sync.runs.map((x) => x.wall)) / median(f.runs.map((x) => x.wall))).toFixed(2),
+        (median(sync.runs.map((x) => x.cpu)) / median(f.runs.map((x) => x.cpu))).toFixed(2),
+        "",
+        "",
+        "",
+        "",
+        "",
+      ]);
     if (per && f)
       out.push([
         "  ferry vs skopeo per image",

@@ -41,7 +41,8 @@ export function bulkMigrateDefinition(): AslDefinition {
   return structuredClone(bulkMigrateJson) as unknown as AslDefinition;
 }
 
-function deepFreeze<T>(v: T): Readonly<T> {
+/** Freezes `v` and everything in it; returns it. */
+export function deepFreeze<T>(v: T): Readonly<T> {
   if (v && typeof v === "object") {
     for (const x of Object.values(v)) deepFreeze(x);
     Object.freeze(v);

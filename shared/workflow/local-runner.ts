@@ -17,6 +17,7 @@ import {
   bulkMigrateDefinition,
   COPY_IMAGE_TASKS,
   copyImageDefinition,
+  deepFreeze,
   fakeSubstitutions,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
@@ -102,10 +103,36 @@ export interface LocalRunResult {
 
 const SUBSTITUTIONS = fakeSubstitutions();
 
+/** A definition ready to run, built once per process and run any number of times. */
+interface Prepared {
+  machine: StateMachine;
+  /** Every Task state, nested ones included (for `retryIntervalMs`). */
+  taskStates: string[];
+}
+
+/**
+ * One StateMachine per definition and process: a StateMachine runs any number of executions, each with
+ * its own handlers, context and event log (the overrides are per run); the definition is frozen, so no
+ * execution can change what the next one runs. The engine's validation is skipped: asl-validator compiles
+ * its JSON schema with ajv on every call (0.1–0.35 s of CPU, more than a small image's whole copy; a
+ * migration of 1,000 images paid it once per child execution), and the definitions are the package's own
+ * files, fixed at build time — test/unit/workflow/definitions.test.ts validates them (ARNs and paths
+ * checked) as they run here: substituted, and bulk-migrate as localizeDefinition rewrites it.
+ */
+function prepare(definition: AslDefinition): Prepared {
+  return {
+    machine: new StateMachine(deepFreeze(definition) as never, { validationOptions: { noValidate: true } }),
+    taskStates: taskStates(definition),
+  };
+}
+
+let copyImage: Prepared | undefined;
+let bulkMigrate: (Prepared & { synthetic: Record<string, SyntheticTask> }) | undefined;
+
 /** Runs copy-image for one request (the execution input). Never throws for a failed execution. */
 export async function runCopyWorkflow(request: unknown, opts: LocalRunOptions): Promise<LocalRunResult> {
-  const def = substitute(copyImageDefinition(), SUBSTITUTIONS);
-  return run("ferry-copy-image", def, request, COPY_IMAGE_TASKS, {}, opts);
+  copyImage ??= prepare(substitute(copyImageDefinition(), SUBSTITUTIONS));
+  return run("ferry-copy-image", copyImage, request, COPY_IMAGE_TASKS, {}, opts);
 }
 
 /**
@@ -115,8 +142,11 @@ export async function runCopyWorkflow(request: unknown, opts: LocalRunOptions): 
  */
 export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): Promise<LocalRunResult> {
   const name = opts.executionName ?? newName("bulk");
-  const def = substitute(bulkMigrateDefinition(), SUBSTITUTIONS);
-  const { definition, synthetic } = localizeDefinition(def);
+  if (!bulkMigrate) {
+    const { definition, synthetic } = localizeDefinition(substitute(bulkMigrateDefinition(), SUBSTITUTIONS));
+    bulkMigrate = { ...prepare(definition), synthetic };
+  }
+  const { synthetic } = bulkMigrate;
   let n = 0;
   const extra: Record<string, LocalHandler> = {
     CopyImage: async (input) => {
@@ -139,7 +169,7 @@ export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): 
     },
   };
   Object.assign(extra, mapStandIns(synthetic, opts.deps?.staging ?? opts.staging, name));
-  return run("ferry-bulk-migrate", definition, request, BULK_MIGRATE_TASKS, extra, {
+  return run("ferry-bulk-migrate", bulkMigrate, request, BULK_MIGRATE_TASKS, extra, {
     ...opts,
     executionName: name,
   });
@@ -147,7 +177,7 @@ export async function runBulkWorkflow(request: unknown, opts: LocalRunOptions): 
 
 async function run(
   machine: string,
-  definition: AslDefinition,
+  prepared: Prepared,
   input: unknown,
   tasks: Record<string, StepName>,
   extra: Record<string, LocalHandler>,
@@ -185,12 +215,9 @@ async function run(
     handlers[state] = tracked(opts.wrapStep ? opts.wrapStep(state, h) : h);
   const retryIntervalOverrides: Record<string, number> = {};
   if (opts.retryIntervalMs !== undefined)
-    for (const state of taskStates(definition)) retryIntervalOverrides[state] = opts.retryIntervalMs;
+    for (const state of prepared.taskStates) retryIntervalOverrides[state] = opts.retryIntervalMs;
 
-  const sm = new StateMachine(definition as never, {
-    validationOptions: { checkArn: true, checkPaths: true },
-  });
-  const execution = sm.run(input as never, {
+  const execution = prepared.machine.run(input as never, {
     overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
     context: { Execution: { Id: arn, Name: name, RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` } },
   });

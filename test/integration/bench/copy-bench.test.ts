@@ -1,8 +1,8 @@
 /**
  * `npm run bench` compares the same work on both sides: its bulk rows' command lines (bench/bulk.ts) put
- * the images into the same destination repositories and tags for ferry and for skopeo sync, and its re-run
- * row is a real re-run for skopeo too (it skips what ferry put there). The floor (bench/floor.ts) copies
- * the image ferry copies, whole: every blob, then the manifest.
+ * the images into the same destination repositories and tags for ferry copy --from-file, ferry sync and
+ * skopeo sync, and its re-run row is a real re-run for skopeo too (it skips what ferry put there). The
+ * floor (bench/floor.ts) copies the image ferry copies, whole: every blob, then the manifest.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -45,7 +45,7 @@ async function contents(host: string): Promise<Record<string, string | undefined
 }
 
 describe("npm run bench: the bulk rows", () => {
-  it("ferry and skopeo sync write the same repositories and tags, and skopeo's re-run skips what is present", async () => {
+  it("ferry copy, ferry sync and skopeo sync write the same repositories and tags, and skopeo's re-run skips what is present", async () => {
     if (skopeoMissing() && process.env.CI) throw new Error(skopeoMissing());
     const src = await registry();
     const client = new RegistryClient();
@@ -65,6 +65,11 @@ describe("npm run bench: the bulk rows", () => {
     const f = bulkCommands(src.host, byFerry.host, N, dir).ferry;
     await run(f[0], f[1]);
     expect(await contents(byFerry.host)).toEqual(expected);
+
+    const bySync = await registry();
+    const y = bulkCommands(src.host, bySync.host, N, dir)["ferry sync"];
+    await run(y[0], y[1]);
+    expect(await contents(bySync.host)).toEqual(expected);
 
     const bySkopeo = await registry();
     const s = bulkCommands(src.host, bySkopeo.host, N, dir)["skopeo sync"];

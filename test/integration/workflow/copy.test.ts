@@ -64,6 +64,71 @@ describe("copy workflow, run locally against real registries", () => {
     expect(again.output).toMatchObject({ upToDate: true, digest: index.digest });
   });
 
+  it("runs concurrent executions of the one definition, each with its own steps, staging, hooks and outcome", async () => {
+    // The runner validates and builds each definition once per process and runs every execution on it
+    // (local-runner.ts: prepare); nothing of one execution may leak into another running beside it.
+    const images = await Promise.all(
+      ["a", "b"].map(async (n) => {
+        const src = { registry: regs.anon.host, repository: uniqueRepo(`wf-conc-${n}`), tag: "v1" };
+        const { index } = await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
+        return {
+          src: formatReference(src),
+          dst: `${regs.token.host}/${uniqueRepo(`wf-conc-${n}`)}:v1`,
+          index,
+        };
+      }),
+    );
+    const deps = images.map(() => fsDeps(both));
+    const recs = images.map(() => recorder());
+    // b's PutManifests fails (not retryable): b fails, a, running at the same time, must not notice
+    const failing = recs[1]!.hooks.wrapStep!;
+    const [a, b] = await Promise.all(
+      images.map((img, i) =>
+        runCopyWorkflow(
+          { source: img.src, destination: img.dst },
+          {
+            deps: deps[i]!,
+            retryIntervalMs: 1,
+            onEvent: recs[i]!.hooks.onEvent,
+            wrapStep:
+              i === 0
+                ? recs[0]!.hooks.wrapStep
+                : (state, step) =>
+                    failing(
+                      state,
+                      state === "PutManifests"
+                        ? async () => {
+                            throw Object.assign(new Error("injected"), { name: "InjectedFailure" });
+                          }
+                        : step,
+                    ),
+          },
+        ),
+      ),
+    );
+    expect(a!.cause).toBeUndefined();
+    expect(a!.status).toBe("SUCCEEDED");
+    expect(a!.output).toMatchObject({ digest: images[0]!.index.digest });
+    expect(b!.status).toBe("FAILED");
+    expect(b!.error).toBe("InjectedFailure");
+    expect(await skopeoDigest(regs.token, images[0]!.dst)).toBe(images[0]!.index.digest);
+    expect((await tok.headManifest(parseReference(images[1]!.dst, null)))?.digest).toBeUndefined();
+    for (const [i, rec] of recs.entries()) {
+      // each execution's hooks saw its own image only, each staging its own transfer only
+      const resolves = rec.inputs("Resolve");
+      expect(resolves).toHaveLength(1);
+      expect(resolves[0]).toMatchObject({ request: { source: images[i]!.src } });
+      expect(rec.calls.length).toBeGreaterThan(2);
+      for (const c of rec.calls.slice(1))
+        expect(JSON.stringify(c.input)).toContain(`"source":"${images[i]!.src.replace(/:v1$/, "")}"`);
+      expect(rec.entered.some((e) => e.state === "PutManifests")).toBe(true);
+      const prefixes = new Set((await deps[i]!.staging.list("transfers/")).map((k) => k.split("/")[1]));
+      expect(prefixes.size).toBe(1);
+    }
+    expect(recs[0]!.failed).toEqual([]);
+    expect(recs[1]!.failed.map((f) => f.state)).toContain("PutManifests");
+  });
+
   it("copies through S3 staging (s3rver, the real S3 client)", async () => {
     const src = { registry: regs.anon.host, repository: uniqueRepo("wf-s3src"), tag: "v2" };
     const { index } = await pushSampleImage(anon, src, { bigSize: 1 * MiB, platforms: 1 });
