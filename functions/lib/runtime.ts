@@ -31,6 +31,13 @@ import { S3StagingStore } from "../../shared/staging/s3.ts";
 import type { StepDeps } from "../../shared/workflow/deps.ts";
 
 let cached: StepDeps | undefined;
+let cachedStaging: Pick<StepDeps, "staging"> | undefined;
+
+/** Staging alone (STAGING_BUCKET), for the steps that touch no registry (Summarize). */
+export function stagingDeps(env: Env = process.env): Pick<StepDeps, "staging"> {
+  cachedStaging ??= { staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }) };
+  return cachedStaging;
+}
 
 export function stepDeps(env: Env = process.env): StepDeps {
   if (cached) return cached;
@@ -60,4 +67,5 @@ export function stepDeps(env: Env = process.env): StepDeps {
 /** Tests: forget the cached dependencies. */
 export function resetStepDeps(): void {
   cached = undefined;
+  cachedStaging = undefined;
 }

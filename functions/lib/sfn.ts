@@ -1,4 +1,9 @@
-/** Step Functions behind the triggers' `Executions` interface (shared/workflow/triggers.ts). */
+/**
+ * Step Functions behind the triggers' `Executions` interface (shared/workflow/triggers.ts). The client is
+ * imported by name, statically: esbuild keeps all of a package that is `import()`ed (see
+ * shared/aws/credentials.ts).
+ */
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import type { ExecutionDescription, Executions } from "../../shared/workflow/triggers.ts";
 import { executionArnFor } from "../../shared/workflow/triggers.ts";
 
@@ -8,12 +13,11 @@ export interface SfnLike {
 }
 
 export async function sfnExecutions(client?: SfnLike): Promise<Executions> {
-  const m = await import("@aws-sdk/client-sfn");
-  const sfn: SfnLike = client ?? (new m.SFNClient({}) as SfnLike);
+  const sfn: SfnLike = client ?? (new SFNClient({}) as SfnLike);
   return {
     async start({ stateMachineArn, name, input }) {
       try {
-        const res = (await sfn.send(new m.StartExecutionCommand({ stateMachineArn, name, input }))) as {
+        const res = (await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }))) as {
           executionArn?: string;
         };
         return {
@@ -28,7 +32,7 @@ export async function sfnExecutions(client?: SfnLike): Promise<Executions> {
     },
     async describe(executionArn): Promise<ExecutionDescription | undefined> {
       try {
-        const r = (await sfn.send(new m.DescribeExecutionCommand({ executionArn }))) as {
+        const r = (await sfn.send(new DescribeExecutionCommand({ executionArn }))) as {
           status?: string;
           startDate?: Date;
           stopDate?: Date;

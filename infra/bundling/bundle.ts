@@ -13,16 +13,27 @@ import { LAMBDA_OPTIONS } from "./options.ts";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /**
+ * What bench:cold measures against the deployed code (never deployed):
+ * - `fullUndici`: undici's own index.js instead of the slim entry (`--compare-undici`);
+ * - `sdkExternal`: `@aws-sdk/*` and `@smithy/*` left out, to be imported at run time — in Lambda from the
+ *   runtime's own SDK v3 (/var/runtime/node_modules), here from the repository's node_modules
+ *   (`--compare-sdk`).
+ */
+export interface BundleVariant {
+  fullUndici?: boolean;
+  sdkExternal?: boolean;
+}
+
+/**
  * Bundles `entry` (relative to the repository root, or absolute) into `outdir/index.mjs` — the file the
  * function deploys, whose `handler` export is the function's handler (`index.handler`).
- * `fullUndici`: undici's own index.js instead of the slim entry (bench:cold --compare-undici).
  */
 export async function bundle(
   entry: string,
   outdir: string,
-  fullUndici = false,
+  variant: BundleVariant = {},
 ): Promise<{ file: string; metafile: Metafile }> {
-  const { files, metafile } = await bundleEach({ index: entry }, outdir, fullUndici);
+  const { files, metafile } = await bundleEach({ index: entry }, outdir, variant);
   return { file: files.index!, metafile };
 }
 
@@ -34,17 +45,20 @@ export async function bundle(
 export async function bundleEach(
   entries: Readonly<Record<string, string>>,
   outdir: string,
-  fullUndici = false,
+  variant: BundleVariant = {},
 ): Promise<{ files: Record<string, string>; metafile: Metafile }> {
+  const alias: Record<string, string> = { ...LAMBDA_OPTIONS.alias };
+  if (variant.fullUndici) delete alias.undici;
+  if (variant.sdkExternal) delete alias["@aws-sdk/credential-provider-node"];
   const result = await build({
     ...LAMBDA_OPTIONS,
     entryPoints: Object.fromEntries(
       Object.entries(entries).map(([name, e]) => [name, path.resolve(ROOT, e)]),
     ),
     mainFields: [...LAMBDA_OPTIONS.mainFields],
-    external: [...LAMBDA_OPTIONS.external],
+    external: [...LAMBDA_OPTIONS.external, ...(variant.sdkExternal ? ["@aws-sdk/*", "@smithy/*"] : [])],
     plugins: [...LAMBDA_OPTIONS.plugins],
-    alias: fullUndici ? {} : { ...LAMBDA_OPTIONS.alias },
+    alias,
     outdir,
     metafile: true,
     logLevel: "error",

@@ -5,14 +5,20 @@
  * infra/bundling/build.ts; bench/cold-start.ts and the tests bundle with the same options
  * (infra/bundling/bundle.ts). esbuild's JS API, so that plugins apply.
  */
+import * as fs from "node:fs";
+import { createRequire, isBuiltin } from "node:module";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildOptions, Plugin } from "esbuild";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const nodeRequire = createRequire(import.meta.url);
 
 /** The slim undici entry every bundle uses instead of undici's index.js (see the file's header). */
 export const UNDICI_LAMBDA_ENTRY = path.join(HERE, "undici-lambda.cjs");
+
+/** The AWS SDK clients' default credentials in the Lambda code (see the file's header). */
+export const LAMBDA_CREDENTIALS = path.join(HERE, "aws-credentials-lambda.mjs");
 
 /**
  * undici's HTTP/2 client is never used (ferry never sets allowH2) but loads node:http2 and node:tls at
@@ -51,6 +57,100 @@ export const builtinStandIns: Plugin = {
           : undefined,
       );
     }
+  },
+};
+
+/**
+ * Node built-ins that an ES module `import`s come through require() (the banner's), each when one of its
+ * exports is first read:
+ * - Node builds the ES module facade of a built-in by reading every one of its exports, and node:http's
+ *   include the lazy `WebSocket`, `CloseEvent` and `MessageEvent`: an `import … from "node:http"` (the
+ *   AWS SDK's HTTP handler has one) loaded Node's own copy of undici — fetch, WebSocket and node:http2
+ *   with it — at every cold start, for nothing (~10 ms);
+ * - the import of a built-in a function may never use (node:child_process for a credential helper,
+ *   node:stream/web, node:zlib…) costs its loading at every cold start; here it loads on first use.
+ *   What the first invocation needs anyway (node:tls, node:https, node:dns for the first request) then
+ *   loads there: ~2 ms of what the import saves moves into it (docs/benchmarks.md).
+ * The export names are the build's Node's (22): a name read at run time that the runtime's Node lacks
+ * reads as undefined, as it would through the import.
+ */
+const PRELOADED_BUILTINS = ["node:process", "node:events", "node:buffer", "node:console", "node:timers"];
+export const builtinsThroughRequire: Plugin = {
+  name: "node-builtins-through-require",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z][a-z0-9_/]*$/ }, (args) =>
+      args.kind === "import-statement" && isBuiltin(args.path)
+        ? { path: args.path.startsWith("node:") ? args.path : `node:${args.path}`, namespace: "builtin" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+      // Loaded by every Node process before any code, and objects whose methods need their `this`
+      // (`process.on`): the module itself.
+      if (PRELOADED_BUILTINS.includes(args.path))
+        return { contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" };
+      // CommonJS whose exports are getters: esbuild reads `import { x }` as `ns.x` where x is used
+      const names = Object.keys(nodeRequire(args.path) as object).filter((n) => n !== "default");
+      return {
+        contents:
+          `let m; const load = () => (m ??= require(${JSON.stringify(args.path)}));\n` +
+          `for (const k of ${JSON.stringify(names)}) Object.defineProperty(exports, k, { enumerable: true, get: () => load()[k] });`,
+        loader: "js",
+      };
+    });
+  },
+};
+
+/**
+ * What the Lambda code leaves out of its dependencies, none of which ferry uses (each stub says so if
+ * ever called, in one clear error):
+ * - undici's FormData request bodies: `undici-no-formdata.cjs` for its `web/fetch/body.js`;
+ * - the AWS SDK's event streams, which @smithy/core imports dynamically for the operations that have
+ *   one: `sdk-no-event-streams.mjs` for that import only;
+ * - of each AWS SDK client's package.json (imported whole for its version, in the user agent), all but
+ *   the version;
+ * - hdr-histogram-js's WebAssembly histograms and pako (the load tester's functions): `hdr-no-wasm.cjs`,
+ *   `hdr-no-pako.cjs`.
+ */
+export const lambdaStubs: Plugin = {
+  name: "lambda-stubs",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/web\/fetch\/body\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}undici${path.sep}`)
+        ? { path: path.join(HERE, "undici-no-formdata.cjs") }
+        : undefined,
+    );
+    b.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) =>
+      args.kind === "dynamic-import" ? { path: path.join(HERE, "sdk-no-event-streams.mjs") } : undefined,
+    );
+    const hdr = `${path.sep}hdr-histogram-js${path.sep}`;
+    b.onResolve({ filter: /^\.\.?\/wasm$/ }, (args) =>
+      args.importer.includes(hdr) ? { path: path.join(HERE, "hdr-no-wasm.cjs") } : undefined,
+    );
+    b.onResolve({ filter: /^pako$/ }, (args) =>
+      args.importer.includes(hdr) ? { path: path.join(HERE, "hdr-no-pako.cjs") } : undefined,
+    );
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@aws-sdk[\\/][^\\/]+[\\/]package\.json$/ }, async (args) => {
+      const { version } = JSON.parse(await fs.promises.readFile(args.path, "utf8")) as { version: string };
+      return { contents: JSON.stringify({ version }), loader: "json" };
+    });
+  },
+};
+
+/** Where ferry's own code for the Lambda functions lives. */
+const PRODUCT_DIRS = ["shared", "functions", "load"].map((d) => path.join(HERE, "..", "..", d) + path.sep);
+
+/**
+ * ferry's own modules have no import-time side effects: marked so, a module none of whose exports a
+ * function uses is left out whole. Without it, an import kept whatever that module imports — the
+ * triggers (api, event, schedule) carried undici and the registry client through an error class.
+ */
+export const ferrySideEffectFree: Plugin = {
+  name: "ferry-side-effect-free",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/.*\.ts$/ }, (args) => {
+      if (!PRODUCT_DIRS.some((d) => args.importer.startsWith(d))) return undefined;
+      return { path: path.resolve(args.resolveDir, args.path), sideEffects: false };
+    });
   },
 };
 
@@ -93,6 +193,8 @@ export const LAMBDA_OPTIONS = {
   ...COMMON,
   mainFields: ["module", "main"],
   external: ["../llhttp/llhttp-wasm.js"],
+  alias: { ...COMMON.alias, "@aws-sdk/credential-provider-node": LAMBDA_CREDENTIALS },
+  plugins: [...COMMON.plugins, builtinsThroughRequire, lambdaStubs, ferrySideEffectFree],
   sourcemap: false,
 } as const satisfies BuildOptions;
 

@@ -7,8 +7,16 @@
  *                              that region (`AWS:<token>`, valid 12 h), optionally inside a role assumed
  *                              with STS (ECR_ROLE_ARN) — promotion into another account.
  * Both cache what they fetch (per Lambda container) and never put a secret in a message. The AWS clients
- * sit behind two tiny interfaces so tests use fakes; the real ones load their SDK package on first use.
+ * sit behind two tiny interfaces so tests use fakes; the real ones are made on first use.
+ *
+ * The SDK clients are imported statically, by name. An `import()` of the package loaded it only on first
+ * use, but in a single-file bundle esbuild keeps everything a dynamically imported module reaches
+ * unshaken (every command, schema and error of the client, and the @smithy/core modules it reaches): named
+ * static imports leave ~90 KiB out of every function with a registry client (docs/benchmarks.md).
  */
+import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { Credential, CredentialProvider } from "../registry/auth/credentials.ts";
 import { CredentialsError } from "../registry/errors.ts";
 
@@ -147,20 +155,13 @@ export class EcrCredentials implements CredentialProvider {
   }
 }
 
-/** Secrets Manager GetSecretValue through the SDK, loaded on first use. */
+/** Secrets Manager GetSecretValue through the SDK, the client made on first use. */
 export function sdkSecretReader(): SecretReader {
-  let client: Promise<{ send(c: unknown): Promise<{ SecretString?: string }> }> | undefined;
-  let Command: (new (input: { SecretId: string }) => unknown) | undefined;
+  let client: SecretsManagerClient | undefined;
   return {
     async getSecretString(secretId) {
-      if (!client) {
-        client = import("@aws-sdk/client-secrets-manager").then((m) => {
-          Command = m.GetSecretValueCommand as never;
-          return new m.SecretsManagerClient({}) as never;
-        });
-      }
-      const c = await client;
-      const res = await c.send(new Command!({ SecretId: secretId }));
+      client ??= new SecretsManagerClient({});
+      const res = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
       return res.SecretString;
     },
   };
@@ -168,24 +169,17 @@ export function sdkSecretReader(): SecretReader {
 
 /** ECR tokens through the SDK; with `roleArn`, as that role (STS AssumeRole, refreshed before expiry). */
 function sdkEcrTokenSource(roleArn: string | undefined): EcrTokenSource {
-  const clients = new Map<string, Promise<{ send(c: unknown): Promise<unknown> }>>();
-  let ecrModule: Promise<typeof import("@aws-sdk/client-ecr")> | undefined;
+  const clients = new Map<string, ECRClient>();
   const credentials = roleArn ? assumedRole(roleArn) : undefined;
   return {
     async getAuthorizationToken(region, registryId) {
-      // loaded on first use: functions that never meet an ECR registry never load the ECR client
-      ecrModule ??= import("@aws-sdk/client-ecr");
-      const m = await ecrModule;
+      // made on first use: functions that never meet an ECR registry never make an ECR client
       let c = clients.get(region);
       if (!c) {
-        c = Promise.resolve(new m.ECRClient({ region, ...(credentials ? { credentials } : {}) }) as never);
+        c = new ECRClient({ region, ...(credentials ? { credentials } : {}) });
         clients.set(region, c);
       }
-      const res = (await (
-        await c
-      ).send(new m.GetAuthorizationTokenCommand({ registryIds: [registryId] }))) as {
-        authorizationData?: { authorizationToken?: string; expiresAt?: Date }[];
-      };
+      const res = await c.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }));
       const d = res.authorizationData?.[0];
       if (!d?.authorizationToken) throw new Error("no authorizationData in the answer");
       return { token: d.authorizationToken, ...(d.expiresAt ? { expiresAt: d.expiresAt } : {}) };
@@ -206,7 +200,6 @@ export function assumedRole(
   const doAssume =
     assume ??
     (async (arn: string) => {
-      const { STSClient, AssumeRoleCommand } = await import("@aws-sdk/client-sts");
       const res = await new STSClient({}).send(
         new AssumeRoleCommand({
           RoleArn: arn,

@@ -11,9 +11,16 @@
  * region are then those of the AWS credentials and configuration). With `roleArn` (ECR_ROLE_ARN),
  * repositories in that role's account are created as the role — as EcrCredentials gets their tokens.
  *
- * The SDK stays behind the small EcrControl interface: tests pass a fake, the real one loads
- * `@aws-sdk/client-ecr` on first use (and finds its endpoint as the SDK does: AWS_ENDPOINT_URL_ECR).
+ * The SDK stays behind the small EcrControl interface: tests pass a fake, the real one makes its
+ * `@aws-sdk/client-ecr` clients on first use (and finds the endpoint as the SDK does: AWS_ENDPOINT_URL_ECR).
+ * Named static imports, not `import()`: see credentials.ts.
  */
+import {
+  CreateRepositoryCommand,
+  DescribeRepositoriesCommand,
+  ECRClient,
+  PutLifecyclePolicyCommand,
+} from "@aws-sdk/client-ecr";
 import { FerryError } from "../registry/errors.ts";
 import { formatRepository, type Repository } from "../registry/reference.ts";
 import type {
@@ -149,29 +156,26 @@ export class EcrRepositories implements DestinationRepositories {
 
 /** The SDK behind EcrControl; with `roleArn`, as that role (STS AssumeRole, refreshed before expiry). */
 export function sdkEcrControl(roleArn: string | undefined): EcrControl {
-  let ecr: Promise<typeof import("@aws-sdk/client-ecr")> | undefined;
-  const clients = new Map<string, unknown>();
+  const clients = new Map<string, ECRClient>();
   const credentials = roleArn ? assumedRole(roleArn) : undefined;
-  const send = async (t: EcrTarget, command: (m: typeof import("@aws-sdk/client-ecr")) => unknown) => {
-    // loaded on first use: a process that never creates a repository never loads the ECR client
-    ecr ??= import("@aws-sdk/client-ecr");
-    const m = await ecr;
+  const send = async (t: EcrTarget, command: unknown) => {
+    // made on first use: a process that never creates a repository never makes an ECR client
     const key = t.region ?? "";
-    let c = clients.get(key) as InstanceType<typeof m.ECRClient> | undefined;
+    let c = clients.get(key);
     if (!c) {
-      c = new m.ECRClient({
+      c = new ECRClient({
         ...(t.region ? { region: t.region } : {}),
         ...(credentials ? { credentials } : {}),
       });
       clients.set(key, c);
     }
-    return c.send(command(m) as never);
+    return c.send(command as never);
   };
   const id = (t: EcrTarget) => (t.registryId ? { registryId: t.registryId } : {});
   return {
     async describeRepository(t, name) {
       try {
-        await send(t, (m) => new m.DescribeRepositoriesCommand({ ...id(t), repositoryNames: [name] }));
+        await send(t, new DescribeRepositoriesCommand({ ...id(t), repositoryNames: [name] }));
         return true;
       } catch (e) {
         if ((e as Error).name === "RepositoryNotFoundException") return false;
@@ -182,17 +186,16 @@ export function sdkEcrControl(roleArn: string | undefined): EcrControl {
       try {
         await send(
           t,
-          (m) =>
-            new m.CreateRepositoryCommand({
-              ...id(t),
-              repositoryName: name,
-              imageTagMutability: s.tagMutability,
-              imageScanningConfiguration: { scanOnPush: s.scanOnPush },
-              encryptionConfiguration: {
-                encryptionType: s.encryption,
-                ...(s.kmsKey ? { kmsKey: s.kmsKey } : {}),
-              },
-            }),
+          new CreateRepositoryCommand({
+            ...id(t),
+            repositoryName: name,
+            imageTagMutability: s.tagMutability,
+            imageScanningConfiguration: { scanOnPush: s.scanOnPush },
+            encryptionConfiguration: {
+              encryptionType: s.encryption,
+              ...(s.kmsKey ? { kmsKey: s.kmsKey } : {}),
+            },
+          }),
         );
         return true;
       } catch (e) {
@@ -203,12 +206,11 @@ export function sdkEcrControl(roleArn: string | undefined): EcrControl {
     async putLifecyclePolicy(t, name, policyText) {
       await send(
         t,
-        (m) =>
-          new m.PutLifecyclePolicyCommand({
-            ...id(t),
-            repositoryName: name,
-            lifecyclePolicyText: policyText,
-          }),
+        new PutLifecyclePolicyCommand({
+          ...id(t),
+          repositoryName: name,
+          lifecyclePolicyText: policyText,
+        }),
       );
     },
   };

@@ -2,8 +2,8 @@
 import type { StepDeps } from "../deps.ts";
 import { toWorkflowError } from "../errors.ts";
 
-export function guard<R>(fn: (event: unknown, deps: StepDeps) => Promise<R>) {
-  return async (event: unknown, deps: StepDeps): Promise<R> => {
+export function guard<R, D = StepDeps>(fn: (event: unknown, deps: D) => Promise<R>) {
+  return async (event: unknown, deps: D): Promise<R> => {
     try {
       return await fn(event, deps);
     } catch (err) {

@@ -14,7 +14,7 @@ import type { StepDeps } from "../deps.ts";
 import { failuresKey, resultsPrefix, summaryKey } from "../keys.ts";
 import type { TransferSummary } from "../records.ts";
 import { SummarizeEventSchema, validate } from "../schemas.ts";
-import { describeCause } from "./cleanup.ts";
+import { describeCause } from "./cause.ts";
 import type { EnumerationRecord } from "./enumerate.ts";
 import { guard } from "./guard.ts";
 
@@ -60,7 +60,10 @@ export interface BulkSummary {
 
 const MAX_FAILURES_IN_STATE = 20;
 
-export const summarize = guard(async (event: unknown, deps: StepDeps): Promise<BulkSummary> => {
+/** Summarize reads and writes staging only (its Lambda function carries no registry client). */
+export type SummarizeDeps = Pick<StepDeps, "staging">;
+
+export const summarize = guard(async (event: unknown, deps: SummarizeDeps): Promise<BulkSummary> => {
   const { state } = validate(SummarizeEventSchema, event, "Summarize input");
   const { job } = state;
   const { staging } = deps;
