@@ -42,6 +42,7 @@ import { type RunningDistribution, startDistribution } from "../test/helpers/dis
 import { tmpDir } from "../test/helpers/tmp.ts";
 import { bulkCommands, type CommandLine, FERRY, skopeoCopy as skopeoCopyLine } from "./bulk.ts";
 import {
+  bundleFloor,
   ferryShebang,
   median,
   processCpuSeconds,
@@ -156,10 +157,11 @@ const oneImage = (src: RunningDistribution, repo: string) => ({
     : {}),
 });
 
-/** bench/floor.ts: the same copy as bare HTTP requests, run with the ferry executable's Node flags. */
+/** bench/floor.ts, bundled as the CLI is: the same copy as bare HTTP requests, with ferry's Node flags. */
 const SHEBANG = ferryShebang();
+const FLOOR_FILE = FLOOR ? await bundleFloor(tmpDir("ferry-bench-floor-")) : "";
 const floor = (c: "undici" | "http", from: string, to: string) =>
-  timed(process.execPath, [...SHEBANG.nodeFlags, join(import.meta.dirname, "floor.ts"), c, from, to], {
+  timed(process.execPath, [...SHEBANG.nodeFlags, FLOOR_FILE, c, from, to], {
     ...process.env,
     ...SHEBANG.env,
   });
