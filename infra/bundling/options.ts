@@ -36,21 +36,22 @@ export const noHttp2: Plugin = {
 };
 
 /**
- * Node built-ins that dependencies load at start-up for what ferry never uses, each replaced inside that
- * dependency by a stand-in (the files say what they keep): node:http and node:assert in undici, and
- * node:child_process in commander. Together ~20 of Node's internal modules off the way to the first
- * request (`npm run bench:startup`).
+ * What dependencies load at start-up for what ferry never uses, each replaced inside that dependency by a
+ * stand-in (the files say what they keep): node:http and node:assert in undici, and node:child_process in
+ * commander — together ~20 of Node's internal modules off the way to the first request (`npm run
+ * bench:startup`) — and hdr-histogram-js's formatters, which set up ICU number formatting at import.
  */
-const STAND_INS: readonly { builtin: string; dependency: string; file: string }[] = [
-  { builtin: "node:http", dependency: "undici", file: "undici-node-http.cjs" },
-  { builtin: "node:assert", dependency: "undici", file: "undici-assert.cjs" },
-  { builtin: "node:child_process", dependency: "commander", file: "lazy-child-process.cjs" },
+const STAND_INS: readonly { specifier: string; dependency: string; file: string }[] = [
+  { specifier: "node:http", dependency: "undici", file: "undici-node-http.cjs" },
+  { specifier: "node:assert", dependency: "undici", file: "undici-assert.cjs" },
+  { specifier: "node:child_process", dependency: "commander", file: "lazy-child-process.cjs" },
+  { specifier: "./formatters", dependency: "hdr-histogram-js", file: "hdr-lazy-formatters.cjs" },
 ];
 export const builtinStandIns: Plugin = {
   name: "builtin-stand-ins",
   setup(b) {
     for (const s of STAND_INS) {
-      const filter = new RegExp(`^${s.builtin}$`);
+      const filter = new RegExp(`^${s.specifier.replace(/[.]/g, "\\.")}$`);
       b.onResolve({ filter }, (args) =>
         args.importer.includes(`${path.sep}${s.dependency}${path.sep}`)
           ? { path: path.join(HERE, s.file) }

@@ -325,7 +325,7 @@ describe("Lambda bundles", () => {
       expect(loaded).not.toContain(`NativeModule ${m}`);
   });
 
-  it("the stand-ins behave as what they replace for what undici and commander use", () => {
+  it("the stand-ins behave as what they replace for what undici, commander and hdr-histogram-js use", () => {
     const dir = path.join(REPOSITORY_ROOT, "infra", "bundling");
     const nodeHttp = require(path.join(dir, "undici-node-http.cjs")) as typeof http;
     expect(nodeHttp.maxHeaderSize).toBe(http.maxHeaderSize);
@@ -335,6 +335,25 @@ describe("Lambda bundles", () => {
     expect(() => assert(0, "broken")).toThrow(
       expect.objectContaining({ code: "ERR_ASSERTION", message: "broken" }),
     );
+    type Formatters = {
+      floatFormatter: (size: number, digits: number) => (n: number) => string;
+      integerFormatter: (size: number) => (n: number) => string;
+      keepSignificantDigits: (digits: number) => (n: number) => number;
+    };
+    const lazy = require(path.join(dir, "hdr-lazy-formatters.cjs")) as Formatters;
+    const original = require("hdr-histogram-js/dist/formatters.js") as Formatters;
+    for (const [size, digits] of [
+      [0, 0],
+      [5, 3],
+      [12, 12],
+      [14, 2],
+    ] as const)
+      for (const n of [0, 1.5, 2.0005, 123456.789, 1e-7])
+        expect(lazy.floatFormatter(size, digits)(n)).toBe(original.floatFormatter(size, digits)(n));
+    for (const n of [0, 7, 123456789])
+      expect(lazy.integerFormatter(10)(n)).toBe(original.integerFormatter(10)(n));
+    for (const n of [1, 999, 123456, 98765432])
+      expect(lazy.keepSignificantDigits(3)(n)).toBe(original.keepSignificantDigits(3)(n));
     const cp = require(path.join(dir, "lazy-child-process.cjs")) as typeof import("node:child_process");
     expect(cp.spawnSync).toBeUndefined(); // commander uses spawn only
     const child = cp.spawn(process.execPath, ["-e", "0"]);
