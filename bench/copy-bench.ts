@@ -344,30 +344,15 @@ function report(rows: Row[]) {
     const per = group.find((r) => r.tool === "skopeo per image");
     const f = group.find((r) => r.tool === "ferry");
     const sync = group.find((r) => r.tool === "ferry sync");
-    if (sync && f)
-      out.push([
-        "  ferry sync vs ferry copy --from-file",
-        "",
-        (median(sync.runs.map((x) => x.wall)) / median(f.runs.map((x) => x.wall))).toFixed(2),
-        (median(sync.runs.map((x) => x.cpu)) / median(f.runs.map((x) => x.cpu))).toFixed(2),
-        "",
-        "",
-        "",
-        "",
-        "",
-      ]);
-    if (per && f)
-      out.push([
-        "  ferry vs skopeo per image",
-        "",
-        (median(f.runs.map((x) => x.wall)) / median(per.runs.map((x) => x.wall))).toFixed(2),
-        (median(f.runs.map((x) => x.cpu)) / median(per.runs.map((x) => x.cpu))).toFixed(2),
-        "",
-        "",
-        "",
-        "",
-        "",
-      ]);
+    // a line of wall and CPU ratios between two of the group's tools
+    const ratios = (label: string, a: Row | undefined, b: Row | undefined) => {
+      if (!a || !b) return;
+      const ratio = (k: "wall" | "cpu") =>
+        (median(a.runs.map((x) => x[k])) / median(b.runs.map((x) => x[k]))).toFixed(2);
+      out.push([`  ${label}`, "", ratio("wall"), ratio("cpu"), "", "", "", "", ""]);
+    };
+    ratios("ferry sync vs ferry copy --from-file", sync, f);
+    ratios("ferry vs skopeo per image", f, per);
   }
   process.stdout.write(
     `\nferry bench (${RUNS} runs each, medians; ${CORES} cores; registries' storage in ${STORAGE}; ${new Date().toISOString()})\n${table(out)}\n`,
