@@ -25,6 +25,7 @@ import {
   substitute,
 } from "./definitions.ts";
 import type { StepDeps } from "./deps.ts";
+import { releaseFinishedExecutions } from "./engine-memory.ts";
 import { type Json, type LocalHandler, mapStandIns, OUTCOME, type SyntheticTask } from "./local-map.ts";
 import { ALLOW_ANY, type TransferPolicy } from "./policy.ts";
 import { STEPS, type StepName } from "./steps.ts";
@@ -102,6 +103,7 @@ export interface LocalRunResult {
 }
 
 const SUBSTITUTIONS = fakeSubstitutions();
+releaseFinishedExecutions(StateMachine); // a Map of N items no longer holds N finished executions
 
 /** A definition ready to run, built once per process and run any number of times. */
 interface Prepared {
