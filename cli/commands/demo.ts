@@ -79,10 +79,9 @@ export async function runDemo(keep: boolean): Promise<void> {
     );
 
     // the same copy through the serverless workflow definition, run locally, with staging on disk
-    const { load } = await import("./workflow.ts");
     const [{ runCopyWorkflow }, { FsStagingStore }] = await Promise.all([
-      load<typeof import("../../shared/workflow/local-runner.ts")>("shared/workflow/local-runner.ts"),
-      load<typeof import("../../shared/staging/fs.ts")>("shared/staging/fs.ts"),
+      import("../../shared/workflow/local-runner.ts"),
+      import("../../shared/staging/fs.ts"),
     ]);
     const wf = await runCopyWorkflow(
       { source: `${src.host}/demo/app:1.0`, destination: `${dst.host}/via-workflow/app:1.0` },

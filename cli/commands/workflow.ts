@@ -9,28 +9,20 @@
  *                                   [--dry-run] [--failures FILE] [--create-repos]
  *   ferry copy --workflow <src> <dst>     copy.ts delegates to runWorkflowCopy (addWorkflowOptions)
  *
- * Start-up: this file is part of the CLI bundle, so it only parses options; the runner, the AWS SDK and
- * aws-local-stepfunctions are imported from the sources when a workflow actually runs (a non-literal
- * import keeps them out of dist/ferry.mjs, which every other command loads).
+ * Start-up: this file is its verb's chunk of the CLI bundle; the runner, the AWS SDK and
+ * aws-local-stepfunctions are imported when a workflow actually runs, into chunks of their own (code
+ * splitting: no other command loads them). An installed ferry runs workflows from its bundle.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { FerryError, printable } from "../../shared/registry/errors.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
 import { addConnectionFlags, type ConnectionFlags, parseSize } from "../client-options.ts";
 import { writeText } from "../output.ts";
 import { usage } from "../usage.ts";
-
-type Runner = typeof import("../../shared/workflow/local-runner.ts");
-type Staging = typeof import("../../shared/staging/index.ts");
-type ClientOptions = typeof import("../client-options.ts");
-type Self = typeof import("./workflow.ts");
-type Schemas = typeof import("../../shared/workflow/schemas.ts");
 
 export interface WorkflowFlags extends ConnectionFlags {
   staging?: string;
@@ -175,8 +167,7 @@ export async function runWorkflowCopy(src: string, dst: string, flags: WorkflowF
     );
   copyOptions(flags);
   usage(() => [src, dst].map((r) => parseReference(stripTransport(r), null)));
-  const impl = await load<Self>("cli/commands/workflow.ts");
-  await impl.execWorkflowCopy(src, dst, flags);
+  await execWorkflowCopy(src, dst, flags);
 }
 
 /** `ferry sync <config.json>`. */
@@ -184,18 +175,17 @@ export async function runWorkflowSync(config: string, flags: WorkflowFlags): Pro
   if (/\.ya?ml$/i.test(config))
     throw new FerryError("USAGE", `${config}: ferry sync reads JSON configs (write the same keys as JSON)`);
   copyOptions(flags);
-  const impl = await load<Self>("cli/commands/workflow.ts");
-  await impl.execWorkflowSync(config, flags);
+  await execWorkflowSync(config, flags);
 }
 
-// ---- the run (loaded from the sources) ----------------------------------------------------------
+// ---- the run (its modules loaded on first use) ----------------------------------------------------------
 
 /** Runs copy-image locally. Throws with the execution's cause when it fails. */
 export async function execWorkflowCopy(src: string, dst: string, flags: WorkflowFlags): Promise<void> {
   const [{ runCopyWorkflow }, { makeClient }, { CopyRequestSchema, validate }] = await Promise.all([
-    load<Runner>("shared/workflow/local-runner.ts"),
-    load<ClientOptions>("cli/client-options.ts"),
-    load<Schemas>("shared/workflow/schemas.ts"),
+    import("../../shared/workflow/local-runner.ts"),
+    import("../client-options.ts"),
+    import("../../shared/workflow/schemas.ts"),
   ]);
   const s = stripTransport(src);
   const d = stripTransport(dst);
@@ -244,14 +234,14 @@ export async function execWorkflowSync(config: string, flags: WorkflowFlags): Pr
     throw new FerryError("USAGE", `cannot read the sync config ${config}: ${(e as Error).message}`);
   }
   // checked as Enumerate checks it (unknown keys and bad values named), before anything runs
-  const { BulkRequestSchema, validate } = await load<Schemas>("shared/workflow/schemas.ts");
+  const { BulkRequestSchema, validate } = await import("../../shared/workflow/schemas.ts");
   usage(() => validate(BulkRequestSchema, request, `sync config ${config}`));
   const options = copyOptions(flags);
   if (Object.keys(options).length)
     request.options = { ...(request.options as object | undefined), ...options };
   const [{ runBulkWorkflow }, { makeClient }] = await Promise.all([
-    load<Runner>("shared/workflow/local-runner.ts"),
-    load<ClientOptions>("cli/client-options.ts"),
+    import("../../shared/workflow/local-runner.ts"),
+    import("../client-options.ts"),
   ]);
   const host = (v: unknown) => (typeof v === "string" ? v.split("/")[0] : undefined);
   const client = makeClient(flags, {
@@ -408,7 +398,7 @@ async function withStaging(
   flags: WorkflowFlags,
   fn: (staging: import("../../shared/staging/types.ts").StagingStore) => Promise<void>,
 ): Promise<void> {
-  const { openStaging } = await load<Staging>("shared/staging/index.ts");
+  const { openStaging } = await import("../../shared/staging/index.ts");
   let temp: string | undefined;
   let location = flags.staging;
   if (!location) {
@@ -476,23 +466,4 @@ function progressPrinter() {
     }
     if (line) process.stderr.write(`${printable(line)}\n`);
   };
-}
-
-/**
- * Imports a module of this checkout by its path from the repository root, with a specifier esbuild
- * cannot follow (so the bundle stays small), from the sources whether this runs bundled or not.
- */
-export async function load<T>(rel: string): Promise<T> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const root of [join(here, "..", ".."), join(here, "..")]) {
-    const file = join(root, rel);
-    if (existsSync(file) && existsSync(join(root, "shared", "workflow"))) {
-      const spec = pathToFileURL(file).href;
-      return (await import(spec)) as T;
-    }
-  }
-  throw new FerryError(
-    "UNSUPPORTED",
-    `the workflow sources (${rel}) are not next to this ferry; run it from a checkout`,
-  );
 }
