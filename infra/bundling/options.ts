@@ -20,46 +20,44 @@ export const UNDICI_LAMBDA_ENTRY = path.join(HERE, "undici-lambda.cjs");
 /** The AWS SDK clients' default credentials in the Lambda code (see the file's header). */
 export const LAMBDA_CREDENTIALS = path.join(HERE, "aws-credentials-lambda.mjs");
 
-/**
- * undici's HTTP/2 client is never used (ferry never sets allowH2) but loads node:http2 and node:tls at
- * start-up: a stub takes its place (infra/bundling/undici-no-h2.cjs).
- */
-export const noHttp2: Plugin = {
-  name: "undici-no-http2",
-  setup(b) {
-    b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) =>
-      args.importer.includes(`${path.sep}undici${path.sep}`)
-        ? { path: path.join(HERE, "undici-no-h2.cjs") }
-        : undefined,
-    );
-  },
-};
+/** A module of ferry's dependencies replaced by a file of infra/bundling: `specifier` imported by `dependency`. */
+interface StandIn {
+  specifier: string;
+  dependency: string;
+  file: string;
+}
+
+/** A plugin putting each stand-in in place of what it replaces (each file says what it keeps). */
+function standIns(name: string, table: readonly StandIn[]): Plugin {
+  return {
+    name,
+    setup(b) {
+      for (const s of table) {
+        const filter = new RegExp(`^${s.specifier.replace(/[.]/g, "\\.")}$`);
+        b.onResolve({ filter }, (args) =>
+          args.importer.includes(`${path.sep}${s.dependency}${path.sep}`)
+            ? { path: path.join(HERE, s.file) }
+            : undefined,
+        );
+      }
+    },
+  };
+}
 
 /**
- * What dependencies load at start-up for what ferry never uses, each replaced inside that dependency by a
- * stand-in (the files say what they keep): node:http and node:assert in undici, and node:child_process in
- * commander — together ~20 of Node's internal modules off the way to the first request (`npm run
- * bench:startup`) — and hdr-histogram-js's formatters, which set up ICU number formatting at import.
+ * Every bundle's stand-ins, for what dependencies load at start-up for what ferry never uses:
+ * - undici's HTTP/2 client (ferry never sets allowH2), which loads node:http2 and node:tls;
+ * - node:http and node:assert in undici, and node:child_process in commander — together ~20 of Node's
+ *   internal modules off the way to the first request (`npm run bench:startup`);
+ * - hdr-histogram-js's formatters, which set up ICU number formatting at import.
  */
-const STAND_INS: readonly { specifier: string; dependency: string; file: string }[] = [
+export const standInsEverywhere = standIns("stand-ins", [
+  { specifier: "./client-h2.js", dependency: "undici", file: "undici-no-h2.cjs" },
   { specifier: "node:http", dependency: "undici", file: "undici-node-http.cjs" },
   { specifier: "node:assert", dependency: "undici", file: "undici-assert.cjs" },
   { specifier: "node:child_process", dependency: "commander", file: "lazy-child-process.cjs" },
   { specifier: "./formatters", dependency: "hdr-histogram-js", file: "hdr-lazy-formatters.cjs" },
-];
-export const builtinStandIns: Plugin = {
-  name: "builtin-stand-ins",
-  setup(b) {
-    for (const s of STAND_INS) {
-      const filter = new RegExp(`^${s.specifier.replace(/[.]/g, "\\.")}$`);
-      b.onResolve({ filter }, (args) =>
-        args.importer.includes(`${path.sep}${s.dependency}${path.sep}`)
-          ? { path: path.join(HERE, s.file) }
-          : undefined,
-      );
-    }
-  },
-};
+]);
 
 /**
  * Node built-ins that an ES module `import`s come through require() (the banner's), each when one of its
@@ -105,30 +103,24 @@ export const builtinsThroughRequire: Plugin = {
  * What the Lambda code leaves out of its dependencies, none of which ferry uses (each stub says so if
  * ever called, in one clear error):
  * - undici's FormData request bodies: `undici-no-formdata.cjs` for its `web/fetch/body.js`;
- * - the AWS SDK's event streams, which @smithy/core imports dynamically for the operations that have
- *   one: `sdk-no-event-streams.mjs` for that import only;
- * - of each AWS SDK client's package.json (imported whole for its version, in the user agent), all but
- *   the version;
  * - hdr-histogram-js's WebAssembly histograms and pako (the load tester's functions): `hdr-no-wasm.cjs`,
- *   `hdr-no-pako.cjs`.
+ *   `hdr-no-pako.cjs`;
+ * - the AWS SDK's event streams, which @smithy/core imports dynamically for the operations that have
+ *   one: `sdk-no-event-streams.mjs` for that import only (lambdaStubs);
+ * - of each AWS SDK client's package.json (imported whole for its version, in the user agent), all but
+ *   the version (lambdaStubs).
  */
+export const lambdaStandIns = standIns("lambda-stand-ins", [
+  { specifier: "../web/fetch/body.js", dependency: "undici", file: "undici-no-formdata.cjs" },
+  { specifier: "./wasm", dependency: "hdr-histogram-js", file: "hdr-no-wasm.cjs" },
+  { specifier: "../wasm", dependency: "hdr-histogram-js", file: "hdr-no-wasm.cjs" },
+  { specifier: "pako", dependency: "hdr-histogram-js", file: "hdr-no-pako.cjs" },
+]);
 export const lambdaStubs: Plugin = {
   name: "lambda-stubs",
   setup(b) {
-    b.onResolve({ filter: /^\.\.\/web\/fetch\/body\.js$/ }, (args) =>
-      args.importer.includes(`${path.sep}undici${path.sep}`)
-        ? { path: path.join(HERE, "undici-no-formdata.cjs") }
-        : undefined,
-    );
     b.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) =>
       args.kind === "dynamic-import" ? { path: path.join(HERE, "sdk-no-event-streams.mjs") } : undefined,
-    );
-    const hdr = `${path.sep}hdr-histogram-js${path.sep}`;
-    b.onResolve({ filter: /^\.\.?\/wasm$/ }, (args) =>
-      args.importer.includes(hdr) ? { path: path.join(HERE, "hdr-no-wasm.cjs") } : undefined,
-    );
-    b.onResolve({ filter: /^pako$/ }, (args) =>
-      args.importer.includes(hdr) ? { path: path.join(HERE, "hdr-no-pako.cjs") } : undefined,
     );
     b.onLoad({ filter: /[\\/]node_modules[\\/]@aws-sdk[\\/][^\\/]+[\\/]package\.json$/ }, async (args) => {
       const { version } = JSON.parse(await fs.promises.readFile(args.path, "utf8")) as { version: string };
@@ -161,7 +153,7 @@ const ESM_REQUIRE_BANNER =
 
 /**
  * What every bundle of ferry's own code shares: minified ESM for Node 22 with every dependency inside,
- * `undici` aliased to the slim entry, its HTTP/2 client stubbed out, and the built-in stand-ins above. No keepNames: Step Functions
+ * `undici` aliased to the slim entry, and the stand-ins above (`standInsEverywhere`). No keepNames: Step Functions
  * Retry/Catch match error names, and ferry's errors (and the AWS SDK's) assign `this.name` explicitly
  * rather than relying on class names; keeping names costs ~26 KiB per handler.
  */
@@ -175,7 +167,7 @@ const COMMON = {
   legalComments: "none", // the notices go to dist/THIRD-PARTY-LICENSES.txt (infra/bundling/build.ts)
   banner: { js: ESM_REQUIRE_BANNER },
   alias: { undici: UNDICI_LAMBDA_ENTRY },
-  plugins: [noHttp2, builtinStandIns],
+  plugins: [standInsEverywhere],
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
 } as const satisfies BuildOptions;
@@ -195,7 +187,7 @@ export const LAMBDA_OPTIONS = {
   mainFields: ["module", "main"],
   external: ["../llhttp/llhttp-wasm.js"],
   alias: { ...COMMON.alias, "@aws-sdk/credential-provider-node": LAMBDA_CREDENTIALS },
-  plugins: [...COMMON.plugins, builtinsThroughRequire, lambdaStubs, ferrySideEffectFree],
+  plugins: [...COMMON.plugins, lambdaStandIns, builtinsThroughRequire, lambdaStubs, ferrySideEffectFree],
   sourcemap: false,
 } as const satisfies BuildOptions;
 
