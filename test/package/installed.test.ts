@@ -21,10 +21,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LAMBDA_FILE, lambdaCodeDirectory } from "../../infra/bundling/layout.ts";
 import { packTarball } from "../../infra/bundling/pack.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
-import { sampleMultiPlatform, writeSample } from "../../shared/sample/image.ts";
-import { RegistrySink } from "../../shared/transfer/registry-endpoints.ts";
+import { sampleMultiPlatform } from "../../shared/sample/image.ts";
 import { FUNCTIONS } from "../../shared/workflow/contract.ts";
-import { clientFor, registries, uniqueRepo } from "../helpers/registry-client.ts";
+import { clientFor, pushSample, registries, uniqueRepo } from "../helpers/registry-client.ts";
 import { removeTmpDir, tmpDir } from "../helpers/tmp.ts";
 
 const run = promisify(execFile);
@@ -272,42 +271,26 @@ describe("the CLI, installed", () => {
   it("runs the copy-image workflow locally from its bundle: no sources in the package", async () => {
     const regs = registries();
     const sample = await sampleMultiPlatform("package-workflow");
-    const source = `${regs.anon.host}/${uniqueRepo("package-wf")}`;
-    const src = clientFor(regs.anon);
-    const [registry, ...repository] = source.split("/");
-    await writeSample(
-      new RegistrySink(src, { registry: registry!, repository: repository.join("/") }),
-      sample.images,
-      sample.index,
-      "v1",
-    );
+    const source = await pushSample(regs.anon, uniqueRepo("package-wf"), sample.images, sample.index);
     const destination = `${regs.anon.host}/${uniqueRepo("package-wf")}:v1`;
-    const { stderr } = await ferry(["workflow", "copy", `${source}:v1`, destination, "--quiet"]);
+    const { stderr } = await ferry(["workflow", "copy", source, destination, "--quiet"]);
     expect(stderr).toBe("");
+    const dst = clientFor(regs.anon);
     try {
-      expect((await src.getManifest(parseReference(destination))).digest).toBe(sample.index.digest);
+      expect((await dst.getManifest(parseReference(destination))).digest).toBe(sample.index.digest);
     } finally {
-      await src.close();
+      await dst.close();
     }
   });
 
   it("copies a multi-platform image between the test registries, digest intact", async () => {
     const regs = registries();
     const sample = await sampleMultiPlatform("package");
-    const source = `${regs.anon.host}/${uniqueRepo("package")}`;
-    const src = clientFor(regs.anon);
-    const [registry, ...repository] = source.split("/");
-    await writeSample(
-      new RegistrySink(src, { registry: registry!, repository: repository.join("/") }),
-      sample.images,
-      sample.index,
-      "v1",
-    );
-    await src.close();
+    const source = await pushSample(regs.anon, uniqueRepo("package"), sample.images, sample.index);
     const destination = `${regs.basic.host}/${uniqueRepo("package")}:v1`;
     const { stderr } = await ferry([
       "copy",
-      `${source}:v1`,
+      source,
       destination,
       "--dest-creds",
       `${regs.basic.username}:${regs.basic.password}`,
