@@ -39,7 +39,12 @@ function oneClearLine(stderr: string): void {
   expect(stderr).not.toMatch(/\n\s+at /);
 }
 
-/** The digest a registry's storage holds for `repo:tag` (read from disk: no client involved). */
+/** The digest skopeo, an independent client, reads for `ref` with its TLS arguments. */
+async function skopeoDigest(tlsArgs: string[], ref: string): Promise<string> {
+  return (await skopeo("inspect", ...tlsArgs, "--format", "{{.Digest}}", `docker://${ref}`)).trim();
+}
+
+/** Where a registry's storage keeps `repo` (read from disk: no client involved). */
 function storedRepo(reg: RunningDistribution, repo: string): string {
   return join(reg.storageDir, "docker", "registry", "v2", "repositories", repo);
 }
@@ -99,15 +104,7 @@ describeWithSkopeo("ferry and a registry that requires a client certificate", ()
     expect(res.code).toBe(0);
     const raw = await skopeo("inspect", "--raw", "--cert-dir", fullDir, `docker://${mtls.host}/${repo}:v1`);
     expect(JSON.parse(raw).manifests).toHaveLength(2);
-    const out = await skopeo(
-      "inspect",
-      "--cert-dir",
-      fullDir,
-      "--format",
-      "{{.Digest}}",
-      `docker://${mtls.host}/${repo}:v1`,
-    );
-    expect(out.trim()).toBe(digest);
+    expect(await skopeoDigest(["--cert-dir", fullDir], `${mtls.host}/${repo}:v1`)).toBe(digest);
   });
 
   it("--src-cert-dir: the registry as a source", async () => {
@@ -139,15 +136,7 @@ describeWithSkopeo("ferry and a registry that requires a client certificate", ()
     const res = await ferry(["copy", source, `${mtls.host}/${repo}:v1`, "-q"], { XDG_CONFIG_HOME: config });
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const out = await skopeo(
-      "inspect",
-      "--cert-dir",
-      fullDir,
-      "--format",
-      "{{.Digest}}",
-      `docker://${mtls.host}/${repo}:v1`,
-    );
-    expect(out.trim()).toBe(digest);
+    expect(await skopeoDigest(["--cert-dir", fullDir], `${mtls.host}/${repo}:v1`)).toBe(digest);
   });
 
   it("an expired client certificate is refused by the registry: a clear error, exit 1", async () => {
@@ -178,15 +167,7 @@ describeWithSkopeo("ferry and an https registry on loopback: --ca-file, --tls-ve
     ]);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const out = await skopeo(
-      "inspect",
-      "--cert-dir",
-      caOnlyDir,
-      "--format",
-      "{{.Digest}}",
-      `docker://${https.host}/${repo}:v1`,
-    );
-    expect(out.trim()).toBe(digest);
+    expect(await skopeoDigest(["--cert-dir", caOnlyDir], `${https.host}/${repo}:v1`)).toBe(digest);
   });
 
   it("without the CA: unknown authority, one clear error, exit 1", async () => {
@@ -211,14 +192,7 @@ describeWithSkopeo("ferry and an https registry on loopback: --ca-file, --tls-ve
     ]);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    const out = await skopeo(
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${https.host}/${repo}:v1`,
-    );
-    expect(out.trim()).toBe(digest);
+    expect(await skopeoDigest(["--tls-verify=false"], `${https.host}/${repo}:v1`)).toBe(digest);
   });
 
   it("plain http to an https loopback registry says so and how to fix it", async () => {
