@@ -31,3 +31,22 @@ export function ferry(
     opts.onSpawn?.(child);
   });
 }
+
+/**
+ * `ferry bench` options for the smallest real load: two pushes of one 4 KiB layer, one client, capped at
+ * 60 s (a cap reached only if something hangs). For tests that check what a bench run sends, not how fast.
+ */
+export const SMALL_PUSH_BENCH = [
+  "-s",
+  "push",
+  "--iterations",
+  "2",
+  "-c",
+  "1",
+  "--layers",
+  "1",
+  "--layer-size",
+  "4KiB",
+  "-d",
+  "60s",
+] as const;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { sampleMultiPlatform } from "../../../shared/sample/image.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
-import { ferry } from "../../helpers/ferry-cli.ts";
+import { ferry, SMALL_PUSH_BENCH } from "../../helpers/ferry-cli.ts";
 import { type ForwardProxy, startForwardProxy } from "../../helpers/forward-proxy.ts";
 import { makeCa, type TestCa, writeCertDir } from "../../helpers/pki.ts";
 import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
@@ -213,18 +213,7 @@ describe("ferry behind a forward proxy", () => {
       [
         "bench",
         `${httpsName}/${uniqueRepo("via-bench")}`,
-        "-s",
-        "push",
-        "--iterations",
-        "2",
-        "-c",
-        "1",
-        "--layers",
-        "1",
-        "--layer-size",
-        "4KiB",
-        "-d",
-        "60s",
+        ...SMALL_PUSH_BENCH,
         "--cert-dir",
         caOnly,
         "--json",

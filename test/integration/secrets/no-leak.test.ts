@@ -25,7 +25,7 @@ import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { parseCopyList } from "../../../shared/transfer/copy-list.ts";
 import { ALLOW_ANY } from "../../../shared/workflow/policy.ts";
 import { executionArnFor } from "../../../shared/workflow/triggers.ts";
-import { ferry } from "../../helpers/ferry-cli.ts";
+import { ferry, SMALL_PUSH_BENCH } from "../../helpers/ferry-cli.ts";
 import { pushSample, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { COPY_ARN, context, fakeExecutions } from "../../unit/functions/fakes.ts";
 
@@ -505,20 +505,7 @@ describe("secrets never appear in what push, pull, workflow copy, sync and bench
 
   it("bench: a wrong password and the real one (basic and token), with --debug, --json and --html", async () => {
     const target = (host: string) => `${host}/${uniqueRepo("bench-secret")}`;
-    const common = [
-      "-s",
-      "push",
-      "--iterations",
-      "2",
-      "-c",
-      "1",
-      "--layers",
-      "1",
-      "--layer-size",
-      "4KiB",
-      "-d",
-      "60s",
-    ];
+    const common = SMALL_PUSH_BENCH;
     await run(
       "bench --creds (wrong)",
       ["bench", target(basic.host), ...common, "--creds", `${user}:${SECRET}`, "--json", "--debug"],
