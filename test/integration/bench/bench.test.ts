@@ -9,14 +9,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BenchFlags, parseBenchConfig } from "../../../load/config.ts";
-import { executeFanout, type FanoutInput } from "../../../load/fanout.ts";
-import { aggregateHandler, workerHandler } from "../../../load/lambda.ts";
 import type { BenchReport } from "../../../load/report.ts";
 import { runBench } from "../../../load/run.ts";
 import { BENCH_USER_AGENT } from "../../../load/runner.ts";
 import { StaticCredentials } from "../../../shared/registry/auth/credentials.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
+import { FANOUT_ARN, fanoutEnvironment, localFanout } from "../../helpers/fanout.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
@@ -494,39 +493,12 @@ describe("ferry bench, distributed and on the command line", () => {
     // Only the Step Functions control plane is stood in for: StartExecution runs the deployed definition
     // locally (aws-local-stepfunctions) with the real Lambda handlers, which write to a real S3 server.
     const s3 = await startS3("ferry-bench-results");
-    const env = { ...process.env };
-    Object.assign(process.env, {
-      STAGING_BUCKET: s3.bucket,
-      STAGING_ENDPOINT: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      // The worker's registry client connects to public addresses only, as in every Lambda function:
-      // the harness registry on loopback is declared private, as a deployment would declare it.
-      PRIVATE_REGISTRIES: JSON.stringify([reg.host]),
-    });
+    // The worker's registry client connects to public addresses only, as in every Lambda function:
+    // the harness registry on loopback is declared private, as a deployment would declare it.
+    const restore = fanoutEnvironment(s3, reg.host);
     const runId = `aws${process.pid}x${Date.now().toString(36)}`;
-    const arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:ferry-bench-fanout";
-    const commands: { name: string; input: Record<string, unknown> }[] = [];
-    let execution: Promise<unknown> | undefined;
-    let output: string | undefined;
-    const sfn = {
-      async send(command: { input: unknown }) {
-        const name = command.constructor.name;
-        const input = command.input as Record<string, unknown>;
-        commands.push({ name, input });
-        if (name === "StartExecutionCommand") {
-          // the execution input exactly as the CLI sent it, through the definition, to the Lambda handlers
-          const started = JSON.parse(input.input as string) as FanoutInput;
-          execution = executeFanout(started, workerHandler, aggregateHandler).then((o) => {
-            output = JSON.stringify(o);
-          });
-          execution.catch(() => undefined);
-          return { executionArn: `${arn.replace(":stateMachine:", ":execution:")}:${input.name}` };
-        }
-        if (output) return { status: "SUCCEEDED", output };
-        return { status: "RUNNING" };
-      },
-    };
+    const arn = FANOUT_ARN;
+    const { sfn, commands, settled, output } = localFanout();
     try {
       const config = parseBenchConfig(`${reg.host}/${uniqueRepo("bench")}`, {
         scenario: "manifest",
@@ -540,13 +512,13 @@ describe("ferry bench, distributed and on the command line", () => {
       const report = await runBench(config, {
         aws: { stateMachineArn: arn, sfn, pollMs: 50, s3Endpoint: s3.endpoint, startLeadMs: 0 },
       });
-      await execution;
+      await settled();
       expect(commands[0]).toMatchObject({
         name: "StartExecutionCommand",
         input: { stateMachineArn: arn, name: `ferry-bench-${runId}` },
       });
       expect(commands.at(-1)!.name).toBe("DescribeExecutionCommand");
-      expect(JSON.parse(output!)).toEqual({ resultKey: `bench/${runId}/result.json`, bucket: s3.bucket });
+      expect(JSON.parse(output()!)).toEqual({ resultKey: `bench/${runId}/result.json`, bucket: s3.bucket });
       const store = new S3StagingStore({ bucket: s3.bucket, endpoint: s3.endpoint });
       expect(await store.list(`bench/${runId}/`)).toEqual(
         ["result.json", "worker-0.json", "worker-1.json"].map((f) => `bench/${runId}/${f}`),
@@ -555,7 +527,7 @@ describe("ferry bench, distributed and on the command line", () => {
       expect(report.iterations.total).toBe(6);
       expect(reported(report)).toEqual(tally(await accessLog(runId, requestCount(report))));
     } finally {
-      process.env = env;
+      restore();
       await s3.stop();
     }
   });

@@ -9,8 +9,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BenchFlags, parseBenchConfig } from "../../../load/config.ts";
-import { executeFanout, type FanoutInput } from "../../../load/fanout.ts";
-import { aggregateHandler, workerHandler } from "../../../load/lambda.ts";
 import type { BenchReport } from "../../../load/report.ts";
 import { BENCH_SETUP_USER_AGENT, runBench } from "../../../load/run.ts";
 import { BENCH_USER_AGENT } from "../../../load/runner.ts";
@@ -19,6 +17,7 @@ import { traceText } from "../../../load/trace-convert.ts";
 import { SYNTH_DEFAULTS, synthTrace } from "../../../load/trace-synth.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
+import { FANOUT_ARN, fanoutEnvironment, localFanout } from "../../helpers/fanout.ts";
 import { type FaultProxy, type ProxiedRequest, startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { ferry } from "../../helpers/ferry-cli.ts";
 import { uniqueRepo } from "../../helpers/registry-client.ts";
@@ -359,34 +358,9 @@ describe("replay, distributed", () => {
     const { files } = traceFiles(dir);
     const trace = await loadTrace(files);
     const s3 = await startS3("ferry-replay");
-    const env = { ...process.env };
-    Object.assign(process.env, {
-      STAGING_BUCKET: s3.bucket,
-      STAGING_ENDPOINT: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      PRIVATE_REGISTRIES: JSON.stringify([proxy.host]),
-    });
-    const arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:ferry-bench-fanout";
-    let started: string | undefined;
-    let output: string | undefined;
-    let execution: Promise<unknown> | undefined;
-    const sfn = {
-      async send(command: { input: unknown }) {
-        const input = command.input as Record<string, unknown>;
-        if (command.constructor.name === "StartExecutionCommand") {
-          started = input.input as string;
-          execution = executeFanout(JSON.parse(started) as FanoutInput, workerHandler, aggregateHandler).then(
-            (o) => {
-              output = JSON.stringify(o);
-            },
-          );
-          execution.catch(() => undefined);
-          return { executionArn: `${arn.replace(":stateMachine:", ":execution:")}:${input.name}` };
-        }
-        return output ? { status: "SUCCEEDED", output } : { status: "RUNNING" };
-      },
-    };
+    const restore = fanoutEnvironment(s3, proxy.host);
+    const arn = FANOUT_ARN;
+    const { sfn, commands, settled } = localFanout();
     try {
       const c = config(`${proxy.host}/${uniqueRepo("replay")}`, {
         trace: files,
@@ -398,19 +372,20 @@ describe("replay, distributed", () => {
       const r = await runBench(c, {
         aws: { stateMachineArn: arn, sfn, pollMs: 50, s3Endpoint: s3.endpoint, startLeadMs: 0 },
       });
-      await execution;
+      await settled();
+      const started = commands.find((x) => x.name === "StartExecutionCommand")?.input.input as string;
       const store = new S3StagingStore({ bucket: s3.bucket, endpoint: s3.endpoint });
       expect(await store.list(`bench/${c.runId}/trace/`)).toEqual(
         [0, 1].map((w) => `bench/${c.runId}/trace/worker-${w}.json`),
       );
       // the state machine's input: the configuration once, the worker indices — not the trace
-      expect(started!.length).toBeLessThan(4096);
+      expect(started.length).toBeLessThan(4096);
       expect(started).not.toMatch(/blobs\/|manifests\//);
       expect(r.workers).toBe(2);
       expect(r.iterations).toMatchObject({ total: trace.records.length, failed: 0 });
       expect(r.replay!.timing.started).toBe(trace.records.length);
     } finally {
-      process.env = env;
+      restore();
       await s3.stop();
     }
   });
