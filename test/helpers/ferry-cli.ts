@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile } from "node:child_process";
 import { join } from "node:path";
+import { expect } from "vitest";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -50,3 +51,11 @@ export const SMALL_PUSH_BENCH = [
   "-d",
   "60s",
 ] as const;
+
+/** Runs `ferry` (see `ferry`) expecting success and a JSON answer: exit 0, nothing on stderr, stdout parsed. */
+export async function ferryJson<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
+  const out = await ferry(args, env);
+  expect(out.stderr).toBe("");
+  expect(out.code).toBe(0);
+  return JSON.parse(out.stdout) as T;
+}

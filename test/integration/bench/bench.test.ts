@@ -17,7 +17,7 @@ import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { FANOUT_ARN, fanoutEnvironment, localFanout } from "../../helpers/fanout.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
-import { ferry } from "../../helpers/ferry-cli.ts";
+import { ferry, ferryJson } from "../../helpers/ferry-cli.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { startS3 } from "../../helpers/s3.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
@@ -440,7 +440,7 @@ describe("ferry bench, distributed and on the command line", () => {
   it("fans 3 workers out through the local Step Functions workflow and merges them into one report", async () => {
     const html = join(tmpDir("ferry-bench-"), "report.html");
     const runId = `w${process.pid}x${Date.now().toString(36)}`;
-    const out = await ferry(
+    const r = await ferryJson<BenchReport>(
       [
         "bench",
         `${reg.host}/${uniqueRepo("bench")}`,
@@ -469,9 +469,6 @@ describe("ferry bench, distributed and on the command line", () => {
       ],
       { FERRY_FROM_SOURCE: "1" },
     );
-    expect(out.stderr).toBe("");
-    expect(out.code).toBe(0);
-    const r = JSON.parse(out.stdout) as BenchReport;
     expect(r.workers).toBe(3);
     expect(r.viaWorkflow).toBe(true);
     expect(r.iterations.total).toBe(12);

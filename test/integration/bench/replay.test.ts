@@ -19,7 +19,7 @@ import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { type RunningDistribution, startDistribution } from "../../helpers/distribution.ts";
 import { FANOUT_ARN, fanoutEnvironment, localFanout } from "../../helpers/fanout.ts";
 import { type FaultProxy, type ProxiedRequest, startFaultProxy } from "../../helpers/fault-proxy.ts";
-import { ferry } from "../../helpers/ferry-cli.ts";
+import { ferry, ferryJson } from "../../helpers/ferry-cli.ts";
 import { uniqueRepo } from "../../helpers/registry-client.ts";
 import { startS3 } from "../../helpers/s3.ts";
 import { tmpDir } from "../../helpers/tmp.ts";
@@ -272,7 +272,7 @@ describe("trace convert: record a registry's traffic, replay it against another"
 
       // replayed against B: the same mix arrives there
       const replayId = runId();
-      const out = await ferry(
+      const r = await ferryJson<BenchReport>(
         [
           "bench",
           `${bProxy.host}/${uniqueRepo("replayed")}`,
@@ -288,9 +288,6 @@ describe("trace convert: record a registry's traffic, replay it against another"
         ],
         { FERRY_FROM_SOURCE: "1" },
       );
-      expect(out.stderr).toBe("");
-      expect(out.code).toBe(0);
-      const r = JSON.parse(out.stdout) as BenchReport;
       const load = bProxy.requests.filter(ofRun(replayId, BENCH_USER_AGENT)).map(kindOf);
       expect(load.filter((k) => k.startsWith("manifest "))).toHaveLength(aGetManifests);
       expect(load.filter((k) => k.startsWith("blob "))).toHaveLength(aGetBlobs);
@@ -310,7 +307,7 @@ describe("replay, distributed", () => {
     const { files } = traceFiles(dir);
     const trace = await loadTrace(files);
     const id = runId();
-    const out = await ferry(
+    const r = await ferryJson<BenchReport>(
       [
         "bench",
         `${proxy.host}/${uniqueRepo("replay")}`,
@@ -331,9 +328,6 @@ describe("replay, distributed", () => {
       ],
       { FERRY_FROM_SOURCE: "1" },
     );
-    expect(out.stderr).toBe("");
-    expect(out.code).toBe(0);
-    const r = JSON.parse(out.stdout) as BenchReport;
     expect(r.workers).toBe(2);
     expect(r.viaWorkflow).toBe(true);
     expect(r.iterations).toMatchObject({ total: trace.records.length, failed: 0 });
