@@ -46,6 +46,24 @@ function everyStatement(template: CfnTemplate): Array<Statement & { where: strin
   return out;
 }
 
+/** The ARN CDK synthesises for ECR repository `name` of `account` (the stack's account when undefined). */
+const repo = (account: string | undefined, name: string) => ({
+  "Fn::Join": [
+    "",
+    account
+      ? ["arn:", { Ref: "AWS::Partition" }, ":ecr:", { Ref: "AWS::Region" }, `:${account}:repository/${name}`]
+      : [
+          "arn:",
+          { Ref: "AWS::Partition" },
+          ":ecr:",
+          { Ref: "AWS::Region" },
+          ":",
+          { Ref: "AWS::AccountId" },
+          `:repository/${name}`,
+        ],
+  ],
+});
+
 describe("IAM: least privilege per function", () => {
   it("no action wildcards anywhere, and Resource '*' only for actions without resource-level permissions", () => {
     const statements = everyStatement(json);
@@ -195,28 +213,6 @@ describe("IAM: least privilege per function", () => {
   });
 
   it("ECR statements name the configured repositories: sources for reads, destinations for writes", () => {
-    const repo = (account: string | undefined, name: string) => ({
-      "Fn::Join": [
-        "",
-        account
-          ? [
-              "arn:",
-              { Ref: "AWS::Partition" },
-              ":ecr:",
-              { Ref: "AWS::Region" },
-              `:${account}:repository/${name}`,
-            ]
-          : [
-              "arn:",
-              { Ref: "AWS::Partition" },
-              ":ecr:",
-              { Ref: "AWS::Region" },
-              ":",
-              { Ref: "AWS::AccountId" },
-              `:repository/${name}`,
-            ],
-      ],
-    });
     const sources = [
       repo(undefined, "mirror/base"),
       repo(undefined, "app"),
@@ -385,20 +381,7 @@ describe("IAM: ECR repositories on demand (ecr.createRepositories)", () => {
     roleStatements(s.json, role(s, name)).filter(
       (st) => st.Effect === "Allow" && asList(st.Action).includes(action),
     );
-  const prodRepositories = {
-    "Fn::Join": [
-      "",
-      [
-        "arn:",
-        { Ref: "AWS::Partition" },
-        ":ecr:",
-        { Ref: "AWS::Region" },
-        ":",
-        { Ref: "AWS::AccountId" },
-        ":repository/prod/*",
-      ],
-    ],
-  };
+  const prodRepositories = repo(undefined, "prod/*");
 
   it("only resolve may create repositories, and only those ecr.pushRepositories names", () => {
     const creators = Object.keys(fnsOf(created)).filter(
