@@ -8,8 +8,9 @@
  * records), are refused with the reason: their figures do not answer the question. Other differences
  * (target, speed, workers, load model) are listed above the table, since they are usually the point.
  */
-import { readFile } from "node:fs/promises";
+
 import { FerryError } from "../shared/registry/errors.ts";
+import { readUserFile } from "./input.ts";
 import {
   type Estimate,
   percentileEstimate,
@@ -49,12 +50,7 @@ export interface Comparison {
 
 /** Reads a `--json` report; a clear usage error naming the file otherwise. */
 export async function readReport(file: string): Promise<BenchReport> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new FerryError("USAGE", `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = await readUserFile(file);
   let r: BenchReport;
   try {
     r = JSON.parse(text) as BenchReport;

@@ -23,8 +23,8 @@
  * requests hit the same object, from the same client — and nothing else. `--keep-names` keeps them.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { FerryError } from "../shared/registry/errors.ts";
+import { readUserFile } from "./input.ts";
 import { classifyUri, clientOf, formatIsoTime, parseIsoTime, type RawTraceRecord } from "./trace.ts";
 
 /** Go's time.Duration text ("1h2m3.5s", "9.93ms", "896.091µs", "12ns") → seconds; undefined if not one. */
@@ -303,12 +303,7 @@ export async function convertLogs(
 ): Promise<{ records: RawTraceRecord[]; summary: ConvertSummary }> {
   const parsed = await Promise.all(
     files.map(async (file) => {
-      let text: string;
-      try {
-        text = await readFile(file, "utf8");
-      } catch (e) {
-        throw new FerryError("USAGE", `cannot read log ${file}: ${(e as NodeJS.ErrnoException).message}`);
-      }
+      const text = await readUserFile(file, "log");
       return parseLogText(file, text);
     }),
   );

@@ -17,8 +17,8 @@
  * (bad JSON, a missing field, a bad timestamp) is refused with one error naming the file and the record.
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { FerryError } from "../shared/registry/errors.ts";
+import { readUserFile } from "./input.ts";
 
 export type TraceMethod = "GET" | "PUT";
 export type TraceKind = "blob" | "manifest";
@@ -255,12 +255,7 @@ export function parseTraceText(
 export async function loadTrace(files: string[], limits: TraceLimits = {}): Promise<LoadedTrace> {
   const parts = await Promise.all(
     files.map(async (file) => {
-      let text: string;
-      try {
-        text = await readFile(file, "utf8");
-      } catch (e) {
-        throw new FerryError("USAGE", `cannot read trace ${file}: ${(e as NodeJS.ErrnoException).message}`);
-      }
+      const text = await readUserFile(file, "trace");
       return parseTraceText(file, text);
     }),
   );
