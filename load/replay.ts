@@ -32,6 +32,7 @@ import { measuredClient } from "./measured-client.ts";
 import { Metrics } from "./metrics.ts";
 import { type PlannedRequest, partKey, type WorkerPart } from "./replay-plan.ts";
 import { ON_TIME_TOLERANCE_MS, ReplayRecorder } from "./replay-stats.ts";
+import { endRun } from "./run-end.ts";
 import type { WorkerDeps, WorkerInput, WorkerResult } from "./runner.ts";
 import { getManifest, readBlob } from "./scenarios.ts";
 
@@ -200,23 +201,17 @@ export async function runReplayWorker(
   const lastStart = model.maxRate
     ? Number.POSITIVE_INFINITY
     : t0 + (part.requests.at(-1)?.at ?? 0) / model.speed;
-  let finished = false;
-  void done.then(() => {
-    finished = true;
+  const client = await endRun({
+    done,
+    graceEnd: lastStart + config.graceMs,
+    now: () => clock.now(),
+    abort: () => {
+      aborting = true;
+    },
+    metrics,
+    clientLoad: load,
+    destroy: () => Promise.all(agents.map((a) => a.destroy().catch(() => {}))),
   });
-  while (!finished) {
-    const left = lastStart + config.graceMs - clock.now();
-    if (left <= 0) break;
-    await Promise.race([done, sleep(Math.min(left, 250))]);
-  }
-  if (!finished) aborting = true;
-  metrics.end();
-  const client = load.stop();
-  metrics.closed = true;
-  if (!finished) {
-    await Promise.all(agents.map((a) => a.destroy().catch(() => {})));
-    await done.catch(() => {});
-  }
   await Promise.allSettled([...clients.values()].map((c) => c.close()));
   await Promise.allSettled(agents.filter((a) => !a.destroyed).map((a) => a.close()));
   return {

@@ -24,6 +24,7 @@ import { type BenchConfig, type IterationKind, iterationKinds, workerShare } fro
 import { measuredClient } from "./measured-client.ts";
 import { Metrics, type MetricsResult, mergeResults } from "./metrics.ts";
 import { mergeReplayStats, type ReplayWorkerStats } from "./replay-stats.ts";
+import { endRun } from "./run-end.ts";
 import { type CreatedImage, newWorkerContext, prepareImage, runIteration } from "./scenarios.ts";
 import type { SyntheticImage } from "./synth.ts";
 
@@ -224,26 +225,18 @@ export async function runWorker(input: WorkerInput, deps: WorkerDeps = {}): Prom
     done = drained;
   }
 
-  // Wait for the load to finish by itself, or for the time plus grace; then abort what is left.
-  const graceEnd = deadline + config.graceMs;
-  let finished = false;
-  void done.then(() => {
-    finished = true;
+  // The load finishes by itself, or at the time plus grace what is left is aborted.
+  const client = await endRun({
+    done,
+    graceEnd: deadline + config.graceMs,
+    now: () => performance.now(),
+    abort: () => {
+      aborting = true;
+    },
+    metrics,
+    clientLoad,
+    destroy: () => agent.destroy().catch(() => {}),
   });
-  while (!finished) {
-    const left = graceEnd - performance.now();
-    if (left <= 0) break;
-    await Promise.race([done, sleep(Math.min(left, 250))]);
-  }
-  // What is still in flight now is aborted: counted as such, not as a failure.
-  if (!finished) aborting = true;
-  metrics.end();
-  const client = clientLoad.stop();
-  metrics.closed = true;
-  if (!finished) {
-    await agent.destroy().catch(() => {});
-    await done.catch(() => {}); // every in-flight iteration fails fast once its connection is gone
-  }
   await Promise.allSettled(clients.map((c) => c.close()));
   if (!agent.destroyed) await agent.close().catch(() => {});
   return { ...metrics.result(), created: ctx.created, clients: [client] };
