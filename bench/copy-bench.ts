@@ -65,7 +65,7 @@ const JSON_OUT = opt("json", "");
 /** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
 const VS_FERRY = opt("vs-ferry", "");
 /** Rows 1 and 2 also time bench/floor.ts (bare HTTP requests, undici and node:http) unless --no-floor. */
-const FLOOR = !args.includes("--no-floor");
+const FLOOR = !args.includes("--no-floor") && (ONLY.has(1) || ONLY.has(2));
 const STORAGE = useRamStorage(args.includes("--disk"));
 const CORES = availableParallelism();
 const MiB = 1024 * 1024;
