@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { createRequire, isBuiltin } from "node:module";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { brotliCompressSync, constants as zlib } from "node:zlib";
 import type { BuildOptions, Plugin } from "esbuild";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -60,6 +61,40 @@ export const standInsEverywhere = standIns("stand-ins", [
 ]);
 
 /**
+ * The AWS SDK clients' schemas (`dist-es/schemas/schemas_0.js` of each `@aws-sdk/client-…` package), with what each
+ * operation sends and receives, as tree-shakable as they were meant to be. Each schema is an array
+ * literal whose traits are objects with computed keys (`{ [_hE]: 403 }`, `_hE` a string constant of the
+ * same file), and esbuild keeps any object literal with a computed key, for the key's `toString` could
+ * have side effects: every schema of every operation stayed in the code (the S3 client's 65 KiB of them
+ * for the ten operations ferry calls). The keys written as the strings they name (`{ "httpError": 403 }`)
+ * are the same objects, and esbuild leaves out the schemas no imported command reaches: 52-62 KiB less
+ * per Lambda function. test/infra/bundles.test.ts checks every client's schemas are equal either way.
+ */
+export const sdkSchemaKeys: Plugin = {
+  name: "sdk-schema-keys",
+  setup(b) {
+    b.onLoad(
+      { filter: /[\\/]@aws-sdk[\\/]client-[a-z0-9-]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/ },
+      async (args) => ({
+        contents: inlineSchemaKeys(await fs.promises.readFile(args.path, "utf8")),
+        loader: "js",
+        resolveDir: path.dirname(args.path),
+      }),
+    );
+  },
+};
+
+/** A schemas file with each computed key that names one of its top-level string constants written as that string. */
+export function inlineSchemaKeys(source: string): string {
+  const strings = new Map<string, string>();
+  for (const m of source.matchAll(/^const (_\w+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1]!, m[2]!);
+  return source.replace(/([{,]\s*)\[(_\w+)\]:/g, (key, before: string, name: string) => {
+    const literal = strings.get(name);
+    return literal === undefined ? key : `${before}${literal}:`;
+  });
+}
+
+/**
  * Node built-ins that an ES module `import`s come through require() (the banner's), each when one of its
  * exports is first read:
  * - Node builds the ES module facade of a built-in by reading every one of its exports, and node:http's
@@ -109,6 +144,9 @@ export const builtinsThroughRequire: Plugin = {
  *   one: `sdk-no-event-streams.mjs` for that import only (lambdaStubs);
  * - of each AWS SDK client's package.json (imported whole for its version, in the user agent), all but
  *   the version (lambdaStubs).
+ * And undici's llhttp WebAssembly (the SIMD build, the one the functions use: LAMBDA_OPTIONS) goes in
+ * brotli-compressed: base64 of the module, 71 KiB, was a ninth of each function's code; compressed it is
+ * 20 KiB, and it is decompressed (~0.2 ms) where undici first reads it, at the first connection.
  */
 export const lambdaStandIns = standIns("lambda-stand-ins", [
   { specifier: "../web/fetch/body.js", dependency: "undici", file: "undici-no-formdata.cjs" },
@@ -126,8 +164,33 @@ export const lambdaStubs: Plugin = {
       const { version } = JSON.parse(await fs.promises.readFile(args.path, "utf8")) as { version: string };
       return { contents: JSON.stringify({ version }), loader: "json" };
     });
+    b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]llhttp[\\/]llhttp_simd-wasm\.js$/ }, (args) => ({
+      contents: compressedWasmModule(nodeRequire(args.path) as Buffer),
+      loader: "js",
+    }));
   },
 };
+
+/**
+ * A CommonJS module exporting `wasm` (a WebAssembly module's bytes) as undici's llhttp files do, from a
+ * getter, but brotli-compressed in the code and decompressed on first read.
+ */
+export function compressedWasmModule(wasm: Buffer): string {
+  const packed = brotliCompressSync(wasm, {
+    params: {
+      [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+      [zlib.BROTLI_PARAM_SIZE_HINT]: wasm.length,
+    },
+  });
+  return [
+    '"use strict";',
+    `const packed = ${JSON.stringify(packed.toString("base64"))};`,
+    "let wasm;",
+    'Object.defineProperty(module, "exports", {',
+    '  get: () => (wasm ??= require("node:zlib").brotliDecompressSync(Buffer.from(packed, "base64"))),',
+    "});",
+  ].join("\n");
+}
 
 /** Where ferry's own code for the Lambda functions lives. */
 const PRODUCT_DIRS = ["shared", "functions", "load"].map((d) => path.join(HERE, "..", "..", d) + path.sep);
@@ -167,7 +230,7 @@ const COMMON = {
   legalComments: "none", // the notices go to dist/THIRD-PARTY-LICENSES.txt (infra/bundling/build.ts)
   banner: { js: ESM_REQUIRE_BANNER },
   alias: { undici: UNDICI_LAMBDA_ENTRY },
-  plugins: [standInsEverywhere],
+  plugins: [standInsEverywhere, sdkSchemaKeys],
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
 } as const satisfies BuildOptions;
