@@ -2,7 +2,9 @@
  * The last act of every copy: manifests, children first (each by its digest), then the root under each
  * tag — or by its digest when there is no tag (ggcr's WriteIndex order). A manifest is never put before
  * every blob it references is present: the engine guarantees it by putting manifests only after its blobs
- * settled; a workflow step, whose blobs were moved by other steps, asks `requireBlobs` first.
+ * settled (each found, mounted, or uploaded and acknowledged by the registry); a workflow step, whose
+ * blobs were moved by other steps, asks `requireBlobs` first, which takes the same confirmations from
+ * those steps' records and checks with a `HEAD` only the blobs without one.
  */
 import { FerryError } from "../registry/errors.ts";
 import { type Descriptor, formatPlatform, type Platform, type RawManifest } from "../registry/manifest.ts";
@@ -53,21 +55,27 @@ export async function putManifests(
   return reports;
 }
 
-/** Throws IncompleteImageError unless `sink` holds every one of `blobs` (HEAD each, 8 at a time). */
+/**
+ * Throws IncompleteImageError unless `sink` holds every one of `blobs`. The digests in `confirmed` were
+ * confirmed at the destination by this transfer (found there, mounted, or uploaded and acknowledged) and
+ * are not asked again, as the engine does not ask again; every other blob gets a `HEAD`, 8 at a time.
+ */
 export async function requireBlobs(
   sink: ImageSink,
   blobs: readonly Descriptor[],
   image: string,
+  confirmed: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const missing: string[] = [];
+  const unconfirmed = blobs.filter((b) => !confirmed.has(b.digest));
   let next = 0;
   const worker = async () => {
-    while (next < blobs.length) {
-      const b = blobs[next++]!;
+    while (next < unconfirmed.length) {
+      const b = unconfirmed[next++]!;
       if (!(await sink.hasBlob(b))) missing.push(b.digest);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(8, blobs.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(8, unconfirmed.length) }, worker));
   if (missing.length > 0) {
     throw new IncompleteImageError(
       `${image}: ${missing.length} of ${blobs.length} blob(s) missing at ${sink.name} ` +

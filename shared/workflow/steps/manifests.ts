@@ -1,6 +1,7 @@
 /**
  * Step 3, PutManifests — the *final manifest PUT*: only when every blob of the plan is present at the
- * destination (each is checked with `HEAD`; one missing → IncompleteImageError, nothing is put), the
+ * destination (confirmed by this execution's blob records — found by Resolve, or mounted or uploaded by
+ * its steps —, else checked with `HEAD`; one missing → IncompleteImageError, nothing is put), the
  * manifests from the plan (exact bytes), children first, then the root under each tag (or its digest).
  * Writes report.json and returns the summary the execution ends with.
  */
@@ -28,8 +29,10 @@ export const putManifests = guard(async (event: unknown, deps: StepDeps): Promis
   client.declarePush(dst);
 
   // Never a manifest before every blob it references is at the destination (other steps moved them).
+  const records = await mapLimit(plan.blobs, 8, (b) => readBlobRecord(staging, job.prefix, b.digest));
+  const confirmed = new Set(records.flatMap((r) => (r && r.action !== "failed" ? [r.digest] : [])));
   const sink = new RegistrySink(client, dst);
-  await requireBlobs(sink, plan.blobs, job.image);
+  await requireBlobs(sink, plan.blobs, job.image, confirmed);
   const manifests = await putAll(
     sink,
     plan.manifests.map((m) => ({
@@ -39,8 +42,8 @@ export const putManifests = guard(async (event: unknown, deps: StepDeps): Promis
     plan.tags,
   );
 
-  const blobs: BlobReport[] = await mapLimit(plan.blobs, 8, async (b) => {
-    const rec = await readBlobRecord(staging, job.prefix, b.digest);
+  const blobs: BlobReport[] = plan.blobs.map((b, i) => {
+    const rec = records[i];
     const action = rec && rec.action !== "failed" ? rec.action : "skipped";
     return {
       digest: b.digest,

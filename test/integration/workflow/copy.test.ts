@@ -4,6 +4,7 @@ import { S3StagingStore } from "../../../shared/staging/s3.ts";
 import { runCopyWorkflow } from "../../../shared/workflow/local-runner.ts";
 import { putManifests } from "../../../shared/workflow/steps/manifests.ts";
 import { resolve } from "../../../shared/workflow/steps/resolve.ts";
+import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import { clientFor, registries, uniqueRepo } from "../../helpers/registry-client.ts";
 import { type RunningS3, startS3 } from "../../helpers/s3.ts";
 import {
@@ -210,6 +211,35 @@ describe("copy workflow, run locally against real registries", () => {
       bytesSent: 0,
     });
     expect(await skopeoDigest(regs.anon, dst)).toBe(index.digest);
+  });
+
+  it("asks the destination about each blob twice, not three times: PutManifests trusts what the execution's steps confirmed", async () => {
+    // Resolve HEADs each blob to plan; the step moving it checks again just before (another execution may
+    // have moved a shared blob meanwhile); PutManifests takes both answers from the blob records, as the
+    // engine takes its own results, and sends no HEAD of its own.
+    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-heads-src"), tag: "v1" };
+    const { images, index } = await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
+    const proxy = await startFaultProxy(regs.anon.url, () => undefined);
+    try {
+      const dst = `${proxy.host}/${uniqueRepo("wf-heads-dst")}:v1`;
+      const rec = recorder();
+      const r = await runCopyWorkflow(
+        { source: formatReference(src), destination: dst },
+        { deps: fsDeps(both), retryIntervalMs: 1, ...rec.hooks },
+      );
+      expect(r.cause).toBeUndefined();
+      expect(r.status).toBe("SUCCEEDED");
+      const blobs = images.flatMap((i) => [i.config, ...i.layers].map((b) => b.desc.digest));
+      expect(blobs.length).toBeGreaterThan(1);
+      expect(rec.inputs("StageBlob").length).toBeGreaterThan(0); // the big layer is staged, the rest direct
+      for (const d of blobs) {
+        const heads = proxy.requests.filter((q) => q.method === "HEAD" && q.url.endsWith(`/blobs/${d}`));
+        expect(heads, `HEADs of ${d}`).toHaveLength(2);
+      }
+      expect(await skopeoDigest(regs.anon, dst.replace(proxy.host, regs.anon.host))).toBe(index.digest);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("PutManifests refuses to push any manifest while a blob is missing at the destination", async () => {
