@@ -3,6 +3,8 @@
  * `ferry copy` the time from exec to its first request reaching the registry (a loopback server that
  * answers `GET /v2/` and notes when the first connection arrives), against `node -e 0` as the floor.
  * Medians of --runs (default 15), after 3 warm-ups (Node's compile cache fills on the first run).
+ * `--vs-ferry PATH` times another ferry executable (another build's cli/ferry.js) beside this one, the two
+ * alternating run by run, so that a busy machine slows both alike.
  */
 import { spawn } from "node:child_process";
 import http from "node:http";
@@ -13,6 +15,7 @@ import { median, table } from "./lib.ts";
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf("--runs") + 1] ?? 15) || 15;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
+const VS_FERRY = args.includes("--vs-ferry") ? args[args.indexOf("--vs-ferry") + 1] : undefined;
 
 /** ms from spawn to exit. */
 function wall(cmd: string, argv: string[]): Promise<number> {
@@ -25,7 +28,7 @@ function wall(cmd: string, argv: string[]): Promise<number> {
 }
 
 /** ms from spawning `ferry copy` to its first connection to the registry. */
-async function firstRequest(): Promise<number> {
+async function firstRequest(ferry: string): Promise<number> {
   let first = 0;
   const server = http.createServer((req, res) => {
     if (!first) first = performance.now();
@@ -38,7 +41,7 @@ async function firstRequest(): Promise<number> {
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
-    const c = spawn(FERRY, ["copy", `${host}/a:1`, `${host}/b:1`, "-q"], { stdio: "ignore" });
+    const c = spawn(ferry, ["copy", `${host}/a:1`, `${host}/b:1`, "-q"], { stdio: "ignore" });
     c.on("exit", () => resolve());
   });
   server.closeAllConnections();
@@ -46,21 +49,45 @@ async function firstRequest(): Promise<number> {
   return first - t0;
 }
 
-async function measure(f: () => Promise<number>): Promise<number[]> {
-  for (let i = 0; i < 3; i++) await f();
-  const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) out.push(await f());
+/** Each of `fs` timed --runs times after 3 warm-ups, the runs alternating between them. */
+async function measure(fs: (() => Promise<number>)[]): Promise<number[][]> {
+  for (let i = 0; i < 3; i++) for (const f of fs) await f();
+  const out: number[][] = fs.map(() => []);
+  for (let i = 0; i < RUNS; i++) for (const [j, f] of fs.entries()) out[j]!.push(await f());
   return out;
 }
 
+const ferries: [string, string][] = [
+  ["", FERRY],
+  ...(VS_FERRY ? [[" (--vs-ferry)", VS_FERRY] as [string, string]] : []),
+];
 const rows: (string | number)[][] = [["what", "median ms", "min ms", "max ms"]];
-for (const [name, f] of [
-  ["node -e 0 (the floor)", () => wall(process.execPath, ["-e", "0"])],
-  ["ferry --version", () => wall(FERRY, ["--version"])],
-  ["ferry copy: exec → first request", firstRequest],
+for (const [name, fs] of [
+  ["node -e 0 (the floor)", [() => wall(process.execPath, ["-e", "0"])]],
+  [
+    "ferry --version",
+    ferries.map(
+      ([, f]) =>
+        () =>
+          wall(f, ["--version"]),
+    ),
+  ],
+  [
+    "ferry copy: exec → first request",
+    ferries.map(
+      ([, f]) =>
+        () =>
+          firstRequest(f),
+    ),
+  ],
 ] as const) {
-  const xs = await measure(f);
-  rows.push([name, median(xs), Math.min(...xs), Math.max(...xs)]);
+  for (const [j, xs] of (await measure([...fs])).entries())
+    rows.push([
+      `${name}${fs.length > 1 ? ferries[j]![0] : ""}`,
+      median(xs),
+      Math.min(...xs),
+      Math.max(...xs),
+    ]);
 }
 process.stdout.write(
   `ferry start-up (${RUNS} runs each, medians; ${new Date().toISOString()})\n${table(rows)}\n`,

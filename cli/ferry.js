@@ -25,16 +25,18 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exitCode = 2;
 } else if (process.argv.length === 3 && (process.argv[2] === "--version" || process.argv[2] === "-V")) {
   // The version alone, before any of the CLI loads: scripts ask for it, and it should cost what Node does.
-  const { readFileSync } = await import("node:fs");
+  // (Built-ins through process.getBuiltinModule, here and below: an `import` of node:fs builds its ES
+  // module facade, which reads every export, and the lazy ones load Node's file streams and fs/promises
+  // with readline: ~10 internal modules that a copy does not need before its first request.)
+  const { readFileSync } = process.getBuiltinModule("node:fs");
   process.stdout.write(
     `${JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version}\n`,
   );
 } else {
   // Cache compiled code between runs (Node ≥ 22.1): start-up matters when ferry runs once per image.
-  const { enableCompileCache } = await import("node:module");
-  enableCompileCache?.();
+  process.getBuiltinModule("node:module").enableCompileCache();
   // The bundle built by `npm ci` / `npm run build` starts fastest; without it, run the sources.
-  const { existsSync } = await import("node:fs");
+  const { existsSync } = process.getBuiltinModule("node:fs");
   const bundle = new URL("../dist/ferry.mjs", import.meta.url);
   const useBundle = existsSync(bundle) && !process.env.FERRY_FROM_SOURCE;
   const { main } = await import(useBundle ? bundle.href : "./main.ts");

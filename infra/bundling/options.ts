@@ -105,8 +105,12 @@ export function inlineSchemaKeys(source: string): string {
  *   node:stream/web, node:zlib…) costs its loading at every cold start; here it loads on first use.
  *   What the first invocation needs anyway (node:tls, node:https, node:dns for the first request) then
  *   loads there: ~2 ms of what the import saves moves into it (docs/benchmarks.md).
- * The export names are the build's Node's (22): a name read at run time that the runtime's Node lacks
- * reads as undefined, as it would through the import.
+ * - in the CLI the same: its `import`s of node:fs, node:crypto and node:os built their facades before the
+ *   first request, and node:fs's lazy `ReadStream` and `promises` loaded file streams, fs/promises and
+ *   readline with them (86 of Node's internal modules before a copy's first request, now 59; 8-10 ms
+ *   sooner, `npm run bench:startup -- --vs-ferry`).
+ * The export names are the build's Node's: a name read at run time that the running Node lacks reads as
+ * undefined, as it would through the import.
  */
 const PRELOADED_BUILTINS = ["node:process", "node:events", "node:buffer", "node:console", "node:timers"];
 export const builtinsThroughRequire: Plugin = {
@@ -216,7 +220,9 @@ const ESM_REQUIRE_BANNER =
 
 /**
  * What every bundle of ferry's own code shares: minified ESM for Node 22 with every dependency inside,
- * `undici` aliased to the slim entry, and the stand-ins above (`standInsEverywhere`). No keepNames: Step Functions
+ * `undici` aliased to the slim entry, the stand-ins above (`standInsEverywhere`), the SDK schemas' keys
+ * written as literals (`sdkSchemaKeys`), and built-ins required on first use (`builtinsThroughRequire`).
+ * No keepNames: Step Functions
  * Retry/Catch match error names, and ferry's errors (and the AWS SDK's) assign `this.name` explicitly
  * rather than relying on class names; keeping names costs ~26 KiB per handler.
  */
@@ -230,7 +236,7 @@ const COMMON = {
   legalComments: "none", // the notices go to dist/THIRD-PARTY-LICENSES.txt (infra/bundling/build.ts)
   banner: { js: ESM_REQUIRE_BANNER },
   alias: { undici: UNDICI_LAMBDA_ENTRY },
-  plugins: [standInsEverywhere, sdkSchemaKeys],
+  plugins: [standInsEverywhere, sdkSchemaKeys, builtinsThroughRequire],
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
 } as const satisfies BuildOptions;
@@ -250,7 +256,7 @@ export const LAMBDA_OPTIONS = {
   mainFields: ["module", "main"],
   external: ["../llhttp/llhttp-wasm.js"],
   alias: { ...COMMON.alias, "@aws-sdk/credential-provider-node": LAMBDA_CREDENTIALS },
-  plugins: [...COMMON.plugins, lambdaStandIns, builtinsThroughRequire, lambdaStubs, ferrySideEffectFree],
+  plugins: [...COMMON.plugins, lambdaStandIns, lambdaStubs, ferrySideEffectFree],
   sourcemap: false,
 } as const satisfies BuildOptions;
 
