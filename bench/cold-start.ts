@@ -35,6 +35,7 @@ import type { Metafile } from "esbuild";
 import { type BundleVariant, bundle } from "../infra/bundling/bundle.ts";
 import { LAMBDA_FILE, lambdaCodeDirectory } from "../infra/bundling/layout.ts";
 import { FUNCTION_SPECS, type FunctionSpec } from "../infra/constructs/ferry-function.ts";
+import { benchArgs } from "./args.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The targets (issue #12): each function's code at most 600 KiB, its cold import at most 60 ms. */
@@ -50,31 +51,33 @@ interface Options {
   json: boolean;
 }
 
-function parseArgs(argv: string[]): Options {
-  const opts: Options = {
-    runs: 15,
-    only: undefined,
-    compare: undefined,
-    compareSdk: false,
-    compareUndici: false,
-    json: false,
+/** The command line (bench/args.ts: a mistake ends the run with one line and exit status 2). */
+function options(): Options {
+  const a = benchArgs(
+    "npm run bench:cold --",
+    {
+      runs: { kind: "count", default: "15" },
+      only: { kind: "list", value: "FN,FN" },
+      compare: { kind: "path", value: "DIR" },
+      "compare-sdk": { kind: "flag" },
+      "compare-undici": { kind: "flag" },
+      json: { kind: "flag" },
+    },
+    (o) => {
+      const unknown = o.only.filter((n) => !(n in FUNCTION_SPECS));
+      return unknown.length
+        ? `--only names functions (${Object.keys(FUNCTION_SPECS).join(", ")}), not ${unknown.join(", ")}`
+        : undefined;
+    },
+  );
+  return {
+    runs: a.runs,
+    only: a.only.length ? a.only : undefined,
+    compare: a.compare === undefined ? undefined : path.resolve(a.compare),
+    compareSdk: a["compare-sdk"],
+    compareUndici: a["compare-undici"],
+    json: a.json,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--runs") opts.runs = Number(argv[++i]);
-    else if (arg === "--only") opts.only = (argv[++i] ?? "").split(",").filter(Boolean);
-    else if (arg === "--compare") opts.compare = path.resolve(argv[++i] ?? "");
-    else if (arg === "--compare-sdk") opts.compareSdk = true;
-    else if (arg === "--compare-undici") opts.compareUndici = true;
-    else if (arg === "--json") opts.json = true;
-    else
-      throw new Error(
-        `bench:cold: unknown argument ${arg} (--runs N, --only a,b, --compare DIR, --compare-sdk, --compare-undici, --json)`,
-      );
-  }
-  if (!Number.isInteger(opts.runs) || opts.runs < 1)
-    throw new Error("bench:cold: --runs must be a positive integer");
-  return opts;
 }
 
 type Stats = { median: number; min: number; max: number };
@@ -333,7 +336,7 @@ function report(result: Awaited<ReturnType<typeof run>>, opts: Options): string 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = options();
   const result = await run(opts);
   const dir = path.join(ROOT, "bench", "results");
   fs.mkdirSync(dir, { recursive: true });

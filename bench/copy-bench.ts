@@ -40,6 +40,7 @@ import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { mapLimit } from "../shared/workflow/deps.ts";
 import { type RunningDistribution, startDistribution } from "../test/helpers/distribution.ts";
 import { tmpDir } from "../test/helpers/tmp.ts";
+import { benchArgs } from "./args.ts";
 import { bulkCommands, type CommandLine, FERRY, skopeoCopy as skopeoCopyLine } from "./bulk.ts";
 import {
   bundleFloor,
@@ -52,21 +53,34 @@ import {
   useRamStorage,
 } from "./lib.ts";
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const RUNS = Number(opt("runs", "3"));
-const ONLY = new Set(opt("only", "1,2,3,4").split(",").map(Number));
+const opts = benchArgs(
+  "npm run bench --",
+  {
+    runs: { kind: "count", default: "3" },
+    only: { kind: "list", default: "1,2,3,4", value: "1,2,3,4,5" },
+    images: { kind: "list", default: "250,1000", value: "250,1000" },
+    json: { kind: "path", value: "FILE" },
+    "vs-ferry": { kind: "path", value: "PATH" },
+    "no-floor": { kind: "flag" },
+    disk: { kind: "flag" },
+  },
+  (a) =>
+    a.only.some((r) => !/^[1-5]$/.test(r))
+      ? `--only takes rows 1 to 5, not ${a.only.join(",")}`
+      : a.images.some((n) => !/^[1-9]\d*$/.test(n))
+        ? `--images takes whole numbers of images, not ${a.images.join(",")}`
+        : undefined,
+);
+const RUNS = opts.runs;
+const ONLY = new Set(opts.only.map(Number));
 /** Row 5's migration sizes (images). */
-const IMAGES = opt("images", "250,1000").split(",").map(Number);
-const JSON_OUT = opt("json", "");
+const IMAGES = opts.images.map(Number);
+const JSON_OUT = opts.json ?? "";
 /** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
-const VS_FERRY = opt("vs-ferry", "");
+const VS_FERRY = opts["vs-ferry"] ?? "";
 /** Rows 1 and 2 also time bench/floor.ts (bare HTTP requests, undici and node:http) unless --no-floor. */
-const FLOOR = !args.includes("--no-floor") && (ONLY.has(1) || ONLY.has(2));
-const STORAGE = useRamStorage(args.includes("--disk"));
+const FLOOR = !opts["no-floor"] && (ONLY.has(1) || ONLY.has(2));
+const STORAGE = useRamStorage(opts.disk);
 const CORES = availableParallelism();
 const MiB = 1024 * 1024;
 

@@ -35,24 +35,39 @@ import { MANIFEST_ACCEPT, MediaType } from "../shared/registry/media-types.ts";
 import { imageOf, seededBlob, writeSample } from "../shared/sample/image.ts";
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { startDistribution } from "../test/helpers/distribution.ts";
+import { benchArgs } from "./args.ts";
 import { ferryShebang, median, table } from "./lib.ts";
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const RUNS = Number(opt("runs", "3"));
-const DURATION = Number(opt("duration", "5"));
-const CONNECTIONS = Number(opt("connections", "8"));
-const WRK_THREADS = Number(opt("wrk-threads", "2"));
-const BLOB_MIB = Number(opt("blob-mib", "512"));
-const BLOB_CONNECTIONS = opt("blob-connections", "1,4").split(",").map(Number);
-const JSON_OUT = opt("json", "");
 const CPU_COUNT = cpus().length;
-const CPUS = opt("cpus", CPU_COUNT >= 2 ? "split" : "shared");
-if (CPUS !== "split" && CPUS !== "shared") throw new Error(`--cpus must be split or shared, not ${CPUS}`);
-if (CPUS === "split" && CPU_COUNT < 2) throw new Error("--cpus split needs at least 2 CPUs");
+const opts = benchArgs(
+  "npm run bench:load --",
+  {
+    runs: { kind: "count", default: "3" },
+    duration: { kind: "count", default: "5", value: "S" },
+    connections: { kind: "count", default: "8", value: "C" },
+    "wrk-threads": { kind: "count", default: "2", value: "T" },
+    "blob-mib": { kind: "count", default: "512", value: "M" },
+    "blob-connections": { kind: "list", default: "1,4", value: "1,4" },
+    cpus: { kind: "path", default: CPU_COUNT >= 2 ? "split" : "shared", value: "split|shared" },
+    json: { kind: "path", value: "FILE" },
+  },
+  (a) =>
+    a.cpus !== "split" && a.cpus !== "shared"
+      ? `--cpus takes split or shared, not ${a.cpus}`
+      : a.cpus === "split" && CPU_COUNT < 2
+        ? "--cpus split needs at least 2 CPUs"
+        : a["blob-connections"].some((c) => !/^[1-9]\d*$/.test(c))
+          ? `--blob-connections takes whole numbers, not ${a["blob-connections"].join(",")}`
+          : undefined,
+);
+const RUNS = opts.runs;
+const DURATION = opts.duration;
+const CONNECTIONS = opts.connections;
+const WRK_THREADS = opts["wrk-threads"];
+const BLOB_MIB = opts["blob-mib"];
+const BLOB_CONNECTIONS = opts["blob-connections"].map(Number);
+const JSON_OUT = opts.json ?? "";
+const CPUS = opts.cpus;
 const HALF = Math.floor(CPU_COUNT / 2);
 /** taskset CPU lists: the tools on the lower half, the registry on the upper half (split), or none. */
 const TOOL_CPUS = CPUS === "split" ? (HALF > 1 ? `0-${HALF - 1}` : "0") : undefined;

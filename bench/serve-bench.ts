@@ -16,17 +16,18 @@ import { imageOf, tarLayer, writeSample } from "../shared/sample/image.ts";
 import { seededStream } from "../shared/sample/seeded.ts";
 import { RegistrySink } from "../shared/transfer/registry-endpoints.ts";
 import { startDistribution } from "../test/helpers/distribution.ts";
+import { benchArgs } from "./args.ts";
 import { median, table } from "./lib.ts";
 
 const run = promisify(execFile);
-const args = process.argv.slice(2);
-const opt = (n: string, d: number) => {
-  const i = args.indexOf(`--${n}`);
-  return i >= 0 ? Number(args[i + 1]) : d;
-};
-const RUNS = opt("runs", 3);
-const PAR = opt("parallel", 4);
-const MIB = opt("mib", 64);
+const opts = benchArgs("npm run bench:serve --", {
+  runs: { kind: "count", default: "3" },
+  parallel: { kind: "count", default: "4" },
+  mib: { kind: "count", default: "64" },
+});
+const RUNS = opts.runs;
+const PAR = opts.parallel;
+const MIB = opts.mib;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
 
 async function startServe(root: string): Promise<{ host: string; proc: ChildProcess }> {

@@ -11,16 +11,21 @@ import { TransferEngine } from "../shared/transfer/engine.ts";
 import { RegistrySink, RegistrySource } from "../shared/transfer/registry-endpoints.ts";
 import { startDistribution } from "../test/helpers/distribution.ts";
 import { type Fault, startFaultProxy } from "../test/helpers/fault-proxy.ts";
+import { benchArgs } from "./args.ts";
 import { table } from "./lib.ts";
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const ROUNDS = opt("rounds", 15);
-const IMAGES = opt("images", 8);
-const RATE = opt("fault-rate", 0.03);
+const opts = benchArgs(
+  "npm run bench:soak --",
+  {
+    rounds: { kind: "count", default: "15" },
+    images: { kind: "count", default: "8" },
+    "fault-rate": { kind: "number", default: "0.03", value: "P" },
+  },
+  (a) => (a["fault-rate"] > 1 ? `--fault-rate is a probability (0 to 1), not ${a["fault-rate"]}` : undefined),
+);
+const ROUNDS = opts.rounds;
+const IMAGES = opts.images;
+const RATE = opts["fault-rate"];
 const MiB = 1024 * 1024;
 
 function randomFault(method: string, url: string): Fault {

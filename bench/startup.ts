@@ -10,12 +10,16 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { benchArgs } from "./args.ts";
 import { median, table } from "./lib.ts";
 
-const args = process.argv.slice(2);
-const RUNS = Number(args[args.indexOf("--runs") + 1] ?? 15) || 15;
+const opts = benchArgs("npm run bench:startup --", {
+  runs: { kind: "count", default: "15" },
+  "vs-ferry": { kind: "path", value: "PATH" },
+});
+const RUNS = opts.runs;
 const FERRY = join(import.meta.dirname, "..", "cli", "ferry.js");
-const VS_FERRY = args.includes("--vs-ferry") ? args[args.indexOf("--vs-ferry") + 1] : undefined;
+const VS_FERRY = opts["vs-ferry"];
 
 /** ms from spawn to exit. */
 function wall(cmd: string, argv: string[]): Promise<number> {
