@@ -7,13 +7,14 @@ import { type ParseArgsConfig, parseArgs } from "node:util";
 
 /** count: a positive integer; number: a number ≥ 0; list: comma-separated; path: a non-empty string. */
 type Kind = "count" | "number" | "list" | "path" | "flag";
-interface OptionSpec {
-  kind: Kind;
-  /** The value when the option is not given (a flag is false, a path without default is undefined). */
-  default?: string;
-  /** How usage shows the value: `--runs N`. */
-  value?: string;
-}
+/**
+ * One option: `default` is its value when not given — required for counts and numbers; a list without
+ * one is empty, a path undefined, a flag false. `value` is how usage shows the value (`--runs N`).
+ */
+type OptionSpec =
+  | { kind: "count" | "number"; default: string; value?: string }
+  | { kind: "list" | "path"; default?: string; value?: string }
+  | { kind: "flag" };
 type Value<K extends Kind> = K extends "flag"
   ? boolean
   : K extends "count" | "number"

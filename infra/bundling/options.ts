@@ -90,7 +90,8 @@ export function inlineSchemaKeys(source: string): string {
   for (const m of source.matchAll(/^const (_\w+) = ("(?:[^"\\\n]|\\.)*");$/gm)) strings.set(m[1]!, m[2]!);
   return source.replace(/([{,]\s*)\[(_\w+)\]:/g, (key, before: string, name: string) => {
     const literal = strings.get(name);
-    return literal === undefined ? key : `${before}${literal}:`;
+    // ({ ["__proto__"]: x } defines a property, { "__proto__": x } sets the prototype: left computed)
+    return literal === undefined || literal === '"__proto__"' ? key : `${before}${literal}:`;
   });
 }
 
@@ -110,7 +111,10 @@ export function inlineSchemaKeys(source: string): string {
  *   readline with them (86 of Node's internal modules before a copy's first request, now 59; 8-10 ms
  *   sooner, `npm run bench:startup -- --vs-ferry`).
  * The export names are the build's Node's: a name read at run time that the running Node lacks reads as
- * undefined, as it would through the import.
+ * undefined, as it would through the import. Named and namespace imports only: a default import of a
+ * built-in whose module is itself a function (`import assert from "node:assert"`, `import Stream from
+ * "node:stream"`) would get the object of getters here, not the function (none in the bundles today; write
+ * `import { strict } from …` or `import { Stream } from …`).
  */
 const PRELOADED_BUILTINS = ["node:process", "node:events", "node:buffer", "node:console", "node:timers"];
 export const builtinsThroughRequire: Plugin = {

@@ -29,8 +29,17 @@ export const putManifests = guard(async (event: unknown, deps: StepDeps): Promis
   client.declarePush(dst);
 
   // Never a manifest before every blob it references is at the destination (other steps moved them).
-  const records = await mapLimit(plan.blobs, 8, (b) => readBlobRecord(staging, job.prefix, b.digest));
-  const confirmed = new Set(records.flatMap((r) => (r && r.action !== "failed" ? [r.digest] : [])));
+  // A record counts when this execution wrote it — on or after its plan, for the plan's size: a later
+  // execution of the same name (or one whose name maps to the same prefix) finds the records of an earlier
+  // one still there, and those confirm nothing. Without a record that counts, a blob gets a HEAD.
+  const planned = Date.parse(plan.createdAt);
+  const records = await mapLimit(plan.blobs, 8, async (b) => {
+    const r = await readBlobRecord(staging, job.prefix, b.digest);
+    if (!r || r.action === "failed" || r.size !== b.size || !(Date.parse(r.finishedAt) >= planned))
+      return undefined;
+    return { ...r, action: r.action };
+  });
+  const confirmed = new Set(records.flatMap((r) => (r ? [r.digest] : [])));
   const sink = new RegistrySink(client, dst);
   await requireBlobs(sink, plan.blobs, job.image, confirmed);
   const manifests = await putAll(
@@ -44,7 +53,7 @@ export const putManifests = guard(async (event: unknown, deps: StepDeps): Promis
 
   const blobs: BlobReport[] = plan.blobs.map((b, i) => {
     const rec = records[i];
-    const action = rec && rec.action !== "failed" ? rec.action : "skipped";
+    const action = rec ? rec.action : "skipped";
     return {
       digest: b.digest,
       mediaType: b.mediaType,
