@@ -108,8 +108,8 @@ export function inlineSchemaKeys(source: string): string {
  *   loads there: ~2 ms of what the import saves moves into it (docs/benchmarks.md).
  * - in the CLI the same: its `import`s of node:fs, node:crypto and node:os built their facades before the
  *   first request, and node:fs's lazy `ReadStream` and `promises` loaded file streams, fs/promises and
- *   readline with them (86 of Node's internal modules before a copy's first request, now 59; 8-10 ms
- *   sooner, `npm run bench:startup -- --vs-ferry`).
+ *   readline with them (a copy failing at its first manifest loaded 86 internal modules beyond
+ *   `node -e 0`'s, now 59; its first request 3-9 ms sooner, `npm run bench:startup -- --vs-ferry`).
  * The export names are the build's Node's: a name read at run time that the running Node lacks reads as
  * undefined, as it would through the import. Named and namespace imports only: a default import of a
  * built-in whose module is itself a function (`import assert from "node:assert"`, `import Stream from
