@@ -1,4 +1,5 @@
 /** A progress bar on a terminal (cli-progress, loaded only then), silence elsewhere. */
+import { now } from "../shared/clock.ts";
 import type { ProgressEvent } from "../shared/transfer/engine.ts";
 import { formatBytes } from "../shared/transfer/report.ts";
 
@@ -26,13 +27,13 @@ export async function createProgress(enabled: boolean): Promise<Progress> {
   let blobs = 0;
   let blobsDone = 0;
   let started = false;
-  const t0 = performance.now();
+  const t0 = now();
   const payload = () => ({
     done: formatBytes(value),
     total_fmt: formatBytes(total),
     blobs,
     blobsDone,
-    rate: formatBytes(value / Math.max(0.001, (performance.now() - t0) / 1000)),
+    rate: formatBytes(value / Math.max(0.001, (now() - t0) / 1000)),
   });
   return {
     onEvent(e) {

@@ -1,7 +1,9 @@
 /** `ferry copy <src> <dst>` and `ferry copy --from-file <list>`: the main job. */
+
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import pLimit from "p-limit";
+import { now } from "../../shared/clock.ts";
 import type { RegistryClient } from "../../shared/registry/client.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import type { RateBudgetSummary } from "../../shared/registry/http/rate-budget.ts";
@@ -241,7 +243,7 @@ async function copyPairs(
 ): Promise<ImageReport[]> {
   const progress = await createProgress(!flags.quiet && !flags.json);
   const engine = new TransferEngine({ concurrency, onProgress: (e) => progress.onEvent(e) });
-  const t0 = performance.now();
+  const t0 = now();
   // Images resolve and plan concurrently; their blobs share the engine's limits.
   const imageLimit = pLimit(Math.max(4, Math.min(32, concurrency * 4)));
   // In list order, whatever order they fail in: a failure list reads like the list it came from.
@@ -282,7 +284,7 @@ async function copyPairs(
     const failures = failed.filter((f): f is FailedCopy => f !== undefined);
     progress.stop();
     const reports = results.filter((r): r is ImageReport => r !== undefined);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (now() - t0) / 1000;
     const rateLimits = client.options.rateBudget?.summary() ?? [];
     if (flags.json)
       process.stdout.write(

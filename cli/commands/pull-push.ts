@@ -1,6 +1,8 @@
 /** `ferry pull <ref> <oci:|oci-archive:|docker-archive:|rootfs:>` and `ferry push <oci:|oci-archive:|docker-archive:> <ref>`. */
+
 import type { Command } from "commander";
 import { extractLayers, type LayerInput } from "../../shared/archive/rootfs.ts";
+import { now } from "../../shared/clock.ts";
 import { FerryError } from "../../shared/registry/errors.ts";
 import { parsePlatform } from "../../shared/registry/manifest.ts";
 import { formatReference, type Reference } from "../../shared/registry/reference.ts";
@@ -77,7 +79,7 @@ async function pullRootfs(ref: Reference, dir: string, flags: TransferFlags) {
     const m = plan.root.manifest;
     if (m.kind !== "manifest")
       throw new FerryError("UNSUPPORTED", `${image}: cannot unpack a ${m.mediaType}`);
-    const t0 = performance.now();
+    const t0 = now();
     const layers = m.layers.map((desc, i): LayerInput => {
       const what = `${image}: layer ${i + 1}/${m.layers.length} (${desc.digest})`;
       return { desc, what, open: () => client.getBlob(ref, desc, what) };
@@ -90,7 +92,7 @@ async function pullRootfs(ref: Reference, dir: string, flags: TransferFlags) {
       layerCount: layers.length,
       notes: plan.notes,
       ...summary,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: (now() - t0) / 1000,
     };
     if (flags.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     else if (!flags.quiet) {

@@ -13,11 +13,13 @@
  * aws-local-stepfunctions are imported when a workflow actually runs, into chunks of their own (code
  * splitting: no other command loads them). An installed ferry runs workflows from its bundle.
  */
+
 import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { now } from "../../shared/clock.ts";
 import { FerryError, printable } from "../../shared/registry/errors.ts";
 import { parseReference } from "../../shared/registry/reference.ts";
 import { addConnectionFlags, type ConnectionFlags, parseSize } from "../client-options.ts";
@@ -203,7 +205,7 @@ export async function execWorkflowCopy(src: string, dst: string, flags: Workflow
     dest: parseReference(d, null).registry,
   });
   await withStaging(flags, async (staging) => {
-    const t0 = performance.now();
+    const t0 = now();
     const r = await runCopyWorkflow(request, {
       deps: { staging, client },
       ...(flags.quiet || flags.json ? {} : { onEvent: progressPrinter() }),
@@ -217,7 +219,7 @@ export async function execWorkflowCopy(src: string, dst: string, flags: Workflow
         blobs: Record<string, number>;
         bytesSent: number;
       };
-      const secs = ((performance.now() - t0) / 1000).toFixed(2);
+      const secs = ((now() - t0) / 1000).toFixed(2);
       return o.upToDate
         ? `${o.destination}: already up to date (${o.digest})`
         : `${o.destination}${o.tags.length ? `:${o.tags.join(",")}` : ""} ← ${s}\n  digest ${o.digest}\n  ${o.blobs.total} blob(s): ${o.blobs.copied} copied, ${o.blobs.mounted} mounted, ${o.blobs.skipped} skipped (already present); ${o.bytesSent} bytes sent in ${secs}s (workflow ${r.executionName})`;

@@ -8,8 +8,10 @@
  * One engine is meant to serve a whole run (`copy --from-file`): blobs shared by several images are
  * handled once (single-flight per destination and digest), and the concurrency limit is global.
  */
+
 import type { Readable } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
+import { now } from "../clock.ts";
 import { sha256, VerifyingStream } from "../registry/digest.ts";
 import { FerryError } from "../registry/errors.ts";
 import type { Descriptor, Platform, RawManifest } from "../registry/manifest.ts";
@@ -75,7 +77,7 @@ export class TransferEngine {
 
   /** Copies one image. Throws on the first failure, after the other in-flight blobs settle. */
   async copy(source: ImageSource, sink: ImageSink, opts: CopyOptions = {}): Promise<ImageReport> {
-    const started = performance.now();
+    const started = now();
     const tags = opts.tags ?? (source.tag ? [source.tag] : []);
 
     sink.prepare?.();
@@ -148,7 +150,7 @@ export class TransferEngine {
         if (first.sink === sink || first.sink.name === sink.name)
           return { ...first.report, shared: true, bytesSent: 0 };
         return this.limitSmall(async () => {
-          const t0 = performance.now();
+          const t0 = now();
           if (sink.mountBlob && (await sink.mountBlob(desc, first.sink)))
             return this.blobReport(desc, "mounted", 0, t0);
           return this.copyBlob(source, sink, desc); // the mount was refused: the bytes move again
@@ -176,12 +178,12 @@ export class TransferEngine {
       size: desc.size,
       action,
       bytesSent,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: (now() - t0) / 1000,
     };
   }
 
   private async copyBlob(source: ImageSource, sink: ImageSink, desc: Descriptor): Promise<BlobReport> {
-    const t0 = performance.now();
+    const t0 = now();
     const opts = {
       source: source.name,
       progress: (bytes: number) => this.onProgress({ type: "blob-bytes", digest: desc.digest, bytes }),
@@ -226,7 +228,7 @@ export class TransferEngine {
     await Promise.all(
       manifest.layers.filter(compressible).map((d) =>
         this.limit(async () => {
-          const t0 = performance.now();
+          const t0 = now();
           const raw = await source.openBlob(d, 0);
           const verify = new VerifyingStream({
             digest: d.digest,
@@ -248,7 +250,7 @@ export class TransferEngine {
             size: out.size,
             action: "copied",
             bytesSent: out.size,
-            seconds: (performance.now() - t0) / 1000,
+            seconds: (now() - t0) / 1000,
           });
         }),
       ),
@@ -278,7 +280,7 @@ export class TransferEngine {
     started: number,
     upToDate: boolean,
   ): ImageReport {
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (now() - started) / 1000;
     return {
       source: source.name,
       destination: sink.name,

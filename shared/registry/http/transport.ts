@@ -14,10 +14,12 @@
  *    jitter, honouring `Retry-After` — only when the body can be replayed;
  * 6. turns any unexpected status into a RegistryError (OCI error codes, redacted URL).
  */
+
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Dispatcher, request as undiciRequest } from "undici";
+import { now } from "../../clock.ts";
 import { Authenticator } from "../auth/bearer.ts";
 import { mergeScopes } from "../auth/challenge.ts";
 import {
@@ -210,7 +212,7 @@ export class Transport {
       const body =
         req.oneShotBody ??
         (typeof req.body === "function" ? req.body() : method === req.method ? req.body : undefined);
-      const started = performance.now();
+      const started = now();
       let res: Dispatcher.ResponseData;
       try {
         res = await undiciRequest(url, {
@@ -373,7 +375,7 @@ export class Transport {
     sent: Record<string, string>,
   ): Promise<RegistryError | TlsError> {
     // Time to headers, taken before the error body is read (as for every other exchange).
-    const ms = performance.now() - started;
+    const ms = now() - started;
     const raw = await readBounded(res.body);
     if (status === 400 && url.protocol === "http:" && HTTPS_PORT.test(raw.toString("latin1"))) {
       this.observe(req, method, url, status, started, attempt, { failed: true, ms });
@@ -427,7 +429,7 @@ export class Transport {
         method,
         url: redactUrl(url),
         status,
-        ms: extra.ms ?? performance.now() - started,
+        ms: extra.ms ?? now() - started,
         attempt,
         ...(extra.error ? { error: extra.error } : {}),
         ...(extra.code ? { code: extra.code } : {}),
