@@ -266,7 +266,8 @@ export const LAMBDA_OPTIONS = {
 
 /**
  * The CLI: each verb's module is its own chunk, loaded only when that verb runs (cli/main.ts, VERBS), so
- * a command pays for its own code only; start-up counts when ferry runs once per image.
+ * a command pays for its own code only; start-up counts when ferry runs once per image. (buildCli in
+ * build.ts then merges the shared chunks on the copy's path into one.)
  */
 export const CLI_OPTIONS = {
   ...COMMON,

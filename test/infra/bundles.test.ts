@@ -365,7 +365,7 @@ describe("Lambda bundles", () => {
     }
   });
 
-  it("a copy's start-up loads neither node:http, node:assert, node:child_process, node:tls, fs/promises nor perf_hooks: stand-ins and built-ins on first use", async () => {
+  it("a copy's start-up loads 4 files of the bundle, and neither node:http, node:assert, node:child_process, node:tls, fs/promises nor perf_hooks", async () => {
     const server = http.createServer((_req, res) => res.writeHead(404).end("{}"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -375,8 +375,16 @@ describe("Lambda bundles", () => {
     const list = path.join(out, "modules.json");
     fs.writeFileSync(
       probe,
-      // (not `import … from "node:fs"`: its ES module facade would load fs/promises itself)
-      `const { writeFileSync } = process.getBuiltinModule("node:fs");\nprocess.on("exit", () => writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`,
+      // (not `import … from "node:fs"`: its ES module facade would load fs/promises itself). With the
+      // files of the bundle the copy loads, as Node's module loader sees them.
+      [
+        'const { writeFileSync } = process.getBuiltinModule("node:fs");',
+        "const files = [];",
+        'process.getBuiltinModule("node:module").registerHooks({',
+        "  load(url, context, next) { files.push(url); return next(url, context); },",
+        "});",
+        `process.on("exit", () => writeFileSync(${JSON.stringify(list)}, JSON.stringify({ modules: process.moduleLoadList, files })));`,
+      ].join("\n"),
     );
     try {
       await new Promise<void>((resolve) =>
@@ -390,8 +398,16 @@ describe("Lambda bundles", () => {
     } finally {
       server.close();
     }
-    const loaded = JSON.parse(fs.readFileSync(list, "utf8")) as string[];
+    const { modules: loaded, files } = JSON.parse(fs.readFileSync(list, "utf8")) as {
+      modules: string[];
+      files: string[];
+    };
     expect(loaded).toContain("NativeModule net"); // the probe saw the copy connect
+    // The bundle's files: the entry, rolldown's runtime, the chunks on the copy's path merged into one,
+    // and the copy verb (infra/bundling/build.ts, buildCli) — esbuild's split alone gave 31.
+    const bundled = files.filter((f) => f.includes("/dist/")).map((f) => path.basename(new URL(f).pathname));
+    expect(bundled).toHaveLength(4);
+    expect(bundled.filter((f) => f.startsWith("copy-path-"))).toHaveLength(1);
     // fs/promises (with readline) came with the ES module facade of node:fs, built by an `import`
     // (cli/ferry.js, and the bundle's own before builtinsThroughRequire)
     for (const m of [
