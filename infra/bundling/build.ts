@@ -36,9 +36,10 @@ const require = createRequire(import.meta.url);
  * chunk, and the code verbs share in chunks by which verbs share it — ~100 files, and `ferry copy` loaded
  * 31 of them before its first request, most a few hundred bytes to 2 KB. Node's ES module loader costs per
  * file (resolve, read, compile-cache lookup, link), so rolldown then rewrites the bundle with the chunks on
- * the copy's path — the entry's static imports and the copy verb's, transitively — merged into one
- * (`copyPath`): 4 files, the first request ~7 ms sooner (docs/benchmarks.md, Start-up). Every other verb
- * loads what it loaded before, with that one chunk in place of the ones it held.
+ * the copy's path — the entry's static imports and the copy verb's, transitively — merged into one, and
+ * the rest of pull and push's path into another (`verbPaths`): a copy loads 4 files, its first request
+ * ~8 ms sooner (docs/benchmarks.md, Start-up). Every other verb loads what it loaded before, with those
+ * chunks in place of the ones they hold.
  */
 export async function buildCli(root: string): Promise<Metafile> {
   const out = path.join(root, CLI_DIR);
@@ -55,7 +56,14 @@ export async function buildCli(root: string): Promise<Metafile> {
       outdir: split,
       metafile: true,
     });
-    const merged = new Set(copyPath(result.metafile).map((f) => path.resolve(root, f)));
+    const paths = verbPaths(result.metafile, ["cli/commands/copy.ts", "cli/commands/pull-push.ts"]);
+    const groups = paths.map((files, i) => {
+      const merged = new Set(files.map((f) => path.resolve(root, f)));
+      return {
+        name: ["copy-path", "pull-push-path"][i]!,
+        test: (id: string) => merged.has(path.resolve(id)),
+      };
+    });
     const bundle = await rolldown({
       input: { ferry: path.join(split, "ferry.mjs") },
       platform: "node",
@@ -70,7 +78,7 @@ export async function buildCli(root: string): Promise<Metafile> {
       entryFileNames: "[name].mjs",
       chunkFileNames: "chunks/[name]-[hash].mjs",
       minify: true,
-      codeSplitting: { groups: [{ name: "copy-path", test: (id) => merged.has(path.resolve(id)) }] },
+      codeSplitting: { groups },
     });
     await bundle.close();
     return result.metafile;
@@ -80,27 +88,35 @@ export async function buildCli(root: string): Promise<Metafile> {
 }
 
 /**
- * The chunks of an esbuild CLI build (paths as in its metafile) that `ferry copy` loads before its first
- * request: those the entry imports statically, and the copy verb's chunk and those it imports statically,
- * transitively; the entry and the verb's own chunk excluded.
+ * The chunks of an esbuild CLI build (paths as in its metafile) that each verb module of `verbs` loads
+ * before its first request: those the entry imports statically, and the verb's chunk and those it imports
+ * statically, transitively; the entry and the verb chunks excluded, and each chunk in the first path
+ * that has it (so `pull` loads the copy's path and the rest of its own).
  */
-export function copyPath(metafile: Metafile): string[] {
+export function verbPaths(metafile: Metafile, verbs: readonly string[]): string[][] {
   const outputs = Object.entries(metafile.outputs);
-  const of = (entry: string) => outputs.find(([, o]) => o.entryPoint === entry)?.[0];
-  const starts = [of("cli/main.ts"), of("cli/commands/copy.ts")];
-  if (starts.some((s) => s === undefined))
-    throw new Error("build: the CLI's entry or copy verb chunk is missing");
-  const seen = new Set<string>(starts as string[]);
-  const todo = [...seen];
-  while (todo.length > 0) {
-    for (const i of metafile.outputs[todo.pop()!]?.imports ?? [])
-      if (i.kind === "import-statement" && !i.external && !seen.has(i.path)) {
-        seen.add(i.path);
-        todo.push(i.path);
-      }
-  }
-  for (const s of starts) seen.delete(s as string);
-  return [...seen];
+  const of = (entry: string) => {
+    const found = outputs.find(([, o]) => o.entryPoint === entry)?.[0];
+    if (found === undefined) throw new Error(`build: no chunk of ${entry} in the CLI build`);
+    return found;
+  };
+  const entry = of("cli/main.ts");
+  const starts = verbs.map(of);
+  const taken = new Set<string>([entry, ...starts]);
+  return starts.map((start) => {
+    const seen = new Set<string>([entry, start]);
+    const todo = [...seen];
+    while (todo.length > 0) {
+      for (const i of metafile.outputs[todo.pop()!]?.imports ?? [])
+        if (i.kind === "import-statement" && !i.external && !seen.has(i.path)) {
+          seen.add(i.path);
+          todo.push(i.path);
+        }
+    }
+    const own = [...seen].filter((f) => !taken.has(f));
+    for (const f of own) taken.add(f);
+    return own;
+  });
 }
 
 /**
