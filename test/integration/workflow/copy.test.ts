@@ -244,57 +244,43 @@ describe("copy workflow, run locally against real registries", () => {
     }
   });
 
-  it("PutManifests does not count blob records an earlier execution left under the same prefix", async () => {
+  it.each([
+    ["no blob was copied", false],
     // Step Functions lets a name be reused once its execution has ended, and staging keeps blob records
-    // (cleanup removes data, parts and open uploads): those records confirm nothing for this execution.
-    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-stalesrc"), tag: "v1" };
-    await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
-    const repo = uniqueRepo("wf-staledst");
-    const deps = fsDeps(both);
-    const resolved = await resolve(
-      {
-        request: { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
-        executionName: "stale-1",
-      },
-      deps,
-    );
-    expect(resolved.blobs.length).toBeGreaterThan(0);
-    for (const b of resolved.blobs)
-      await putJson(deps.staging, blobReportKey(resolved.job.prefix, b.digest), {
-        digest: b.digest,
-        size: b.size,
-        mediaType: b.mediaType,
-        action: "copied",
-        bytesSent: b.size,
-        finishedAt: "2020-01-01T00:00:00.000Z", // before this execution's plan
-      });
-    const err = await putManifests({ job: resolved.job }, deps).catch((e: Error) => e);
-    expect((err as Error).name).toBe("IncompleteImageError");
-    expect((err as Error).message).toContain(`${resolved.blobs.length} of`);
-    expect(
-      await tok.headManifest({ registry: regs.token.host, repository: repo, tag: "v1" }),
-    ).toBeUndefined();
-  });
-
-  it("PutManifests refuses to push any manifest while a blob is missing at the destination", async () => {
-    const src = { registry: regs.anon.host, repository: uniqueRepo("wf-incsrc"), tag: "v1" };
-    await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
-    const repo = uniqueRepo("wf-incdst");
-    const deps = fsDeps(both);
-    const resolved = await resolve(
-      {
-        request: { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
-        executionName: "incomplete-1",
-      },
-      deps,
-    );
-    expect(resolved.blobs.length).toBeGreaterThan(0);
-    // no blob was copied: the manifests must not go
-    const err = await putManifests({ job: resolved.job }, deps).catch((e: Error) => e);
-    expect((err as Error).name).toBe("IncompleteImageError");
-    expect((err as Error).message).toMatch(/no manifest was pushed/);
-    expect(
-      await tok.headManifest({ registry: regs.token.host, repository: repo, tag: "v1" }),
-    ).toBeUndefined();
-  });
+    // (cleanup removes data, parts and open uploads): an earlier execution's records confirm nothing
+    ["the only records are those an earlier execution left under the same prefix", true],
+  ])(
+    "PutManifests refuses to push any manifest while a blob is missing at the destination: %s",
+    async (_, stale) => {
+      const src = { registry: regs.anon.host, repository: uniqueRepo("wf-incsrc"), tag: "v1" };
+      await pushSampleImage(anon, src, { bigSize: 300 * 1024, platforms: 1 });
+      const repo = uniqueRepo("wf-incdst");
+      const deps = fsDeps(both);
+      const resolved = await resolve(
+        {
+          request: { source: formatReference(src), destination: `${regs.token.host}/${repo}:v1` },
+          executionName: "incomplete-1",
+        },
+        deps,
+      );
+      expect(resolved.blobs.length).toBeGreaterThan(0);
+      if (stale)
+        for (const b of resolved.blobs)
+          await putJson(deps.staging, blobReportKey(resolved.job.prefix, b.digest), {
+            digest: b.digest,
+            size: b.size,
+            mediaType: b.mediaType,
+            action: "copied",
+            bytesSent: b.size,
+            finishedAt: "2020-01-01T00:00:00.000Z", // before this execution's plan
+          });
+      const err = await putManifests({ job: resolved.job }, deps).catch((e: Error) => e);
+      expect((err as Error).name).toBe("IncompleteImageError");
+      expect((err as Error).message).toContain(`${resolved.blobs.length} of`);
+      expect((err as Error).message).toMatch(/no manifest was pushed/);
+      expect(
+        await tok.headManifest({ registry: regs.token.host, repository: repo, tag: "v1" }),
+      ).toBeUndefined();
+    },
+  );
 });
