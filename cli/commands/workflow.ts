@@ -13,7 +13,6 @@
  * aws-local-stepfunctions are imported when a workflow actually runs, into chunks of their own (code
  * splitting: no other command loads them). An installed ferry runs workflows from its bundle.
  */
-
 import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -45,7 +45,7 @@ export function stepDeps(env: Env = process.env): StepDeps {
   const directMaxBytes = bytesEnv(env, "DIRECT_MAX_BYTES");
   const create = repositorySettings(env);
   const deps: StepDeps = {
-    staging: new S3StagingStore({ bucket: requireEnv(env, "STAGING_BUCKET") }),
+    ...stagingDeps(env),
     client: new RegistryClient({
       credentials: new ChainCredentials(...registryCredentials(env)),
       userAgent: "ferry-lambda/0.1",

@@ -8,7 +8,6 @@
  * One engine is meant to serve a whole run (`copy --from-file`): blobs shared by several images are
  * handled once (single-flight per destination and digest), and the concurrency limit is global.
  */
-
 import type { Readable } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
 import { now } from "../clock.ts";

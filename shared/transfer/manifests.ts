@@ -6,6 +6,7 @@
  * blobs were moved by other steps, asks `requireBlobs` first, which takes the same confirmations from
  * those steps' records and checks with a `HEAD` only the blobs without one.
  */
+import pLimit from "p-limit";
 import { FerryError } from "../registry/errors.ts";
 import { type Descriptor, formatPlatform, type Platform, type RawManifest } from "../registry/manifest.ts";
 import type { ManifestReport } from "./report.ts";
@@ -66,16 +67,10 @@ export async function requireBlobs(
   image: string,
   confirmed: ReadonlySet<string> = new Set(),
 ): Promise<void> {
-  const missing: string[] = [];
   const unconfirmed = blobs.filter((b) => !confirmed.has(b.digest));
-  let next = 0;
-  const worker = async () => {
-    while (next < unconfirmed.length) {
-      const b = unconfirmed[next++]!;
-      if (!(await sink.hasBlob(b))) missing.push(b.digest);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, unconfirmed.length) }, worker));
+  const limit = pLimit(8);
+  const present = await Promise.all(unconfirmed.map((b) => limit(() => sink.hasBlob(b))));
+  const missing = unconfirmed.filter((_, i) => !present[i]).map((b) => b.digest);
   if (missing.length > 0) {
     throw new IncompleteImageError(
       `${image}: ${missing.length} of ${blobs.length} blob(s) missing at ${sink.name} ` +

@@ -14,7 +14,6 @@
  *    jitter, honouring `Retry-After` — only when the body can be replayed;
  * 6. turns any unexpected status into a RegistryError (OCI error codes, redacted URL).
  */
-
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
