@@ -67,7 +67,7 @@ export const standInsEverywhere = standIns("stand-ins", [
  * same file), and esbuild keeps any object literal with a computed key, for the key's `toString` could
  * have side effects: every schema of every operation stayed in the code (the S3 client's 65 KiB of them
  * for the ten operations ferry calls). The keys written as the strings they name (`{ "httpError": 403 }`)
- * are the same objects, and esbuild leaves out the schemas no imported command reaches: 52-62 KiB less
+ * are the same objects, and esbuild leaves out the schemas no imported command reaches: 47-49 KiB less
  * per Lambda function. test/infra/bundles.test.ts checks every client's schemas are equal either way.
  */
 export const sdkSchemaKeys: Plugin = {
