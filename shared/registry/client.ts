@@ -180,6 +180,12 @@ export class RegistryClient {
    * the referrers API says it indexed the subject with an `OCI-Subject` header; without that header the
    * spec makes it the pusher's job to list the manifest in the `<alg>-<hex>` referrers tag, which is
    * done here, after the manifest itself is in (see `updateReferrersTag`).
+   *
+   * Since every blob is in, `MANIFEST_BLOB_UNKNOWN` is the registry's passing state, and the PUT is sent
+   * again (twice at most): distribution before 3.0 rewrites a blob's link file in place whenever the blob
+   * is pushed or mounted into the repository again, and a manifest PUT that reads the link meanwhile finds
+   * it empty (`DIGEST_INVALID; MANIFEST_BLOB_UNKNOWN`; distribution/distribution#4478, fixed by #4624) —
+   * as when two transfers into one repository share a blob.
    */
   async putManifest(repo: Repository, target: string, manifest: RawManifest): Promise<Digest> {
     const res = await this.request({
@@ -191,6 +197,7 @@ export class RegistryClient {
       body: manifest.bytes,
       scopes: this.scopes(repo, ["pull", "push"]),
       expect: [200, 201, 202, 204],
+      passingRefusal: (err) => err.status === 400 && err.hasCode("MANIFEST_BLOB_UNKNOWN"),
       context: `push manifest ${manifest.digest} to ${formatRepository(repo)}${target === manifest.digest ? "" : `:${target}`}`,
     });
     await drain(res.body);

@@ -11,7 +11,8 @@
  * 4. follows redirects itself: never from https to http, never with a request body to another origin
  *    (303, and 301/302 after a POST, become a GET without body, as in the Fetch standard);
  * 5. retries temporary failures (5xx, 429, 408, dropped connections) with exponential backoff and full
- *    jitter, honouring `Retry-After` — only when the body can be replayed;
+ *    jitter, honouring `Retry-After` — only when the body can be replayed; twice at most, a refusal the
+ *    request names as passing (`passingRefusal`);
  * 6. turns any unexpected status into a RegistryError (OCI error codes, redacted URL).
  */
 import type { IncomingHttpHeaders } from "node:http";
@@ -67,6 +68,11 @@ export interface HttpRequest {
    * Never put credentials in `headers`: those go wherever the request goes.
    */
   credentials?: { origin: string; authorization: string };
+  /**
+   * A refusal (4xx) this operation knows to be a passing state of the registry, not an answer: asked
+   * with the parsed error, and when true, sent again like a 5xx, at most twice (see `client.putManifest`).
+   */
+  passingRefusal?: (err: RegistryError) => boolean;
   /** Follow 3xx. Default true. */
   followRedirects?: boolean;
   signal?: AbortSignal;
@@ -356,7 +362,18 @@ export class Transport {
           await sleep(wait);
           continue;
         }
-        throw await this.toError(req, method, url, res, status, started, attempt, headers);
+        const err = await this.toError(req, method, url, res, status, started, attempt, headers);
+        if (
+          replayable &&
+          err instanceof RegistryError &&
+          req.passingRefusal?.(err) &&
+          attempt < Math.min(2, o.retries)
+        ) {
+          attempt++;
+          await sleep(this.backoff(attempt));
+          continue;
+        }
+        throw err;
       }
       this.observe(req, method, url, status, started, attempt);
       return { status, headers: res.headers, body: res.body, url };

@@ -6,9 +6,11 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import * as timers from "node:timers/promises";
 import { describe, expect, it, vi } from "vitest";
+import { RegistryError } from "../../../shared/registry/errors.ts";
 import type { RequestEvent } from "../../../shared/registry/options.ts";
 import { parseReference } from "../../../shared/registry/reference.ts";
 import { pushBlob } from "../../../shared/registry/uploads.ts";
+import { imageOf, tarLayer } from "../../../shared/sample/image.ts";
 import { startFaultProxy } from "../../helpers/fault-proxy.ts";
 import {
   bufferOpener,
@@ -82,6 +84,84 @@ describe("retries", () => {
         /manifests\/v1 answered 502 Bad Gateway/,
       );
       expect(proxy.requests).toHaveLength(3);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  // distribution 2.8 rewrites a blob's link file in place when the blob is pushed into the repository
+  // again; a manifest PUT reading it meanwhile gets this answer, with every blob in (#4478).
+  const LINK_BEING_REWRITTEN = JSON.stringify({
+    errors: [
+      { code: "DIGEST_INVALID", message: "provided digest did not match uploaded content" },
+      { code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry" },
+    ],
+  });
+
+  it("sends a manifest again when the registry calls a blob it holds unknown (a link being rewritten)", async () => {
+    const repository = uniqueRepo();
+    const small = await tarLayer([{ name: "etc/arch", content: "amd64\n" }]);
+    const image = imageOf([small], { os: "linux", architecture: "amd64" });
+    let refused = 0;
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.method === "PUT" && r.url.includes("/manifests/") && refused++ < 2
+        ? { kind: "status", status: 400, body: LINK_BEING_REWRITTEN }
+        : undefined,
+    );
+    const events: RequestEvent[] = [];
+    const c = clientFor({ ...regs.anon, host: proxy.host }, { observer: (e) => events.push(e) });
+    const repo = { registry: proxy.host, repository };
+    try {
+      for (const b of [image.config, ...image.layers]) await pushBlob(c, repo, b.desc, (o) => b.open(o));
+      await c.putManifest(repo, "v1", image.manifest);
+      expect(events.filter((e) => e.op === "manifest.put").map((e) => e.status)).toEqual([400, 400, 201]);
+      const back = await c.getManifest(parseReference(`${proxy.host}/${repository}:v1`));
+      expect(back.digest).toBe(image.manifest.digest);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it("a manifest over a blob that really is missing fails after three tries, with the registry's answer", async () => {
+    const repository = uniqueRepo();
+    const small = await tarLayer([{ name: "etc/arch", content: "amd64\n" }]);
+    const image = imageOf([small], { os: "linux", architecture: "amd64" });
+    const events: RequestEvent[] = [];
+    const c = clientFor(regs.anon, { observer: (e) => events.push(e) });
+    const repo = { registry: regs.anon.host, repository };
+    try {
+      // the config is in, the layer is not
+      await pushBlob(c, repo, image.config.desc, (o) => image.config.open(o));
+      const err = await c.putManifest(repo, "v1", image.manifest).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RegistryError);
+      expect((err as RegistryError).hasCode("MANIFEST_BLOB_UNKNOWN")).toBe(true);
+      expect((err as Error).message).toMatch(
+        /push manifest sha256:[0-9a-f]{64} to .*:v1: PUT .* answered 400/,
+      );
+      expect(events.filter((e) => e.op === "manifest.put").map((e) => e.status)).toEqual([400, 400, 400]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("other refusals of a manifest are answers: one try", async () => {
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.method === "PUT" && r.url.includes("/manifests/")
+        ? { kind: "status", status: 400, body: '{"errors":[{"code":"MANIFEST_INVALID"}]}' }
+        : undefined,
+    );
+    const c = clientFor({ ...regs.anon, host: proxy.host });
+    const image = imageOf([await tarLayer([{ name: "a", content: "a" }])], {
+      os: "linux",
+      architecture: "amd64",
+    });
+    try {
+      await expect(
+        c.putManifest({ registry: proxy.host, repository: uniqueRepo() }, "v1", image.manifest),
+      ).rejects.toThrow(/MANIFEST_INVALID/);
+      expect(proxy.injected).toBe(1);
     } finally {
       await c.close();
       await proxy.close();
