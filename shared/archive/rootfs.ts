@@ -291,6 +291,11 @@ class Extractor {
 
   private wrap(err: unknown): Error {
     if (this.signal?.aborted) return this.signal.reason as Error;
+    // a download that broke for good (the client already resumed what it could): name the layer
+    if (isNetworkError(err)) {
+      const why = err instanceof TransportError ? err.message : describeError(err);
+      return new TransportError(`${this.what}: ${why}`, { cause: err });
+    }
     if (err instanceof FerryError) return err;
     const e = err instanceof Error ? err : new Error(String(err));
     const code = errnoCode(err) ?? "";
@@ -306,8 +311,6 @@ class Extractor {
         cause: err,
       });
     }
-    // a download that broke for good (the client already resumed what it could): name the layer
-    if (isNetworkError(err)) return new TransportError(`${this.what}: ${describeError(err)}`, { cause: err });
     return e;
   }
 

@@ -2,8 +2,9 @@
  * RegistryClient: the OCI Distribution API over one shared Transport (connections, tokens, retries).
  * Manifests are returned as exact bytes; blobs as streams. Upload algorithms live in uploads.ts.
  */
-import { pipeline, Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import { repositoryScope } from "./auth/challenge.ts";
+import { BlobStream } from "./blob-stream.ts";
 import { type Digest, digestAlgorithm, digestOf, parseDigest, sha256, VerifyingStream } from "./digest.ts";
 import {
   DigestMismatchError,
@@ -12,7 +13,7 @@ import {
   RegistryError,
   SizeMismatchError,
 } from "./errors.ts";
-import { drain, type HttpRequest, type HttpResponse, isNetworkError, Transport } from "./http/transport.ts";
+import { drain, type HttpRequest, type HttpResponse, Transport } from "./http/transport.ts";
 import {
   type Descriptor,
   isSchema1,
@@ -320,15 +321,14 @@ export class RegistryClient {
         ? desc.size
         : Math.min(offset + length, desc.size < 0 ? Number.POSITIVE_INFINITY : desc.size);
     const first = await this.blobRequest(repo, desc, offset, end);
-    const live = { res: first.res };
-    const stream = Readable.from(this.resumingBody(repo, desc, offset, end, first, live), {
-      objectMode: false,
-      highWaterMark: 256 * 1024,
-    });
-    // A stream destroyed before it was read never runs the generator: release the response (and its
-    // pooled connection) here, or it would hold the connection forever.
-    stream.once("close", () => discard(live.res.body));
-    return stream;
+    return new BlobStream(
+      first,
+      offset,
+      end,
+      (pos) => this.blobRequest(repo, desc, pos, end),
+      this.options.retries,
+      `blob ${desc.digest} from ${formatRepository(repo)}`,
+    );
   }
 
   /**
@@ -403,60 +403,6 @@ export class RegistryClient {
       );
     }
     return { res, skip };
-  }
-
-  private async *resumingBody(
-    repo: Repository,
-    desc: Descriptor,
-    offset: number,
-    end: number,
-    first: { res: HttpResponse; skip: number },
-    live: { res: HttpResponse },
-  ) {
-    let pos = offset;
-    let current = first;
-    let resumes = 0;
-    for (;;) {
-      let skip = current.skip;
-      try {
-        for await (const chunk of current.res.body) {
-          let b = chunk as Buffer;
-          if (skip > 0) {
-            if (b.length <= skip) {
-              skip -= b.length;
-              continue;
-            }
-            b = b.subarray(skip);
-            skip = 0;
-          }
-          if (end >= 0 && pos + b.length >= end) {
-            // a server that ignored a bounded Range: stop at the end asked for
-            const last = b.subarray(0, end - pos);
-            pos = end;
-            if (last.length) yield last;
-            discard(current.res.body);
-            return;
-          }
-          pos += b.length;
-          yield b;
-        }
-        if (end >= 0 && pos < end) {
-          throw new SizeMismatchError(
-            `blob ${desc.digest} from ${formatRepository(repo)} (body ended early)`,
-            end,
-            pos,
-          );
-        }
-        return;
-      } catch (err) {
-        discard(current.res.body);
-        const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
-        if (!resumable || resumes >= this.options.retries) throw err;
-        resumes++;
-        current = await this.blobRequest(repo, desc, pos, end);
-        live.res = current.res;
-      }
-    }
   }
 
   /** All tags of a repository, following `Link` pagination. */

@@ -2,11 +2,17 @@ import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
 import { sha256 } from "../../../shared/registry/digest.ts";
+import { TransportError } from "../../../shared/registry/errors.ts";
 import { MediaType } from "../../../shared/registry/media-types.ts";
 import { parseReference } from "../../../shared/registry/reference.ts";
 import { pushBlob } from "../../../shared/registry/uploads.ts";
 import type { RegistryInfo } from "../../helpers/context.ts";
-import { startFaultProxy } from "../../helpers/fault-proxy.ts";
+import {
+  type Fault,
+  type FaultProxy,
+  type ProxiedRequest,
+  startFaultProxy,
+} from "../../helpers/fault-proxy.ts";
 import {
   bufferOpener,
   clientFor,
@@ -15,6 +21,7 @@ import {
   registries,
   uniqueRepo,
 } from "../../helpers/registry-client.ts";
+import { until } from "../../helpers/until.ts";
 
 const regs = registries();
 const modes: [string, RegistryInfo][] = [
@@ -268,6 +275,131 @@ describe.each(modes)("registry client against distribution (%s)", (_mode, reg) =
     await client.deleteManifest({ ...repo, digest: manifest.digest });
     expect(await client.headManifest({ ...repo, digest: manifest.digest })).toBeUndefined();
   });
+});
+
+describe("blob streams over dropped connections", () => {
+  const blobGets = (requests: ProxiedRequest[]) =>
+    requests.filter((r) => r.method === "GET" && r.url.includes("/blobs/sha256:"));
+
+  async function withBlob(
+    size: number,
+    fault: (nth: number) => Fault,
+    opts: { retries?: number } = {},
+  ): Promise<{
+    blob: ReturnType<typeof randomBlob>;
+    read: (offset?: number, length?: number) => Promise<Buffer>;
+    open: () => Promise<Readable>;
+    proxy: FaultProxy;
+    done: () => Promise<void>;
+  }> {
+    const blob = randomBlob(size);
+    const repository = uniqueRepo();
+    const seed = clientFor(regs.anon);
+    await pushBlob(seed, { registry: regs.anon.host, repository }, blob.desc, bufferOpener(blob.bytes));
+    await seed.close();
+    let gets = 0;
+    const proxy = await startFaultProxy(regs.anon.url, (r) =>
+      r.method === "GET" && r.url.includes("/blobs/sha256:") ? fault(++gets) : undefined,
+    );
+    const c = clientFor({ ...regs.anon, host: proxy.host }, opts);
+    const repo = { registry: proxy.host, repository };
+    return {
+      blob,
+      proxy,
+      read: async (offset = 0, length?: number) => readAll(await c.openBlob(repo, blob.desc, offset, length)),
+      open: () => c.openBlob(repo, blob.desc),
+      done: async () => {
+        await c.close();
+        await proxy.close();
+      },
+    };
+  }
+
+  it("a download that drops mid-body goes on with Range from the byte reached", async () => {
+    const t = await withBlob(600_000, (n) =>
+      n === 1 ? { kind: "reset-response", after: 200_000 } : undefined,
+    );
+    try {
+      expect((await t.read()).equals(t.blob.bytes)).toBe(true);
+      const gets = blobGets(t.proxy.requests);
+      expect(gets).toHaveLength(2);
+      const from = Number(/^bytes=(\d+)-$/.exec(String(gets[1]!.headers.range))?.[1]);
+      // from the byte reached: what arrived before the reset is not asked for again (what the reset
+      // discarded in the socket's buffers is)
+      expect(from).toBeGreaterThan(0);
+      expect(from).toBeLessThanOrEqual(200_000);
+      expect(t.proxy.bytes.down).toBeLessThanOrEqual(600_000 + 200_000);
+    } finally {
+      await t.done();
+    }
+  });
+
+  it("a connection reset before the stream is first read is seen, and resumed", async () => {
+    // as when the engine opens the source while the upload session is still being created
+    const t = await withBlob(600_000, (n) =>
+      n === 1 ? { kind: "reset-response", after: 20_000 } : undefined,
+    );
+    try {
+      const stream = await t.open();
+      await until(() => t.proxy.injected === 1, "the proxy to reset the download");
+      await new Promise((r) => setTimeout(r, 100)); // the reset reaches the client (not a timing assertion)
+      expect((await readAll(stream)).equals(t.blob.bytes)).toBe(true);
+      expect(blobGets(t.proxy.requests)).toHaveLength(2);
+    } finally {
+      await t.done();
+    }
+  }, 15_000);
+
+  it("a body cut short under a correct Content-Length goes on too, also for a bounded range", async () => {
+    const t = await withBlob(300_000, (n) =>
+      n === 1 || n === 3 ? { kind: "reset-response", after: -1000 } : undefined,
+    );
+    try {
+      expect((await t.read()).equals(t.blob.bytes)).toBe(true);
+      expect((await t.read(50_000, 100_000)).equals(t.blob.bytes.subarray(50_000, 150_000))).toBe(true);
+      const ranges = blobGets(t.proxy.requests).map((r) => r.headers.range);
+      expect(ranges).toHaveLength(4);
+      expect(ranges[0]).toBeUndefined();
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+      expect(ranges[2]).toBe("bytes=50000-149999");
+      expect(ranges[3]).toMatch(/^bytes=\d+-149999$/);
+    } finally {
+      await t.done();
+    }
+  });
+
+  it("a connection that keeps dropping: one error naming the blob and the byte, after the retries", async () => {
+    const t = await withBlob(300_000, () => ({ kind: "reset-response", after: 10_000 }), { retries: 2 });
+    try {
+      const err = await t.read().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^blob ${t.blob.desc.digest} from 127\\.0\\.0\\.1:\\d+/\\S+: the connection dropped at byte \\d+, after 2 resume\\(s\\): `,
+        ),
+      );
+      expect(blobGets(t.proxy.requests)).toHaveLength(3);
+    } finally {
+      await t.done();
+    }
+  });
+
+  it("a consumer that stops mid-blob releases the connection", async () => {
+    const blob = randomBlob(2_000_000);
+    const repo = { registry: regs.anon.host, repository: uniqueRepo() };
+    const c = clientFor(regs.anon, { connections: 1 });
+    try {
+      await pushBlob(c, repo, blob.desc, bufferOpener(blob.bytes));
+      for (let i = 0; i < 3; i++) {
+        const s = await c.openBlob(repo, blob.desc);
+        for await (const _ of s) break; // one chunk, then give up (the iterator destroys the stream)
+      }
+      // with the one pooled connection held by an abandoned body this would wait forever
+      expect((await readAll(await c.getBlob(repo, blob.desc))).equals(blob.bytes)).toBe(true);
+    } finally {
+      await c.close();
+    }
+  }, 15_000);
 });
 
 describe("authentication failures", () => {
