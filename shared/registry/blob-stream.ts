@@ -130,6 +130,12 @@ export class BlobStream extends Readable {
     if (body !== this.body) return;
     this.body = undefined;
     discardBody(body);
+    // every byte asked for arrived (a chunked body whose connection died before its closing chunk):
+    // done — asking again from the end would be a Range the registry cannot satisfy
+    if (this.end >= 0 && this.pos >= this.end) {
+      this.push(null);
+      return;
+    }
     this.fail(err);
   }
 

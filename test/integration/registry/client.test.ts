@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RegistryClient } from "../../../shared/registry/client.ts";
@@ -381,6 +383,33 @@ describe("blob streams over dropped connections", () => {
       expect(blobGets(t.proxy.requests)).toHaveLength(3);
     } finally {
       await t.done();
+    }
+  });
+
+  it("a chunked body whose connection dies after the last byte is whole: no Range past its end", async () => {
+    // a registry (or proxy) that sends the blob chunked and drops the connection before the closing chunk
+    const blob = randomBlob(300_000);
+    const ranges: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+      ranges.push(req.headers.range);
+      if (req.headers.range) {
+        res.writeHead(416).end();
+        return;
+      }
+      res.writeHead(200, { "transfer-encoding": "chunked" });
+      res.write(blob.bytes, () => setImmediate(() => req.socket.destroy()));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const c = clientFor({ ...regs.anon, host, url: `http://${host}` });
+    try {
+      const repo = { registry: host, repository: "a/b" };
+      expect((await readAll(await c.openBlob(repo, blob.desc))).equals(blob.bytes)).toBe(true);
+      expect(ranges).toEqual([undefined]);
+    } finally {
+      await c.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 
