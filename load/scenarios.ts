@@ -11,7 +11,7 @@
  * - catalog / tags: the full listing, following `Link` pages of `pageSize`.
  */
 import pLimit from "p-limit";
-import { discard, headerValue, type RegistryClient } from "../shared/registry/client.ts";
+import { headerValue, type RegistryClient } from "../shared/registry/client.ts";
 import { digestAlgorithm, digestOf, hasherFor } from "../shared/registry/digest.ts";
 import {
   DigestMismatchError,
@@ -19,7 +19,7 @@ import {
   RegistryError,
   SizeMismatchError,
 } from "../shared/registry/errors.ts";
-import { drain } from "../shared/registry/http/transport.ts";
+import { discard, drain } from "../shared/registry/http/transport.ts";
 import {
   type Descriptor,
   MAX_MANIFEST_BYTES,

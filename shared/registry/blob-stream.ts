@@ -9,14 +9,8 @@
  * objects cost a copy of a 100 MiB image ~7 % of its client CPU when they sat here.
  */
 import { finished, Readable } from "node:stream";
-import {
-  describeError,
-  type FerryError,
-  isNetworkError,
-  SizeMismatchError,
-  TransportError,
-} from "./errors.ts";
-import type { HttpResponse } from "./http/transport.ts";
+import { describeError, isNetworkError, SizeMismatchError, TransportError } from "./errors.ts";
+import { discard, type HttpResponse } from "./http/transport.ts";
 
 /** One response carrying the blob from some offset: `skip` bytes of it to discard first. */
 export interface BlobResponse {
@@ -28,7 +22,7 @@ type Body = HttpResponse["body"];
 
 export class BlobStream extends Readable {
   private body: Body | undefined;
-  private skip: number;
+  private skip = 0;
   private pos: number;
   private resumed = 0;
   private flowing = false;
@@ -56,7 +50,6 @@ export class BlobStream extends Readable {
     this.resumes = resumes;
     this.what = what;
     this.pos = offset;
-    this.skip = 0;
     this.use(first);
   }
 
@@ -73,7 +66,7 @@ export class BlobStream extends Readable {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     // A stream destroyed before (or while) it was read releases its response and pooled connection.
-    if (this.body) discardBody(this.body);
+    if (this.body) discard(this.body);
     this.body = undefined;
     callback(err);
   }
@@ -107,7 +100,7 @@ export class BlobStream extends Readable {
       const last = b.subarray(0, this.end - this.pos);
       this.pos = this.end;
       this.body = undefined;
-      discardBody(body);
+      discard(body);
       if (last.length) this.push(last);
       this.push(null);
       return;
@@ -129,7 +122,7 @@ export class BlobStream extends Readable {
   private onError(body: Body, err: Error): void {
     if (body !== this.body) return;
     this.body = undefined;
-    discardBody(body);
+    discard(body);
     // every byte asked for arrived (a chunked body whose connection died before its closing chunk):
     // done — asking again from the end would be a Range the registry cannot satisfy
     if (this.end >= 0 && this.pos >= this.end) {
@@ -141,8 +134,7 @@ export class BlobStream extends Readable {
 
   /** A drop (or a short body) is resumed from `pos`; anything else ends the stream with its error. */
   private fail(err: Error): void {
-    const resumable =
-      isNetworkError(err) || (err instanceof SizeMismatchError && (err as FerryError).retryable);
+    const resumable = isNetworkError(err) || (err instanceof SizeMismatchError && err.retryable);
     if (!resumable || this.resumed >= this.resumes || this.destroyed) {
       this.destroy(
         isNetworkError(err)
@@ -159,7 +151,7 @@ export class BlobStream extends Readable {
     this.reopen(this.pos).then(
       (next) => {
         if (this.destroyed) {
-          discardBody(next.res.body);
+          discard(next.res.body);
           return;
         }
         this.use(next);
@@ -168,9 +160,4 @@ export class BlobStream extends Readable {
       (e: Error) => this.destroy(e),
     );
   }
-}
-
-function discardBody(body: Body): void {
-  body.on("error", () => {});
-  body.destroy();
 }

@@ -13,7 +13,7 @@ import {
   RegistryError,
   SizeMismatchError,
 } from "./errors.ts";
-import { drain, type HttpRequest, type HttpResponse, Transport } from "./http/transport.ts";
+import { discard, drain, type HttpRequest, type HttpResponse, Transport } from "./http/transport.ts";
 import {
   type Descriptor,
   isSchema1,
@@ -492,12 +492,6 @@ export class RegistryClient {
       parseDescriptor(d, `referrers tag ${formatRepository(repo)}:${tag}: manifests[${i}]`),
     );
   }
-}
-
-/** Drops a body we will not read, without an unhandled AbortError. */
-export function discard(body: { on(e: string, f: () => void): unknown; destroy(): void }): void {
-  body.on("error", () => {});
-  body.destroy();
 }
 
 export function headerValue(v: string | string[] | undefined): string | undefined {

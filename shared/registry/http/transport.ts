@@ -471,6 +471,12 @@ export async function drain(body: Dispatcher.ResponseData["body"]): Promise<void
   }
 }
 
+/** Drops a body we will not read, without an unhandled AbortError. */
+export function discard(body: { on(e: string, f: () => void): unknown; destroy(): void }): void {
+  body.on("error", () => {});
+  body.destroy();
+}
+
 /** Reads at most 64 KiB of an error body and extracts OCI `errors[]`. */
 export async function readErrorBody(body: Dispatcher.ResponseData["body"]): Promise<OciErrorEntry[]> {
   return parseOciErrors(await readBounded(body));
