@@ -5,15 +5,18 @@
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
-/** count: a positive integer; number: a number ≥ 0; list: comma-separated; path: a non-empty string. */
-type Kind = "count" | "number" | "list" | "path" | "flag";
+/**
+ * count: a positive integer; number: a number ≥ 0; list: comma-separated; counts: a comma-separated
+ * list of positive integers; path: a non-empty string.
+ */
+type Kind = "count" | "number" | "list" | "counts" | "path" | "flag";
 /**
  * One option: `default` is its value when not given — required for counts and numbers; a list without
  * one is empty, a path undefined, a flag false. `value` is how usage shows the value (`--runs N`).
  */
 type OptionSpec =
   | { kind: "count" | "number"; default: string; value?: string }
-  | { kind: "list" | "path"; default?: string; value?: string }
+  | { kind: "list" | "counts" | "path"; default?: string; value?: string }
   | { kind: "flag" };
 type Value<K extends Kind> = K extends "flag"
   ? boolean
@@ -21,7 +24,9 @@ type Value<K extends Kind> = K extends "flag"
     ? number
     : K extends "list"
       ? string[]
-      : string | undefined;
+      : K extends "counts"
+        ? number[]
+        : string | undefined;
 export type BenchArgs<S extends Record<string, OptionSpec>> = { [K in keyof S]: Value<S[K]["kind"]> };
 
 export class BenchUsageError extends Error {}
@@ -29,7 +34,9 @@ export class BenchUsageError extends Error {}
 /** `usage: npm run <script> -- [--runs N] [--only a,b] …` */
 export function usage(script: string, spec: Record<string, OptionSpec>): string {
   const shown = Object.entries(spec).map(([name, s]) =>
-    s.kind === "flag" ? `[--${name}]` : `[--${name} ${s.value ?? (s.kind === "list" ? "A,B" : "N")}]`,
+    s.kind === "flag"
+      ? `[--${name}]`
+      : `[--${name} ${s.value ?? (s.kind === "list" || s.kind === "counts" ? "A,B" : "N")}]`,
   );
   return `usage: ${script} ${shown.join(" ")}`;
 }
@@ -65,6 +72,13 @@ export function parseBenchArgs<const S extends Record<string, OptionSpec>>(
       out[name] = text;
     } else if (s.kind === "list") {
       out[name] = (text ?? "").split(",").filter(Boolean);
+    } else if (s.kind === "counts") {
+      const items = (text ?? "").split(",").filter(Boolean);
+      if (items.some((c) => !/^[1-9]\d*$/.test(c)))
+        throw new BenchUsageError(
+          `--${name} takes positive whole numbers, not ${JSON.stringify(text ?? "")}`,
+        );
+      out[name] = items.map(Number);
     } else {
       const n = Number(text);
       const ok = text !== undefined && text.trim() !== "" && Number.isFinite(n) && n >= 0;

@@ -58,23 +58,19 @@ const opts = benchArgs(
   {
     runs: { kind: "count", default: "3" },
     only: { kind: "list", default: "1,2,3,4", value: "1,2,3,4,5" },
-    images: { kind: "list", default: "250,1000", value: "250,1000" },
+    images: { kind: "counts", default: "250,1000", value: "250,1000" },
     json: { kind: "path", value: "FILE" },
     "vs-ferry": { kind: "path", value: "PATH" },
     "no-floor": { kind: "flag" },
     disk: { kind: "flag" },
   },
   (a) =>
-    a.only.some((r) => !/^[1-5]$/.test(r))
-      ? `--only takes rows 1 to 5, not ${a.only.join(",")}`
-      : a.images.some((n) => !/^[1-9]\d*$/.test(n))
-        ? `--images takes whole numbers of images, not ${a.images.join(",")}`
-        : undefined,
+    a.only.some((r) => !/^[1-5]$/.test(r)) ? `--only takes rows 1 to 5, not ${a.only.join(",")}` : undefined,
 );
 const RUNS = opts.runs;
 const ONLY = new Set(opts.only.map(Number));
 /** Row 5's migration sizes (images). */
-const IMAGES = opts.images.map(Number);
+const IMAGES = opts.images;
 const JSON_OUT = opts.json ?? "";
 /** Another ferry executable timed beside this one, in the same run (an A/B of two builds): `--vs-ferry PATH`. */
 const VS_FERRY = opts["vs-ferry"] ?? "";

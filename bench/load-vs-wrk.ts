@@ -47,7 +47,7 @@ const opts = benchArgs(
     connections: { kind: "count", default: "8", value: "C" },
     "wrk-threads": { kind: "count", default: "2", value: "T" },
     "blob-mib": { kind: "count", default: "512", value: "M" },
-    "blob-connections": { kind: "list", default: "1,4", value: "1,4" },
+    "blob-connections": { kind: "counts", default: "1,4", value: "1,4" },
     cpus: { kind: "path", default: CPU_COUNT >= 2 ? "split" : "shared", value: "split|shared" },
     json: { kind: "path", value: "FILE" },
   },
@@ -56,16 +56,14 @@ const opts = benchArgs(
       ? `--cpus takes split or shared, not ${a.cpus}`
       : a.cpus === "split" && CPU_COUNT < 2
         ? "--cpus split needs at least 2 CPUs"
-        : a["blob-connections"].some((c) => !/^[1-9]\d*$/.test(c))
-          ? `--blob-connections takes whole numbers, not ${a["blob-connections"].join(",")}`
-          : undefined,
+        : undefined,
 );
 const RUNS = opts.runs;
 const DURATION = opts.duration;
 const CONNECTIONS = opts.connections;
 const WRK_THREADS = opts["wrk-threads"];
 const BLOB_MIB = opts["blob-mib"];
-const BLOB_CONNECTIONS = opts["blob-connections"].map(Number);
+const BLOB_CONNECTIONS = opts["blob-connections"];
 const JSON_OUT = opts.json ?? "";
 const CPUS = opts.cpus;
 const HALF = Math.floor(CPU_COUNT / 2);

@@ -11,6 +11,7 @@ const SPEC = {
   runs: { kind: "count", default: "3" },
   rate: { kind: "number", default: "0.5", value: "P" },
   only: { kind: "list", default: "1,2" },
+  sizes: { kind: "counts", default: "250,1000" },
   json: { kind: "path", value: "FILE" },
   disk: { kind: "flag" },
 } as const;
@@ -21,12 +22,24 @@ describe("bench options", () => {
       runs: 3,
       rate: 0.5,
       only: ["1", "2"],
+      sizes: [250, 1000],
       json: undefined,
       disk: false,
     });
     expect(
-      parseBenchArgs(SPEC, ["--runs", "7", "--rate=0", "--only", "3,,5", "--json", "out.json", "--disk"]),
-    ).toEqual({ runs: 7, rate: 0, only: ["3", "5"], json: "out.json", disk: true });
+      parseBenchArgs(SPEC, [
+        "--runs",
+        "7",
+        "--rate=0",
+        "--only",
+        "3,,5",
+        "--sizes",
+        "2000",
+        "--json",
+        "out.json",
+        "--disk",
+      ]),
+    ).toEqual({ runs: 7, rate: 0, only: ["3", "5"], sizes: [2000], json: "out.json", disk: true });
   });
 
   it.each([
@@ -35,6 +48,8 @@ describe("bench options", () => {
     [["--runs", "2.5"], '--runs takes a positive whole number, not "2.5"'],
     [["--runs", "x"], '--runs takes a positive whole number, not "x"'],
     [["--rate=-1"], '--rate takes a number ≥ 0, not "-1"'],
+    [["--sizes", "250,1e3"], '--sizes takes positive whole numbers, not "250,1e3"'],
+    [["--sizes", "0"], '--sizes takes positive whole numbers, not "0"'],
     [["--runs"], "Option '--runs <value>' argument missing"],
     [["--json", ""], "--json needs a value"],
     [["5"], "Unexpected argument '5'"],
@@ -45,7 +60,7 @@ describe("bench options", () => {
 
   it("shows the usage from the same declaration", () => {
     expect(usage("npm run bench --", SPEC)).toBe(
-      "usage: npm run bench -- [--runs N] [--rate P] [--only A,B] [--json FILE] [--disk]",
+      "usage: npm run bench -- [--runs N] [--rate P] [--only A,B] [--sizes A,B] [--json FILE] [--disk]",
     );
   });
 
