@@ -3,7 +3,7 @@
  * (pull / manifest / tags scenarios without --image), reading every pushed image back by digest at the
  * end, and deleting what the run created (--cleanup).
  */
-import pLimit from "p-limit";
+import { mapLimit } from "../shared/concurrency.ts";
 import type { RegistryClient } from "../shared/registry/client.ts";
 import { FerryError } from "../shared/registry/errors.ts";
 import { parseManifest, referencedBlobs } from "../shared/registry/manifest.ts";
@@ -20,10 +20,7 @@ export async function pushSeed(client: RegistryClient, config: BenchConfig): Pro
   try {
     client.declarePush(repo);
     const img = await syntheticImage({ ...config.push, reuse: 0 }, config.runId, "seed");
-    const limit = pLimit(4);
-    await Promise.all(
-      [...img.layers, img.config].map((b) => limit(() => pushBlob(client, repo, b.desc, b.open))),
-    );
+    await mapLimit([...img.layers, img.config], 4, (b) => pushBlob(client, repo, b.desc, b.open));
     await client.putManifest(repo, tag, img.manifest);
     return {
       repository: repo.repository,
@@ -61,40 +58,34 @@ export async function readBack(
     out.failures++;
     if (out.errors.length < 10) out.errors.push(`${what}: ${(err as Error).message}`);
   };
-  const limit = pLimit(8);
   const blobsSeen = new Set<string>();
-  await Promise.all(
-    created.map((img) =>
-      limit(async () => {
-        const repo: Repository = { registry, repository: img.repository };
-        let blobs: ReturnType<typeof referencedBlobs>;
-        try {
-          const raw = await client.getManifest({ ...repo, digest: img.digest });
-          out.manifests++;
-          blobs = referencedBlobs(parseManifest(raw.bytes, raw.mediaType));
-          const listed = new Set(blobs.map((b) => b.digest));
-          const missing = img.blobs.filter((d) => !listed.has(d));
-          if (missing.length)
-            throw new FerryError("READBACK", `manifest does not list ${missing.join(", ")}`);
-        } catch (err) {
-          fail(`read back ${formatRepository(repo)}@${img.digest}`, err);
-          return;
-        }
-        for (const desc of blobs) {
-          const key = `${img.repository}@${desc.digest}`;
-          if (blobsSeen.has(key)) continue;
-          blobsSeen.add(key);
-          try {
-            const stream = await client.getBlob(repo, desc);
-            for await (const c of stream) out.bytes += (c as Buffer).length;
-            out.blobs++;
-          } catch (err) {
-            fail(`read back blob ${desc.digest} in ${formatRepository(repo)}`, err);
-          }
-        }
-      }),
-    ),
-  );
+  await mapLimit(created, 8, async (img) => {
+    const repo: Repository = { registry, repository: img.repository };
+    let blobs: ReturnType<typeof referencedBlobs>;
+    try {
+      const raw = await client.getManifest({ ...repo, digest: img.digest });
+      out.manifests++;
+      blobs = referencedBlobs(parseManifest(raw.bytes, raw.mediaType));
+      const listed = new Set(blobs.map((b) => b.digest));
+      const missing = img.blobs.filter((d) => !listed.has(d));
+      if (missing.length) throw new FerryError("READBACK", `manifest does not list ${missing.join(", ")}`);
+    } catch (err) {
+      fail(`read back ${formatRepository(repo)}@${img.digest}`, err);
+      return;
+    }
+    for (const desc of blobs) {
+      const key = `${img.repository}@${desc.digest}`;
+      if (blobsSeen.has(key)) continue;
+      blobsSeen.add(key);
+      try {
+        const stream = await client.getBlob(repo, desc);
+        for await (const c of stream) out.bytes += (c as Buffer).length;
+        out.blobs++;
+      } catch (err) {
+        fail(`read back blob ${desc.digest} in ${formatRepository(repo)}`, err);
+      }
+    }
+  });
   return out;
 }
 
@@ -116,33 +107,24 @@ export async function cleanUp(
     out.failures++;
     if (out.errors.length < 10) out.errors.push(`${what}: ${(err as Error).message}`);
   };
-  const limit = pLimit(8);
-  await Promise.all(
-    created.map((img) =>
-      limit(async () => {
-        try {
-          await client.deleteManifest({ registry, repository: img.repository, digest: img.digest });
-          out.manifests++;
-        } catch (err) {
-          fail(`delete ${registry}/${img.repository}@${img.digest}`, err);
-        }
-      }),
-    ),
-  );
+  await mapLimit(created, 8, async (img) => {
+    try {
+      await client.deleteManifest({ registry, repository: img.repository, digest: img.digest });
+      out.manifests++;
+    } catch (err) {
+      fail(`delete ${registry}/${img.repository}@${img.digest}`, err);
+    }
+  });
   const blobs = new Map<string, { repository: string; digest: string }>();
   for (const img of created)
     for (const d of img.blobs) blobs.set(`${img.repository}@${d}`, { repository: img.repository, digest: d });
-  await Promise.all(
-    [...blobs.values()].map((b) =>
-      limit(async () => {
-        try {
-          await client.deleteBlob({ registry, repository: b.repository }, b.digest);
-          out.blobs++;
-        } catch (err) {
-          fail(`delete blob ${b.digest} from ${registry}/${b.repository}`, err);
-        }
-      }),
-    ),
-  );
+  await mapLimit([...blobs.values()], 8, async (b) => {
+    try {
+      await client.deleteBlob({ registry, repository: b.repository }, b.digest);
+      out.blobs++;
+    } catch (err) {
+      fail(`delete blob ${b.digest} from ${registry}/${b.repository}`, err);
+    }
+  });
   return out;
 }

@@ -18,7 +18,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import pLimit from "p-limit";
+import { mapLimit } from "../shared/concurrency.ts";
 import type { RegistryClient } from "../shared/registry/client.ts";
 import { sha256 } from "../shared/registry/digest.ts";
 import { FerryError } from "../shared/registry/errors.ts";
@@ -188,38 +188,33 @@ export async function seedObjects(
       size: SEED_CONFIG.length,
     };
     let configPushed: Promise<unknown> | undefined;
-    const limit = pLimit(8);
     const count = (r: { action: string; bytesSent: number }) => {
       if (r.action === "uploaded") report.pushed++;
       else report.present++;
       report.bytes += r.bytesSent;
     };
     try {
-      await Promise.all(
-        todo.map((o) =>
-          limit(async () => {
-            const manifest = o.kind === "manifest" ? seedManifest(o.uri, o.size) : undefined;
-            if (manifest) {
-              configPushed ??= pushBlob(client, repo, configDesc, async (off) =>
-                Readable.from([SEED_CONFIG.subarray(off)]),
-              );
-              await configPushed;
-              if (await client.headManifest({ ...repo, digest: manifest.digest })) report.present++;
-              else {
-                await client.putManifest(repo, manifest.digest, manifest);
-                report.pushed++;
-                report.bytes += manifest.bytes.length;
-              }
-              mapping.set(o.uri, { digest: manifest.digest, size: o.size, served: "manifest" });
-              return;
-            }
-            if (o.kind === "manifest") report.manifestsAsBlobs++;
-            const blob = await syntheticBlob(`ferry-trace:${o.uri}:${o.size}`, o.size, 0, MediaType.OciLayer);
-            count(await pushBlob(client, repo, blob.desc, blob.open));
-            mapping.set(o.uri, { digest: blob.desc.digest, size: o.size, served: "blob" });
-          }),
-        ),
-      );
+      await mapLimit(todo, 8, async (o) => {
+        const manifest = o.kind === "manifest" ? seedManifest(o.uri, o.size) : undefined;
+        if (manifest) {
+          configPushed ??= pushBlob(client, repo, configDesc, async (off) =>
+            Readable.from([SEED_CONFIG.subarray(off)]),
+          );
+          await configPushed;
+          if (await client.headManifest({ ...repo, digest: manifest.digest })) report.present++;
+          else {
+            await client.putManifest(repo, manifest.digest, manifest);
+            report.pushed++;
+            report.bytes += manifest.bytes.length;
+          }
+          mapping.set(o.uri, { digest: manifest.digest, size: o.size, served: "manifest" });
+          return;
+        }
+        if (o.kind === "manifest") report.manifestsAsBlobs++;
+        const blob = await syntheticBlob(`ferry-trace:${o.uri}:${o.size}`, o.size, 0, MediaType.OciLayer);
+        count(await pushBlob(client, repo, blob.desc, blob.open));
+        mapping.set(o.uri, { digest: blob.desc.digest, size: o.size, served: "blob" });
+      });
     } catch (err) {
       throw new FerryError(
         "BENCH_SETUP",

@@ -10,7 +10,7 @@
  * - manifest: HEAD or GET of a manifest by tag (alternating with `both`).
  * - catalog / tags: the full listing, following `Link` pages of `pageSize`.
  */
-import pLimit from "p-limit";
+import { mapLimit } from "../shared/concurrency.ts";
 import { headerValue, type RegistryClient } from "../shared/registry/client.ts";
 import { digestAlgorithm, digestOf, hasherFor } from "../shared/registry/digest.ts";
 import {
@@ -211,13 +211,11 @@ async function pull(ctx: WorkerContext, client: RegistryClient, ref: Reference):
     if (!child) throw new FerryError("NO_PLATFORM", `${formatReference(ref)}: the index lists no manifest`);
     m = await manifestOf(child.digest);
   }
-  const limit = pLimit(config.pullConcurrency);
-  const blobs = referencedBlobs(m);
   // Every blob read settles before the iteration ends (no read outlives its iteration); the first failure fails it.
-  const reads = await Promise.allSettled(blobs.map((d) => limit(() => readBlob(ctx, client, repo, d))));
-  const failed = reads.find((r) => r.status === "rejected");
-  if (failed) throw failed.reason;
-  return bytes + reads.reduce((a, r) => a + (r.status === "fulfilled" ? r.value : 0), 0);
+  const reads = await mapLimit(referencedBlobs(m), config.pullConcurrency, (d) =>
+    readBlob(ctx, client, repo, d),
+  );
+  return bytes + reads.reduce((a, r) => a + r, 0);
 }
 
 function pickPlatform(list: Descriptor[], wanted: Platform | undefined): Descriptor | undefined {
@@ -318,32 +316,25 @@ async function push(
   const img = prepared ?? (await prepareImage(ctx, n));
   const rules = client.options.uploadRules(repo.registry);
   let bytes = 0;
-  const limit = pLimit(config.push.concurrency);
-  const uploads = await Promise.allSettled(
-    [...img.layers, img.config].map((b) =>
-      limit(async () => {
-        const chunked = !rules.monolithicOnly && b.desc.size > rules.monolithicMax;
-        const op = chunked ? "upload.patch" : "upload.put";
-        const homes = b.pooled ? [...(ctx.homes.get(b.desc.digest) ?? [])] : [];
-        await pushBlob(client, repo, b.desc, b.open, {
-          mountFrom: homes
-            .filter((h) => h !== repo.repository)
-            .map((h) => ({ registry: repo.registry, repository: h })),
-          progress: (k) => {
-            bytes += k;
-            metrics.addBytes(op, k);
-          },
-        });
-        if (b.pooled) {
-          const set = ctx.homes.get(b.desc.digest) ?? new Set<string>();
-          set.add(repo.repository);
-          ctx.homes.set(b.desc.digest, set);
-        }
-      }),
-    ),
-  );
-  const failed = uploads.find((u) => u.status === "rejected");
-  if (failed) throw failed.reason;
+  await mapLimit([...img.layers, img.config], config.push.concurrency, async (b) => {
+    const chunked = !rules.monolithicOnly && b.desc.size > rules.monolithicMax;
+    const op = chunked ? "upload.patch" : "upload.put";
+    const homes = b.pooled ? [...(ctx.homes.get(b.desc.digest) ?? [])] : [];
+    await pushBlob(client, repo, b.desc, b.open, {
+      mountFrom: homes
+        .filter((h) => h !== repo.repository)
+        .map((h) => ({ registry: repo.registry, repository: h })),
+      progress: (k) => {
+        bytes += k;
+        metrics.addBytes(op, k);
+      },
+    });
+    if (b.pooled) {
+      const set = ctx.homes.get(b.desc.digest) ?? new Set<string>();
+      set.add(repo.repository);
+      ctx.homes.set(b.desc.digest, set);
+    }
+  });
   const tag = `${config.runId}-w${ctx.worker}-${n}`;
   await client.putManifest(repo, tag, img.manifest);
   metrics.addBytes("manifest.put", img.manifest.bytes.length);

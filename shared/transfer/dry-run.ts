@@ -13,7 +13,7 @@
  * copies each image in its own execution: two images sharing a missing blob that run at the same time
  * may each move it.)
  */
-import pLimit from "p-limit";
+import { mapLimit } from "../concurrency.ts";
 import type { Descriptor, Platform } from "../registry/manifest.ts";
 import { formatRepository } from "../registry/reference.ts";
 import { clobberedTag, planTransfer, upToDateDigest } from "./plan.ts";
@@ -95,11 +95,10 @@ interface Decided {
 
 /** Decides every item; never throws for one image (it is `failed`, with the reason). */
 export async function dryRun(items: readonly DryRunItem[], opts: DryRunOptions = {}): Promise<DryRunImage[]> {
-  const limit = pLimit(opts.concurrency ?? 8);
   const heads = new Map<string, Promise<boolean>>();
   const repoChecks = new Map<string, Promise<string>>();
-  const decided = await Promise.all(
-    items.map((item) => limit(() => decide(item, opts.repositories, heads, repoChecks))),
+  const decided = await mapLimit(items, opts.concurrency ?? 8, (item) =>
+    decide(item, opts.repositories, heads, repoChecks),
   );
   // Attribution in list order: the first image needing a blob on a registry copies it, the rest mount.
   const claimed = new Set<string>();

@@ -6,7 +6,7 @@
  * blobs were moved by other steps, asks `requireBlobs` first, which takes the same confirmations from
  * those steps' records and checks with a `HEAD` only the blobs without one.
  */
-import pLimit from "p-limit";
+import { mapLimit } from "../concurrency.ts";
 import { FerryError } from "../registry/errors.ts";
 import { type Descriptor, formatPlatform, type Platform, type RawManifest } from "../registry/manifest.ts";
 import type { ManifestReport } from "./report.ts";
@@ -68,8 +68,7 @@ export async function requireBlobs(
   confirmed: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const unconfirmed = blobs.filter((b) => !confirmed.has(b.digest));
-  const limit = pLimit(8);
-  const present = await Promise.all(unconfirmed.map((b) => limit(() => sink.hasBlob(b))));
+  const present = await mapLimit(unconfirmed, 8, (b) => sink.hasBlob(b));
   const missing = unconfirmed.filter((_, i) => !present[i]).map((b) => b.digest);
   if (missing.length > 0) {
     throw new IncompleteImageError(

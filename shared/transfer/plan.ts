@@ -2,7 +2,7 @@
  * Planning: resolve the source to its manifests (children before the index) and the de-duplicated
  * blobs they reference. Pure apart from reading manifests from the source.
  */
-import pLimit from "p-limit";
+import { mapLimit } from "../concurrency.ts";
 import { sha256 } from "../registry/digest.ts";
 import { FerryError } from "../registry/errors.ts";
 import {
@@ -92,8 +92,7 @@ export async function planTransfer(source: ImageSource, opts: PlanOptions = {}):
       top = child.top;
       manifests.push(...child.all.filter((m) => m !== child.top));
     } else {
-      const limit = pLimit(8);
-      const children = await Promise.all(selected.map((d) => limit(() => loadChild(source, d, 1))));
+      const children = await mapLimit(selected, 8, (d) => loadChild(source, d, 1));
       for (const c of children) manifests.push(...c.all);
       if (selected.length !== entries.length) {
         const bytes = rewriteIndex(rootRaw, selected);

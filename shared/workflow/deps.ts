@@ -40,28 +40,3 @@ export interface StepDeps {
 
 export const GiB = 1024 * 1024 * 1024;
 export { DEFAULT_BLOB_CONCURRENCY, DEFAULT_DIRECT_MAX_BYTES, DEFAULT_STEP_BYTES } from "./contract.ts";
-
-/** Runs `fn` over `items` with at most `n` at once; rejects with the first error after all settle. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  n: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed: { err: unknown } | undefined;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length || failed) return;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failed) throw failed.err;
-  return out;
-}

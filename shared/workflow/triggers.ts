@@ -7,10 +7,10 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as v from "valibot";
+import { mapLimit } from "../concurrency.ts";
 import { formatReference, parseReference, parseRepository } from "../registry/reference.ts";
 import { getJson, type StagingStore } from "../staging/types.ts";
 import { MIGRATION_NAME } from "./contract.ts";
-import { mapLimit } from "./deps.ts";
 import { FerryError, ValidationError } from "./errors.ts";
 import { planKey, reportKey, transferPrefix } from "./keys.ts";
 import { MAX_PROMOTION_ATTEMPTS, PROMOTION_NAME_PREFIX } from "./names.ts";

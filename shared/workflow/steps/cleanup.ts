@@ -10,10 +10,11 @@
  *               `{Error, Cause}` for the execution's Fail state.
  * Best effort everywhere: a cleanup failure never hides the original error.
  */
+import { mapLimit } from "../../concurrency.ts";
 import { parseRepository } from "../../registry/reference.ts";
 import { cancelUpload } from "../../registry/uploads.ts";
 import { getJson, putJson, type StagingStore } from "../../staging/types.ts";
-import { mapLimit, type StepDeps } from "../deps.ts";
+import type { StepDeps } from "../deps.ts";
 import { dataKey, openKey, openPrefix, partsKey, reportKey } from "../keys.ts";
 import { isRepositoryAllowed } from "../policy.ts";
 import { type OpenRecord, type TransferReport, writeBlobRecord } from "../records.ts";

@@ -7,9 +7,10 @@
  * copy requests as JSONL (`bulk/<id>/items.jsonl`: one copy-image execution input per line) for the
  * Distributed Map's ItemReader, and returns the keys, not the items.
  */
+import { mapLimit } from "../../concurrency.ts";
 import { formatRepository, parseRepository, type Repository } from "../../registry/reference.ts";
 import { putJson } from "../../staging/types.ts";
-import { mapLimit, type StepDeps } from "../deps.ts";
+import type { StepDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { matchesAny, nameSelected, parseRange, selectTags } from "../filters.ts";
 import { bulkPrefix, itemsKey, resultsPrefix, safeId } from "../keys.ts";

@@ -5,13 +5,14 @@
  * manifests from the plan (exact bytes), children first, then the root under each tag (or its digest).
  * Writes report.json and returns the summary the execution ends with.
  */
+import { mapLimit } from "../../concurrency.ts";
 import { parseRepository } from "../../registry/reference.ts";
 import { getJson, putJson, StagingError } from "../../staging/types.ts";
 import { putManifests as putAll, requireBlobs } from "../../transfer/manifests.ts";
 import { RegistrySink } from "../../transfer/registry-endpoints.ts";
 import type { BlobReport } from "../../transfer/report.ts";
 import { sumTotals } from "../../transfer/report.ts";
-import { mapLimit, type StepDeps } from "../deps.ts";
+import type { StepDeps } from "../deps.ts";
 import { planKey, reportKey } from "../keys.ts";
 import { checkRepositoryAllowed } from "../policy.ts";
 import { readBlobRecord, type StoredPlan, type TransferReport, type TransferSummary } from "../records.ts";

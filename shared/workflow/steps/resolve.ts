@@ -8,6 +8,8 @@
  * already points to the source's digest, nothing is planned (`upToDate`); otherwise a missing destination
  * repository is created first when the deployment allows it (`deps.repositories`: ECR).
  */
+
+import { mapLimit } from "../../concurrency.ts";
 import { formatPlatform, parsePlatform } from "../../registry/manifest.ts";
 import {
   formatReference,
@@ -23,7 +25,6 @@ import {
   DEFAULT_BLOB_CONCURRENCY,
   DEFAULT_DIRECT_MAX_BYTES,
   DEFAULT_STEP_BYTES,
-  mapLimit,
   type StepDeps,
 } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
