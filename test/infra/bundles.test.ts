@@ -365,7 +365,7 @@ describe("Lambda bundles", () => {
     }
   });
 
-  it("a copy's start-up loads 4 files of the bundle, and neither node:http, node:assert, node:child_process, node:tls, fs/promises nor perf_hooks", async () => {
+  it("a copy's start-up loads 4 files of the bundle, and neither node:http, node:assert, node:child_process, node:tls, fs/promises, perf_hooks nor BlockList", async () => {
     const server = http.createServer((_req, res) => res.writeHead(404).end("{}"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -418,6 +418,7 @@ describe("Lambda bundles", () => {
       "internal/fs/promises",
       "internal/readline/interface",
       "perf_hooks", // loaded by the global `performance`, which shared/clock.ts replaces
+      "internal/blocklist", // the network policy's address ranges, built on first use (none in the CLI)
     ])
       expect(loaded).not.toContain(`NativeModule ${m}`);
   });

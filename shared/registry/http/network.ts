@@ -61,11 +61,17 @@ const RANGES: readonly [string, number, "ipv4" | "ipv6", string][] = [
   ["ff00::", 8, "ipv6", "multicast"],
 ];
 
-const LISTS = RANGES.map(([net, prefix, family, kind]) => {
-  const list = new BlockList();
-  list.addSubnet(net, prefix, family);
-  return { list, family, kind };
-});
+/**
+ * The ranges as BlockLists, built on first use: a policy that allows every address (the CLI's) never
+ * checks one, and every ferry command would otherwise load Node's BlockList and build 17 lists at start.
+ */
+let lists: { list: BlockList; family: string; kind: string }[] | undefined;
+const rangeLists = () =>
+  (lists ??= RANGES.map(([net, prefix, family, kind]) => {
+    const list = new BlockList();
+    list.addSubnet(net, prefix, family);
+    return { list, family, kind };
+  }));
 
 /**
  * The kind of non-public range `address` falls in, or undefined for a public address. IPv6 forms that
@@ -80,7 +86,8 @@ export function nonPublicKind(address: string): string | undefined {
     if (v4) return nonPublicKind(v4);
   }
   const type = family === 4 ? "ipv4" : "ipv6";
-  for (const { list, family: f, kind } of LISTS) if (f === type && list.check(address, type)) return kind;
+  for (const { list, family: f, kind } of rangeLists())
+    if (f === type && list.check(address, type)) return kind;
   return undefined;
 }
 
