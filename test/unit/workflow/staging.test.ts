@@ -4,11 +4,12 @@
  * does instead. Then the minimum part size, which S3 enforces and s3rver does not: ferry's own check.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FsStagingStore } from "../../../shared/staging/fs.ts";
 import { S3StagingStore } from "../../../shared/staging/s3.ts";
@@ -279,5 +280,57 @@ describe("S3 staging when the role may list only its own prefix", () => {
     } finally {
       await s3.close();
     }
+  });
+});
+
+describe("the test S3 (s3rver, test/helpers/s3.ts)", () => {
+  it("is consistent after a write, as S3 is: during a PUT the old object reads whole, after it the new one", async () => {
+    // s3rver itself truncates the object's file when a PUT starts and answers before the file is
+    // written; the helper writes beside it and replaces it once whole (consistentPuts).
+    const { PutObjectCommand } = await import("@aws-sdk/client-s3");
+    const store = open("s3rver") as S3StagingStore; // its client: no checksums, which s3rver cannot read
+    const key = unique("record.json");
+    const size = 1 * MiB;
+    await store.putObject(key, Buffer.alloc(size, "a"));
+    let halfway!: () => void;
+    const reachedHalfway = new Promise<void>((r) => {
+      halfway = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let reads = 0;
+    const body = new Readable({
+      read() {
+        reads++;
+        if (reads === 1) this.push(Buffer.alloc(size / 2, "b"));
+        else if (reads === 2) {
+          halfway(); // the first half is on its way to the server, and the body is asked for more
+          void released.then(() => {
+            this.push(Buffer.alloc(size / 2, "b"));
+            this.push(null);
+          });
+        }
+      },
+    });
+    const put = store.client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentLength: size }),
+    );
+    try {
+      await reachedHalfway;
+      const during = await store.getObject(key);
+      expect(during?.length).toBe(size);
+      expect(during?.every((b) => b === "a".charCodeAt(0))).toBe(true);
+    } finally {
+      release();
+      await put;
+    }
+    const after = await store.getObject(key);
+    expect(after?.length).toBe(size);
+    expect(after?.every((b) => b === "b".charCodeAt(0))).toBe(true);
+    expect(
+      readdirSync(join(s3.directory, s3.bucket, dirname(key))).filter((f) => f.includes(".ferry-")),
+    ).toEqual([]);
   });
 });
