@@ -211,7 +211,8 @@ async function pull(ctx: WorkerContext, client: RegistryClient, ref: Reference):
     if (!child) throw new FerryError("NO_PLATFORM", `${formatReference(ref)}: the index lists no manifest`);
     m = await manifestOf(child.digest);
   }
-  // Every blob read settles before the iteration ends (no read outlives its iteration); the first failure fails it.
+  // Every blob read settles before the iteration ends (no read outlives its iteration); the first failure
+  // fails it, and no read starts after it.
   const reads = await mapLimit(referencedBlobs(m), config.pullConcurrency, (d) =>
     readBlob(ctx, client, repo, d),
   );
